@@ -1,0 +1,1 @@
+//! The data engine: Kaggle tiles in, augmented normalised batches out.

@@ -1,0 +1,19 @@
+//! histoboard: a terminal dashboard and headless engine for histopathology
+//! cancer-detection experiments (Kaggle "Histopathologic Cancer Detection" / PCam tiles).
+//!
+//! Architecture, one concept per module:
+//! - [`experiment`]: TOML experiment files (schema, loading, sweeps, overrides, edits).
+//! - [`data`]: tiles in (Kaggle zip/folder), augmented normalised batches out.
+//! - [`model`]: burn models (the seed CNN family, EfficientNet-Lite0).
+//! - [`train`]: the training loop; emits run events; knows nothing of the terminal.
+//! - [`metrics`]: pure classification metrics.
+//! - [`runs`]: the run event stream on disk (write, tail, fold into state) and launching.
+//! - [`tui`]: the dashboard; reads run events; knows nothing of burn.
+
+pub mod data;
+pub mod experiment;
+pub mod metrics;
+pub mod model;
+pub mod runs;
+pub mod train;
+pub mod tui;

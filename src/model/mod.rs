@@ -1,0 +1,1 @@
+//! Models, built at run time from the experiment's `[model]` table.

@@ -1,0 +1,1 @@
+//! The training engine: runs an experiment and emits run events.

@@ -1,0 +1,1 @@
+//! The dashboard. Reads run events; knows nothing of burn.
