@@ -1,0 +1,184 @@
+//! Checkpoints: `best` and `last`, each committed atomically.
+//!
+//! The files of a checkpoint carry its epoch in their names (`e0007-model.mpk`, ...); the small
+//! pointer file `last.json` / `best.json` is written to a temporary file, fsynced and renamed
+//! last. A run killed mid-save therefore still has the previous, complete checkpoint.
+//! `*.safetensors` copies use PyTorch-style names so the weights load in PyTorch too.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// What the trainer needs, besides weights and optimizer moments, to continue a run exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Completed epochs (1-based count; 0 = before the first epoch).
+    pub epoch: usize,
+    /// Optimizer steps taken.
+    pub step: usize,
+    pub best_epoch: usize,
+    pub best_value: f64,
+    /// Epochs since the last improvement (early stopping).
+    pub bad_epochs: usize,
+    /// Input normalisation the model was trained with (0..255 units).
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// Input side in pixels.
+    pub side: usize,
+}
+
+/// The pointer file: which files make up the checkpoint, and the trainer state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pointer {
+    pub model: String,
+    pub optimizer: Option<String>,
+    pub safetensors: Option<String>,
+    pub state: TrainerState,
+}
+
+/// `best` or `last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Best,
+    Last,
+}
+
+impl Which {
+    pub fn name(self) -> &'static str {
+        match self {
+            Which::Best => "best",
+            Which::Last => "last",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Which> {
+        match s {
+            "best" => Ok(Which::Best),
+            "last" => Ok(Which::Last),
+            _ => bail!("checkpoint `{s}`: expected `best` or `last`"),
+        }
+    }
+}
+
+/// Stem for a checkpoint's files, e.g. `dir/e0007`.
+pub fn stem(dir: &Path, epoch: usize) -> PathBuf {
+    dir.join(format!("e{epoch:04}"))
+}
+
+/// Makes a file's contents durable before the pointer that names it is written.
+pub fn fsync(path: &Path) -> Result<()> {
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("syncing {}", path.display()))
+}
+
+/// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    };
+    write().with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn write_pointer(dir: &Path, which: Which, pointer: &Pointer) -> Result<()> {
+    let json = serde_json::to_vec_pretty(pointer)?;
+    write_atomic(&dir.join(format!("{}.json", which.name())), &json)
+}
+
+pub fn read_pointer(dir: &Path, which: Which) -> Result<Pointer> {
+    let path = dir.join(format!("{}.json", which.name()));
+    let text = fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no `{}` checkpoint: cannot read {}",
+            which.name(),
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("corrupt checkpoint pointer {}", path.display()))
+}
+
+/// Deletes checkpoint files that neither pointer names (older epochs, interrupted saves).
+pub fn collect_garbage(dir: &Path) -> Result<()> {
+    let mut keep: Vec<String> = Vec::new();
+    for which in [Which::Best, Which::Last] {
+        if let Ok(p) = read_pointer(dir, which) {
+            keep.push(p.model);
+            keep.extend(p.optimizer);
+            keep.extend(p.safetensors);
+        }
+    }
+    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_ckpt_file = name.starts_with('e') && name.as_bytes().get(1).is_some_and(u8::is_ascii_digit);
+        if is_ckpt_file && !keep.contains(&name) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(epoch: usize) -> TrainerState {
+        TrainerState {
+            epoch,
+            step: epoch * 10,
+            best_epoch: epoch,
+            best_value: 0.9,
+            bad_epochs: 0,
+            mean: [1.0, 2.0, 3.0],
+            std: [4.0, 5.0, 6.0],
+            side: 96,
+        }
+    }
+
+    #[test]
+    fn pointer_round_trip_and_garbage_collection() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["e0001-model.mpk", "e0002-model.mpk", "e0002-optim.mpk", "notes.txt"] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let p = Pointer {
+            model: "e0002-model.mpk".into(),
+            optimizer: Some("e0002-optim.mpk".into()),
+            safetensors: None,
+            state: state(2),
+        };
+        write_pointer(dir.path(), Which::Last, &p).unwrap();
+        let back = read_pointer(dir.path(), Which::Last).unwrap();
+        assert_eq!(back.state, state(2));
+        collect_garbage(dir.path()).unwrap();
+        assert!(!dir.path().join("e0001-model.mpk").exists());
+        assert!(dir.path().join("e0002-model.mpk").exists());
+        assert!(dir.path().join("e0002-optim.mpk").exists());
+        assert!(dir.path().join("notes.txt").exists(), "foreign files are left alone");
+    }
+
+    #[test]
+    fn missing_and_corrupt_pointers_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_pointer(dir.path(), Which::Best).unwrap_err();
+        assert!(format!("{err:#}").contains("best.json"), "{err:#}");
+        fs::write(dir.path().join("last.json"), b"{not json").unwrap();
+        let err = read_pointer(dir.path(), Which::Last).unwrap_err();
+        assert!(format!("{err:#}").contains("corrupt checkpoint pointer"), "{err:#}");
+    }
+}

@@ -1,0 +1,96 @@
+//! Inference with a trained run: evaluate on a labelled set, predict a Kaggle submission.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::prelude::Backend;
+
+use super::checkpoint::{self, Which};
+use super::device::{self, DeviceChoice};
+use super::trainer::{ModelRecorder, bce_of_probs, predict_probs};
+use crate::data::Dataset;
+use crate::experiment::Experiment;
+use crate::metrics::{self, Metrics};
+use crate::model::Net;
+
+/// Where the model comes from and how to run it.
+pub struct InferOptions<'a> {
+    pub run_dir: &'a Path,
+    pub which: Which,
+    pub tta: bool,
+    pub device: Option<&'a str>,
+}
+
+/// Scores every tile of a labelled set (Kaggle layout, folder or zip, or `bundled`).
+pub fn evaluate(opts: &InferOptions, data: &str) -> Result<Metrics> {
+    let mut exp = super::load_run_config(opts.run_dir)?;
+    exp.data.source = data.to_string();
+    exp.data.labels = None;
+    exp.data.limit = 0;
+    let ds = Arc::new(Dataset::open(&exp.data).with_context(|| format!("opening {data}"))?);
+    let indices: Vec<usize> = (0..ds.len()).collect();
+    let probs = with_model(opts, &exp, |run| run(&ds, &indices))?;
+    let labels = ds.labels();
+    Ok(metrics::compute(&probs, labels, bce_of_probs(&probs, labels), 64))
+}
+
+/// Writes a Kaggle submission (`id,label` with label = probability of tumour) for an
+/// unlabelled set; returns the number of rows.
+pub fn predict(opts: &InferOptions, data: &Path, out: &Path) -> Result<usize> {
+    let exp = super::load_run_config(opts.run_dir)?;
+    let ds = Arc::new(
+        Dataset::open_unlabelled(data).with_context(|| format!("opening {}", data.display()))?,
+    );
+    let indices: Vec<usize> = (0..ds.len()).collect();
+    let probs = with_model(opts, &exp, |run| run(&ds, &indices))?;
+    let mut text = String::with_capacity(probs.len() * 52 + 9);
+    text.push_str("id,label\n");
+    for (id, p) in ds.ids().iter().zip(&probs) {
+        text.push_str(&format!("{id},{p:.6}\n"));
+    }
+    checkpoint::write_atomic(out, text.as_bytes())?;
+    Ok(probs.len())
+}
+
+type Runner<'r> = &'r dyn Fn(&Arc<Dataset>, &[usize]) -> Result<Vec<f32>>;
+
+/// Loads the checkpoint on the chosen device and hands a prediction function to `body`.
+fn with_model<T>(
+    opts: &InferOptions,
+    exp: &Experiment,
+    body: impl FnOnce(Runner) -> Result<T>,
+) -> Result<T> {
+    let spec = opts.device.unwrap_or(&exp.train.device);
+    let resolved = device::resolve(spec)?;
+    match resolved.choice {
+        DeviceChoice::Cpu => run_on::<burn::backend::Flex, T>(opts, exp, Default::default(), body),
+        DeviceChoice::Cuda(i) => run_on::<burn::backend::Cuda, T>(
+            opts,
+            exp,
+            burn::backend::cuda::CudaDevice::new(i),
+            body,
+        ),
+    }
+}
+
+fn run_on<B: Backend, T>(
+    opts: &InferOptions,
+    exp: &Experiment,
+    device: B::Device,
+    body: impl FnOnce(Runner) -> Result<T>,
+) -> Result<T> {
+    let ckpt_dir = crate::runs::RunPaths::new(opts.run_dir).checkpoints();
+    let ptr = checkpoint::read_pointer(&ckpt_dir, opts.which)?;
+    let mut model_cfg = exp.model.clone();
+    // The checkpoint holds every weight; do not read the ImageNet file again.
+    model_cfg.pretrained.clear();
+    let model: Net<B> = Net::build(&model_cfg, ptr.state.side, &device, opts.run_dir)?;
+    let path = ckpt_dir.join(&ptr.model);
+    let model = model
+        .load_file(&path, &ModelRecorder::new(), &device)
+        .with_context(|| format!("loading {}", path.display()))?;
+    let (mean, std, tta) = (ptr.state.mean, ptr.state.std, opts.tta);
+    body(&|ds, idx| predict_probs(&model, ds, idx, exp, mean, std, tta, &device))
+}

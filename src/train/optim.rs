@@ -1,0 +1,93 @@
+//! The optimizer chosen in the experiment, behind one type so the loop stays generic.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{Adam, AdamConfig, AdamW, AdamWConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::experiment::{Optimizer as Kind, TrainConfig};
+
+pub enum AnyOptimizer<M: AutodiffModule<B>, B: AutodiffBackend> {
+    Adam(OptimizerAdaptor<Adam, M, B>),
+    AdamW(OptimizerAdaptor<AdamW, M, B>),
+    Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>),
+}
+
+type Rec = NamedMpkFileRecorder<FullPrecisionSettings>;
+
+impl<M: AutodiffModule<B>, B: AutodiffBackend> AnyOptimizer<M, B> {
+    pub fn new(cfg: &TrainConfig) -> Self {
+        let clip = (cfg.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(cfg.grad_clip as f32));
+        let decay = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32));
+        match cfg.optimizer {
+            Kind::Adam => AnyOptimizer::Adam(
+                AdamConfig::new()
+                    .with_beta_1(cfg.momentum as f32)
+                    .with_epsilon(1e-7)
+                    .with_weight_decay(decay)
+                    .with_grad_clipping(clip)
+                    .init(),
+            ),
+            Kind::Adamw => AnyOptimizer::AdamW(
+                AdamWConfig::new()
+                    .with_beta_1(cfg.momentum as f32)
+                    .with_weight_decay(cfg.weight_decay as f32)
+                    .with_grad_clipping(clip)
+                    .init(),
+            ),
+            Kind::Sgd => AnyOptimizer::Sgd(
+                SgdConfig::new()
+                    .with_momentum(Some(MomentumConfig::new()
+                        .with_momentum(cfg.momentum)
+                        .with_dampening(0.0)))
+                    .with_weight_decay(decay)
+                    .with_gradient_clipping(clip)
+                    .init(),
+            ),
+        }
+    }
+
+    pub fn step(&mut self, lr: f64, module: M, grads: GradientsParams) -> M {
+        match self {
+            AnyOptimizer::Adam(o) => o.step(lr, module, grads),
+            AnyOptimizer::AdamW(o) => o.step(lr, module, grads),
+            AnyOptimizer::Sgd(o) => o.step(lr, module, grads),
+        }
+    }
+
+    /// Saves the optimizer state (moments, step counts) to `path` (extension added).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let rec = Rec::new();
+        let out = path.to_path_buf();
+        match self {
+            AnyOptimizer::Adam(o) => rec.record(o.to_record(), out),
+            AnyOptimizer::AdamW(o) => rec.record(o.to_record(), out),
+            AnyOptimizer::Sgd(o) => rec.record(o.to_record(), out),
+        }
+        .with_context(|| format!("saving optimizer state to {}", path.display()))
+    }
+
+    pub fn load(self, path: &Path, device: &B::Device) -> Result<Self> {
+        let rec = Rec::new();
+        let p = path.to_path_buf();
+        let ctx = || format!("loading optimizer state from {}", path.display());
+        Ok(match self {
+            AnyOptimizer::Adam(o) => {
+                AnyOptimizer::Adam(o.load_record(rec.load(p, device).with_context(ctx)?))
+            }
+            AnyOptimizer::AdamW(o) => {
+                AnyOptimizer::AdamW(o.load_record(rec.load(p, device).with_context(ctx)?))
+            }
+            AnyOptimizer::Sgd(o) => {
+                AnyOptimizer::Sgd(o.load_record(rec.load(p, device).with_context(ctx)?))
+            }
+        })
+    }
+}

@@ -1,0 +1,600 @@
+//! The epoch loop: data in, events out. Generic over the burn backend, so the same code trains
+//! on the CPU and on CUDA.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::{AutodiffModule, Module};
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, TensorData};
+
+use super::checkpoint::{self, Pointer, TrainerState, Which};
+use super::optim::AnyOptimizer;
+use super::schedule::lr_at;
+use super::{Emitter, Outcome, RunContext};
+use crate::data::{self, Batch, Dataset, LoaderOptions, Split};
+use crate::experiment::{Experiment, Freeze};
+use crate::metrics::{self, Metrics};
+use crate::model::Net;
+use crate::runs::{DataSummary, EpochSummary, Event, LogLevel};
+
+/// Points on the ROC curve kept in each epoch event (enough for a terminal chart).
+const ROC_POINTS: usize = 64;
+/// Minimum time between two batch-progress events.
+const BATCH_EVENT_INTERVAL_S: f64 = 0.5;
+
+pub(crate) type ModelRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
+
+/// Images as a `[N, 3, S, S]` tensor and labels as `[N, 1]`.
+pub(crate) fn to_tensors<B: Backend>(batch: Batch, device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 2>) {
+    let n = batch.labels.len();
+    let s = batch.side;
+    let images = Tensor::from_data(TensorData::new(batch.images, [n, 3, s, s]), device);
+    let labels = Tensor::from_data(TensorData::new(batch.labels, [n, 1]), device);
+    (images, labels)
+}
+
+/// Numerically stable binary cross-entropy on logits, per example, with the positive class
+/// weighted by `pos_weight` (1 = unweighted).
+pub(crate) fn bce_with_logits<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 2>,
+    pos_weight: f64,
+) -> Tensor<B, 2> {
+    // softplus(-x) = -log(sigmoid(x)), computed without overflow.
+    let softplus_neg =
+        (logits.clone().abs().neg().exp() + 1.0).log() + logits.clone().neg().clamp_min(0.0);
+    let neg_term = (targets.clone().neg() + 1.0) * logits;
+    let weight = targets * (pos_weight - 1.0) + 1.0;
+    neg_term + weight * softplus_neg
+}
+
+/// Mean BCE of probabilities against labels (for validation metrics).
+pub(crate) fn bce_of_probs(probs: &[f32], labels: &[u8]) -> f64 {
+    if probs.is_empty() {
+        return f64::NAN;
+    }
+    let eps = 1e-7f64;
+    let sum: f64 = probs
+        .iter()
+        .zip(labels)
+        .map(|(&p, &y)| {
+            let p = (p as f64).clamp(eps, 1.0 - eps);
+            if y == 1 { -p.ln() } else { -(1.0 - p).ln() }
+        })
+        .sum();
+    sum / probs.len() as f64
+}
+
+/// Value of a metric named like `valid_auc` or `train_loss`; also says whether lower is better.
+pub(crate) fn metric_value(name: &str, train: &Metrics, valid: &Metrics) -> Result<(f64, bool)> {
+    let (split, key) = name
+        .split_once('_')
+        .with_context(|| format!("metric `{name}`: expected e.g. valid_auc"))?;
+    let m = match split {
+        "train" => train,
+        "valid" => valid,
+        _ => bail!("metric `{name}`: expected a train_ or valid_ prefix"),
+    };
+    let v = match key {
+        "auc" => m.auc,
+        "loss" => m.loss,
+        "accuracy" => m.accuracy,
+        "f1" => m.f1,
+        "precision" => m.precision,
+        "recall" => m.recall,
+        "specificity" => m.specificity,
+        "average_precision" => m.average_precision,
+        _ => bail!("metric `{name}`: unknown metric `{key}`"),
+    };
+    Ok((v, key == "loss"))
+}
+
+/// Derives a per-epoch seed so that every epoch's randomness (dropout, shuffling, augmentation)
+/// depends only on (seed, epoch): a resumed run repeats an uninterrupted one exactly.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Probabilities for `indices`, averaged over the 8 dihedral transforms when `tta`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn predict_probs<B: Backend>(
+    model: &Net<B>,
+    ds: &Arc<Dataset>,
+    indices: &[usize],
+    exp: &Experiment,
+    mean: [f32; 3],
+    std: [f32; 3],
+    tta: bool,
+    device: &B::Device,
+) -> Result<Vec<f32>> {
+    let transforms: Vec<Option<u8>> = if tta { (0..8).map(Some).collect() } else { vec![None] };
+    let mut sums = vec![0f32; indices.len()];
+    for t in &transforms {
+        let opts = LoaderOptions {
+            batch_size: exp.train.batch_size.max(1),
+            shuffle: false,
+            augment: None,
+            seed: exp.train.seed,
+            epoch: 0,
+            workers: exp.data.workers,
+            prefetch: exp.data.prefetch,
+            crop: exp.data.crop,
+            resize: exp.data.resize,
+            mean,
+            std,
+            drop_last: false,
+            transform: *t,
+        };
+        let mut at = 0;
+        for batch in data::loader(ds.clone(), indices.to_vec(), opts) {
+            let batch = batch?;
+            let n = batch.labels.len();
+            let (x, _) = to_tensors::<B>(batch, device);
+            let probs = burn::tensor::activation::sigmoid(model.forward(x));
+            let probs = probs
+                .into_data()
+                .to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
+            for (s, p) in sums[at..at + n].iter_mut().zip(probs) {
+                *s += p;
+            }
+            at += n;
+        }
+    }
+    let k = transforms.len() as f32;
+    Ok(sums.into_iter().map(|s| s / k).collect())
+}
+
+struct Saver<'a> {
+    dir: std::path::PathBuf,
+    emitter: &'a Emitter,
+}
+
+impl Saver<'_> {
+    /// Writes the model and optimizer files for `state.epoch`, then flips the given pointers.
+    fn save<B: AutodiffBackend>(
+        &self,
+        model: &Net<B>,
+        head_opt: &AnyOptimizer<Net<B>, B>,
+        backbone_opt: &Option<AnyOptimizer<Net<B>, B>>,
+        state: &TrainerState,
+        which: &[Which],
+    ) -> Result<()> {
+        let stem = checkpoint::stem(&self.dir, state.epoch);
+        let name = |suffix: &str| {
+            format!(
+                "{}{suffix}",
+                stem.file_name().and_then(|s| s.to_str()).unwrap_or("e")
+            )
+        };
+        let model_path = self.dir.join(name("-model"));
+        model
+            .clone()
+            .save_file(&model_path, &ModelRecorder::new())
+            .with_context(|| format!("saving model to {}", model_path.display()))?;
+        checkpoint::fsync(&model_path.with_extension("mpk"))?;
+        let optim_path = self.dir.join(name("-optim"));
+        head_opt.save(&optim_path)?;
+        checkpoint::fsync(&optim_path.with_extension("mpk"))?;
+        if let Some(bb) = backbone_opt {
+            let p = self.dir.join(name("-optim-backbone"));
+            bb.save(&p)?;
+            checkpoint::fsync(&p.with_extension("mpk"))?;
+        }
+        let safetensors = crate::model::export_safetensors(model, &self.dir.join(name(".safetensors")))?;
+        let pointer = Pointer {
+            model: name("-model.mpk"),
+            optimizer: Some(name("-optim.mpk")),
+            safetensors,
+            state: state.clone(),
+        };
+        for w in which {
+            checkpoint::write_pointer(&self.dir, *w, &pointer)?;
+            self.emitter.emit(Event::Checkpoint {
+                epoch: state.epoch,
+                kind: w.name().into(),
+                path: self.dir.join(&pointer.model).display().to_string(),
+            })?;
+        }
+        checkpoint::collect_garbage(&self.dir)
+    }
+}
+
+fn load_optim<B: AutodiffBackend>(
+    opt: AnyOptimizer<Net<B>, B>,
+    path: &std::path::Path,
+    device: &B::Device,
+) -> Result<AnyOptimizer<Net<B>, B>> {
+    if path.with_extension("mpk").exists() {
+        opt.load(path, device)
+    } else {
+        Ok(opt)
+    }
+}
+
+/// Trains `ctx.exp` on backend `B`. Returns when finished, stopped early or cancelled.
+pub(crate) fn train_on<B: AutodiffBackend>(
+    ctx: &RunContext,
+    emitter: &Emitter,
+    device: B::Device,
+    device_name: &str,
+) -> Result<Outcome> {
+    let exp = &ctx.exp;
+    let paths = &ctx.paths;
+    emitter.log(LogLevel::Info, format!("opening data: {}", exp.data.source))?;
+    let ds = Arc::new(Dataset::open(&exp.data).context("opening the data set")?);
+    let report = ds.report();
+    if !report.skipped.is_empty() {
+        emitter.log(
+            LogLevel::Warn,
+            format!(
+                "skipped {} bad tile(s), e.g. {}: {}",
+                report.skipped.len(),
+                report.skipped[0].0,
+                report.skipped[0].1
+            ),
+        )?;
+    }
+
+    let split = if ctx.resuming && paths.split().exists() {
+        Split::load_csv(&ds, &paths.split()).context("loading the run's split")?
+    } else {
+        let split = Split::stratified(ds.labels(), &exp.data.split)?;
+        split.save_csv(&ds, &paths.split())?;
+        split
+    };
+    if split.train.is_empty() || split.valid.is_empty() {
+        bail!(
+            "the split has {} training and {} validation tiles; both must be non-empty",
+            split.train.len(),
+            split.valid.len()
+        );
+    }
+    let labels = ds.labels();
+    let count_pos = |idx: &[usize]| idx.iter().filter(|&&i| labels[i] == 1).count();
+    let train_pos = count_pos(&split.train);
+
+    let side = data::output_side(&exp.data);
+    let ckpt_dir = paths.checkpoints();
+    std::fs::create_dir_all(&ckpt_dir)
+        .with_context(|| format!("creating {}", ckpt_dir.display()))?;
+
+    let mut model: Net<B> = Net::build(&exp.model, side, &device, &ctx.base_dir)?;
+    let mut head_opt = AnyOptimizer::<Net<B>, B>::new(&exp.train);
+    let mut backbone_opt = model
+        .has_backbone()
+        .then(|| AnyOptimizer::<Net<B>, B>::new(&exp.train));
+
+    let saver = Saver {
+        dir: ckpt_dir.clone(),
+        emitter,
+    };
+    let mut state = if ctx.resuming {
+        let ptr = checkpoint::read_pointer(&ckpt_dir, Which::Last)?;
+        let model_path = ckpt_dir.join(&ptr.model);
+        model = model
+            .load_file(&model_path, &ModelRecorder::new(), &device)
+            .with_context(|| format!("loading {}", model_path.display()))?;
+        let stem = checkpoint::stem(&ckpt_dir, ptr.state.epoch);
+        let stem_name = stem.file_name().and_then(|s| s.to_str()).unwrap_or("e");
+        head_opt = load_optim(head_opt, &ckpt_dir.join(format!("{stem_name}-optim")), &device)?;
+        if let Some(bb) = backbone_opt.take() {
+            backbone_opt = Some(load_optim(
+                bb,
+                &ckpt_dir.join(format!("{stem_name}-optim-backbone")),
+                &device,
+            )?);
+        }
+        emitter.log(
+            LogLevel::Info,
+            format!("resuming after epoch {}", ptr.state.epoch),
+        )?;
+        ptr.state
+    } else {
+        let (mean, std) = data::normalization(&exp.data, &ds, &split.train)?;
+        let state = TrainerState {
+            epoch: 0,
+            step: 0,
+            best_epoch: 0,
+            best_value: f64::NAN,
+            bad_epochs: 0,
+            mean,
+            std,
+            side,
+        };
+        // An epoch-0 checkpoint, so a run cancelled in its first epoch can still be resumed.
+        saver.save(&model, &head_opt, &backbone_opt, &state, &[Which::Last])?;
+        state
+    };
+
+    let bs = exp.train.batch_size;
+    let full_batches = split.train.len() / bs;
+    if full_batches == 0 {
+        bail!(
+            "train.batch_size = {bs} is larger than the training split ({} tiles)",
+            split.train.len()
+        );
+    }
+    let batches = match exp.train.max_batches {
+        0 => full_batches,
+        m => m.min(full_batches),
+    };
+    let epochs = exp.train.epochs;
+    let total_steps = batches * epochs;
+    let pos_weight = if exp.train.class_weight && train_pos > 0 {
+        (split.train.len() - train_pos) as f64 / train_pos as f64
+    } else {
+        1.0
+    };
+
+    emitter.emit(Event::Started {
+        run_id: ctx.run_id.clone(),
+        experiment: exp.name.clone(),
+        config: crate::experiment::to_toml(exp),
+        device: device_name.to_string(),
+        epochs,
+        batches,
+        data: DataSummary {
+            source: exp.data.source.clone(),
+            train: split.train.len(),
+            valid: split.valid.len(),
+            test: split.test.len(),
+            train_pos,
+            valid_pos: count_pos(&split.valid),
+            skipped: report.skipped.len(),
+        },
+        start_epoch: state.epoch,
+        pid: std::process::id(),
+    })?;
+    emitter.log(
+        LogLevel::Info,
+        format!(
+            "{} parameters, input {side}x{side}, {batches} batches of {bs} per epoch",
+            model.num_params()
+        ),
+    )?;
+
+    let (metric_name, lower_better) = {
+        let name = exp.train.early_stopping.metric.clone();
+        let (_, lower) = metric_value(&name, &Metrics::default(), &Metrics::default())?;
+        (name, lower)
+    };
+    let valid_labels: Vec<u8> = split.valid.iter().map(|&i| labels[i]).collect();
+
+    while state.epoch < epochs {
+        let epoch = state.epoch + 1;
+        let started = Instant::now();
+        B::seed(&device, epoch_seed(exp.train.seed, epoch));
+        let frozen = exp.model.freeze == Freeze::Backbone
+            && (exp.model.unfreeze_after == 0 || epoch <= exp.model.unfreeze_after);
+        let opts = LoaderOptions {
+            batch_size: bs,
+            shuffle: true,
+            augment: exp.data.augment.enabled.then(|| exp.data.augment.clone()),
+            seed: exp.train.seed,
+            epoch: epoch as u64,
+            workers: exp.data.workers,
+            prefetch: exp.data.prefetch,
+            crop: exp.data.crop,
+            resize: exp.data.resize,
+            mean: state.mean,
+            std: state.std,
+            drop_last: true,
+            transform: None,
+        };
+        let mut train_probs = Vec::with_capacity(batches * bs);
+        let mut train_labels = Vec::with_capacity(batches * bs);
+        let mut loss_sum = 0.0;
+        let mut last_event = Instant::now();
+        let mut lr = lr_at(&exp.train, state.step, batches, total_steps);
+        for (b, batch) in data::loader(ds.clone(), split.train.clone(), opts)
+            .take(batches)
+            .enumerate()
+        {
+            if ctx.cancel.is_cancelled() {
+                emitter.emit(Event::Cancelled {
+                    epoch: state.epoch,
+                })?;
+                return Ok(Outcome::cancelled(paths.dir.clone(), &state));
+            }
+            let batch = batch?;
+            train_labels.extend(batch.labels.iter().map(|&y| y as u8));
+            let (x, y) = to_tensors::<B>(batch, &device);
+            let logits = model.forward_train(x, frozen);
+            let loss = bce_with_logits(logits.clone(), y, pos_weight).mean();
+            let probs = burn::tensor::activation::sigmoid(logits.detach())
+                .into_data()
+                .to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
+            train_probs.extend(probs);
+            let loss_value: f64 = loss.clone().into_scalar().elem();
+            if !loss_value.is_finite() {
+                bail!(
+                    "the training loss became {loss_value} at epoch {epoch}, batch {}; \
+                     try a lower train.lr or train.grad_clip",
+                    b + 1
+                );
+            }
+            loss_sum += loss_value;
+            lr = lr_at(&exp.train, state.step, batches, total_steps);
+            let grads = loss.backward();
+            let (backbone_grads, head_grads) = model.split_grads(grads);
+            model = head_opt.step(lr, model, head_grads);
+            if let (Some(opt), Some(g)) = (backbone_opt.as_mut(), backbone_grads)
+                && !frozen
+            {
+                model = opt.step(lr * exp.model.backbone_lr_scale, model, g);
+            }
+            state.step += 1;
+            let elapsed = started.elapsed().as_secs_f64();
+            if last_event.elapsed().as_secs_f64() >= BATCH_EVENT_INTERVAL_S || b + 1 == batches {
+                last_event = Instant::now();
+                emitter.emit(Event::Batch {
+                    epoch,
+                    batch: b + 1,
+                    batches,
+                    loss: loss_value,
+                    lr,
+                    images_per_sec: ((b + 1) * bs) as f64 / elapsed.max(1e-9),
+                })?;
+            }
+        }
+        let train_secs = started.elapsed().as_secs_f64();
+        let train_metrics = metrics::compute(
+            &train_probs,
+            &train_labels,
+            loss_sum / batches as f64,
+            ROC_POINTS,
+        );
+
+        let eval_model = model.valid();
+        let inner_device = device.clone();
+        let valid_probs = predict_probs(
+            &eval_model,
+            &ds,
+            &split.valid,
+            exp,
+            state.mean,
+            state.std,
+            false,
+            &inner_device,
+        )?;
+        let valid_metrics = metrics::compute(
+            &valid_probs,
+            &valid_labels,
+            bce_of_probs(&valid_probs, &valid_labels),
+            ROC_POINTS,
+        );
+
+        let (value, _) = metric_value(&metric_name, &train_metrics, &valid_metrics)?;
+        let min_delta = exp.train.early_stopping.min_delta;
+        let improved = value.is_finite()
+            && (state.best_value.is_nan()
+                || if lower_better {
+                    value < state.best_value - min_delta
+                } else {
+                    value > state.best_value + min_delta
+                });
+        state.epoch = epoch;
+        if improved {
+            state.best_value = value;
+            state.best_epoch = epoch;
+            state.bad_epochs = 0;
+            write_predictions(&paths.predictions(), &ds, &split.valid, &valid_probs)?;
+        } else {
+            state.bad_epochs += 1;
+        }
+        let which: &[Which] = if improved {
+            &[Which::Last, Which::Best]
+        } else {
+            &[Which::Last]
+        };
+        saver.save(&model, &head_opt, &backbone_opt, &state, which)?;
+        emitter.emit(Event::Epoch(EpochSummary {
+            epoch,
+            epochs,
+            lr,
+            duration_s: started.elapsed().as_secs_f64(),
+            images_per_sec: (batches * bs) as f64 / train_secs.max(1e-9),
+            train: train_metrics,
+            valid: valid_metrics,
+            is_best: improved,
+        }))?;
+        let patience = exp.train.early_stopping.patience;
+        if patience > 0 && state.bad_epochs >= patience && epoch < epochs {
+            emitter.log(
+                LogLevel::Info,
+                format!("early stopping: no {metric_name} improvement in {patience} epochs"),
+            )?;
+            return finish(emitter, paths, &state, &metric_name, "early stopping");
+        }
+    }
+    finish(emitter, paths, &state, &metric_name, "completed")
+}
+
+fn finish(
+    emitter: &Emitter,
+    paths: &crate::runs::RunPaths,
+    state: &TrainerState,
+    metric: &str,
+    reason: &str,
+) -> Result<Outcome> {
+    emitter.emit(Event::Finished {
+        best_epoch: state.best_epoch,
+        metric: metric.to_string(),
+        best_value: state.best_value,
+        reason: reason.to_string(),
+    })?;
+    Ok(Outcome::finished(paths.dir.clone(), state))
+}
+
+/// `id,label,prob` for the validation split at the best epoch, for error analysis.
+fn write_predictions(
+    path: &std::path::Path,
+    ds: &Dataset,
+    indices: &[usize],
+    probs: &[f32],
+) -> Result<()> {
+    let mut out = String::from("id,label,prob\n");
+    for (&i, p) in indices.iter().zip(probs) {
+        out.push_str(&format!("{},{},{p:.6}\n", ds.ids()[i], ds.labels()[i]));
+    }
+    checkpoint::write_atomic(path, out.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+
+    #[test]
+    fn bce_matches_the_textbook_formula() {
+        let device = Default::default();
+        let x = Tensor::<Flex, 2>::from_data(TensorData::new(vec![-3.0f32, 0.0, 2.5, 40.0], [4, 1]), &device);
+        let y = Tensor::<Flex, 2>::from_data(TensorData::new(vec![0.0f32, 1.0, 1.0, 0.0], [4, 1]), &device);
+        let got = bce_with_logits(x, y, 1.0).into_data().to_vec::<f32>().unwrap();
+        let want = |x: f64, y: f64| {
+            let p = 1.0 / (1.0 + (-x).exp());
+            -(y * p.ln() + (1.0 - y) * (1.0 - p).max(1e-300).ln())
+        };
+        for (g, (x, y)) in got.iter().zip([(-3.0, 0.0), (0.0, 1.0), (2.5, 1.0), (40.0, 0.0)]) {
+            assert!((*g as f64 - want(x, y)).abs() < 1e-4, "x={x} y={y}: {g}");
+        }
+    }
+
+    #[test]
+    fn positive_weight_scales_only_positive_terms() {
+        let device = Default::default();
+        let x = Tensor::<Flex, 2>::from_data(TensorData::new(vec![0.3f32, 0.3], [2, 1]), &device);
+        let y = Tensor::<Flex, 2>::from_data(TensorData::new(vec![1.0f32, 0.0], [2, 1]), &device);
+        let w1 = bce_with_logits(x.clone(), y.clone(), 1.0).into_data().to_vec::<f32>().unwrap();
+        let w2 = bce_with_logits(x, y, 2.0).into_data().to_vec::<f32>().unwrap();
+        assert!((w2[0] - 2.0 * w1[0]).abs() < 1e-6);
+        assert!((w2[1] - w1[1]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn metric_names_resolve() {
+        let t = Metrics { auc: 0.7, ..Metrics::default() };
+        let v = Metrics { auc: 0.8, loss: 0.3, ..Metrics::default() };
+        assert_eq!(metric_value("valid_auc", &t, &v).unwrap(), (0.8, false));
+        assert_eq!(metric_value("valid_loss", &t, &v).unwrap(), (0.3, true));
+        assert_eq!(metric_value("train_auc", &t, &v).unwrap(), (0.7, false));
+        assert!(metric_value("valid_nope", &t, &v).is_err());
+        assert!(metric_value("auc", &t, &v).is_err());
+    }
+
+    #[test]
+    fn epoch_seeds_differ_and_repeat() {
+        assert_eq!(epoch_seed(42, 3), epoch_seed(42, 3));
+        assert_ne!(epoch_seed(42, 3), epoch_seed(42, 4));
+        assert_ne!(epoch_seed(42, 3), epoch_seed(43, 3));
+    }
+}

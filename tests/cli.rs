@@ -1,0 +1,129 @@
+//! The headless command line as a user meets it: real binary, real tiles.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn histoboard() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_histoboard"));
+    c.env_remove("NO_COLOR");
+    c
+}
+
+const TINY: &str = r#"
+name = "tiny"
+[data]
+limit = 160
+crop = 32
+cache = false
+workers = 1
+[model]
+filters = [8, 16]
+dense = 16
+[train]
+epochs = 40
+batch_size = 16
+max_batches = 3
+device = "cpu"
+[train.early_stopping]
+patience = 0
+"#;
+
+#[test]
+fn data_inspect_shows_the_bundled_sample() {
+    let out = histoboard().args(["data", "inspect"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("3850") || text.contains("3,850"), "{text}");
+    assert!(text.contains("2282") || text.contains("2,282"), "{text}");
+    assert!(text.contains("1568") || text.contains("1,568"), "{text}");
+}
+
+#[test]
+fn a_malformed_experiment_is_reported_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.toml");
+    std::fs::write(&file, "name = \"x\"\n[train]\nlr = = 3\n").unwrap();
+    let out = histoboard()
+        .args(["train", file.to_str().unwrap(), "--runs-dir"])
+        .arg(dir.path().join("runs"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.toml:3:"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn an_unknown_key_gets_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typo.toml");
+    std::fs::write(&file, "[train]\nlrr = 0.1\n").unwrap();
+    let out = histoboard()
+        .args(["train", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("train.lr"), "{err}");
+}
+
+/// Waits until the run's event file mentions an ended epoch.
+fn wait_for_epoch(runs: &Path, timeout: Duration) -> std::path::PathBuf {
+    let start = Instant::now();
+    loop {
+        if let Some(run) = std::fs::read_dir(runs)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path())
+        {
+            let events = std::fs::read_to_string(run.join("events.jsonl")).unwrap_or_default();
+            if events.contains("\"type\":\"epoch\"") {
+                return run;
+            }
+        }
+        assert!(start.elapsed() < timeout, "no epoch ended within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ctrl_c_checkpoints_then_stops_and_the_run_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tiny.toml");
+    std::fs::write(&file, TINY).unwrap();
+    let runs = dir.path().join("runs");
+    let mut child = histoboard()
+        .args(["train", file.to_str().unwrap(), "--plain", "--runs-dir"])
+        .arg(&runs)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = wait_for_epoch(&runs, Duration::from_secs(120));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("--resume"), "tells how to resume: {err}");
+    let events = std::fs::read_to_string(run.join("events.jsonl")).unwrap();
+    assert!(events.trim_end().lines().last().unwrap().contains("\"cancelled\""));
+
+    // The last checkpoint is loadable: evaluate it.
+    let eval = histoboard()
+        .args(["eval", run.to_str().unwrap(), "--checkpoint", "last", "--json", "--device", "cpu"])
+        .output()
+        .unwrap();
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    for key in ["auc", "accuracy", "precision", "recall", "specificity", "f1", "n", "tp", "fp", "tn", "fn"] {
+        assert!(json.get(key).is_some(), "eval --json has {key}: {json}");
+    }
+    assert_eq!(json["n"], 3850);
+}
