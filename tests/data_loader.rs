@@ -112,6 +112,7 @@ fn no_augmentation_gives_normalised_pixels_and_tta_transforms() {
         vec![2],
         LoaderOptions {
             transform: Some(4),
+            drop_last: false,
             ..base.clone()
         },
     );

@@ -33,11 +33,11 @@ fn zip_and_folder_sources_agree_and_decode_real_tiles() {
     // CSV order is kept.
     assert_eq!(a.ids()[0], tiles[0].0);
     let (mut ra, mut rb) = (a.reader(), b.reader());
-    for i in 0..a.len() {
+    for (i, tile) in tiles.iter().enumerate() {
         let pa = ra.tile(i).unwrap().unwrap().to_vec();
         assert_eq!(pa, rb.tile(i).unwrap().unwrap());
         // Same pixels as the general decoder gives.
-        let img = image::load_from_memory(&tiles[i].2).unwrap().to_rgb8();
+        let img = image::load_from_memory(&tile.2).unwrap().to_rgb8();
         assert_eq!(pa, img.into_raw());
     }
 }

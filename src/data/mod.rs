@@ -534,7 +534,7 @@ impl Rng {
         (self.f32() * 2.0 - 1.0) * a
     }
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
     pub fn coin(&mut self) -> bool {
         self.next_u64() >> 63 == 1

@@ -72,11 +72,6 @@ pub(crate) fn open_zip(path: &Path) -> Result<Zip> {
     Ok(z)
 }
 
-pub(crate) fn is_zip(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
-}
-
 /// Tile id and extension from a file name like `abc.tif`, if it looks like a tile.
 pub(crate) fn tile_name(file_name: &str) -> Option<&str> {
     let (stem, ext) = file_name.rsplit_once('.')?;
