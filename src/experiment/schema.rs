@@ -49,8 +49,10 @@ pub struct DataConfig {
     pub augment: AugmentConfig,
     /// What to do with a tile that cannot be decoded or has the wrong shape.
     pub bad_tiles: BadTilePolicy,
-    /// Decode once into a packed, memory-mapped cache under `.cache/`.
+    /// Decode once into a packed, memory-mapped cache under `cache_dir`.
     pub cache: bool,
+    /// Folder of the packed cache (relative paths are relative to the working directory).
+    pub cache_dir: String,
     /// Loader threads (0 = one per core).
     pub workers: usize,
     /// Ready batches kept ahead of the trainer.
@@ -70,6 +72,7 @@ impl Default for DataConfig {
             augment: AugmentConfig::default(),
             bad_tiles: BadTilePolicy::Error,
             cache: true,
+            cache_dir: ".cache".into(),
             workers: 0,
             prefetch: 4,
         }
