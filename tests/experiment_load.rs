@@ -580,6 +580,12 @@ fn sweep_mistakes_are_reported() {
     let (_, shown) = load_err("[sweep]\n\"train.lr\" = 1e-4\n");
     assert!(shown.contains("expects a list of values to try"), "{shown}");
 
+    let (_, shown) = load_err("name = [\"a\", \"b\"]\n");
+    assert!(
+        shown.contains("`name` expects a string, got a list"),
+        "{shown}"
+    );
+
     let (_, shown) = load_err("[model]\nfilters = [[8], 16]\n");
     assert!(shown.contains("mixes lists and values"), "{shown}");
 
