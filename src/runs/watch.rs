@@ -179,7 +179,7 @@ impl RunsWatcher {
 fn step(id: &str, run: &mut Watched, now: f64, quiet_s: f64) -> (String, bool, Vec<TailError>) {
     let mut changed = false;
     let mut errors = Vec::new();
-    let (records, restarted) = run.tail.restarted();
+    let (records, restarted) = run.tail.poll_detect_restart();
     if restarted {
         // The file was replaced: what was folded from it no longer holds.
         run.state = RunState::new(id, run.state.dir.clone());
