@@ -37,7 +37,7 @@ use burn::nn::{
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-use super::weights::load_safetensors_partial;
+use super::weights::{list, load_safetensors_partial};
 
 /// Width of the pooled feature vector.
 pub const FEATURES: usize = 1280;
@@ -57,7 +57,13 @@ struct BlockSpec {
     output: usize,
 }
 
-const fn spec(kernel: usize, stride: usize, expand: usize, input: usize, output: usize) -> BlockSpec {
+const fn spec(
+    kernel: usize,
+    stride: usize,
+    expand: usize,
+    input: usize,
+    output: usize,
+) -> BlockSpec {
     BlockSpec {
         kernel,
         stride,
@@ -282,7 +288,8 @@ impl<B: Backend> EfficientNetLite0<B> {
             _blocks: BLOCKS.iter().map(|s| MbConvBlock::new(device, s)).collect(),
             _conv_head: conv(device, HEAD_IN, FEATURES, 1, 1, 1),
             _bn1: batch_norm(device, FEATURES),
-            _fc: with_imagenet_fc.then(|| LinearConfig::new(FEATURES, IMAGENET_CLASSES).init(device)),
+            _fc: with_imagenet_fc
+                .then(|| LinearConfig::new(FEATURES, IMAGENET_CLASSES).init(device)),
             dropout: DropoutConfig::new(dropout).init(),
             head: LinearConfig::new(FEATURES, 1).init(device),
             backbone_bn_eval: false,
@@ -295,25 +302,30 @@ impl<B: Backend> EfficientNetLite0<B> {
     pub fn load_imagenet(self, path: &Path) -> Result<Self> {
         let has_fc = self._fc.is_some();
         let (model, report) = load_safetensors_partial(self, path)?;
-        let missing: Vec<&String> = report
+        let missing: Vec<String> = report
             .missing
-            .iter()
+            .into_iter()
             .filter(|name| !name.starts_with("head."))
             .collect();
         // Without `_fc` the classifier's tensors are expected leftovers; anything else means the
         // file is not EfficientNet-Lite0.
-        let unused: Vec<&String> = report
+        let unused: Vec<String> = report
             .unused
-            .iter()
+            .into_iter()
             .filter(|name| has_fc || !name.starts_with("_fc."))
             .collect();
         if !missing.is_empty() || !unused.is_empty() {
-            bail!(
-                "{} is not an EfficientNet-Lite0 ImageNet checkpoint: missing {:?}, unexpected {:?}",
-                path.display(),
-                missing,
-                unused
+            let mut msg = format!(
+                "{} is not an EfficientNet-Lite0 ImageNet checkpoint:",
+                path.display()
             );
+            if !missing.is_empty() {
+                msg.push_str(&format!("\n  missing: {}", list(&missing)));
+            }
+            if !unused.is_empty() {
+                msg.push_str(&format!("\n  unexpected: {}", list(&unused)));
+            }
+            bail!(msg);
         }
         Ok(model)
     }

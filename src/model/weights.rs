@@ -8,7 +8,7 @@
 //! [`BurnToPyTorchAdapter`] / [`PyTorchToBurnAdapter`]; this module adds atomic writes, strict
 //! checking, and error messages that name the file and the offending tensors.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -162,16 +162,40 @@ pub fn load_safetensors_partial<B: Backend, M: Module<B>>(
             list(&errors)
         );
     }
+    let mut missing: Vec<String> = result
+        .missing
+        .iter()
+        .map(|(p, container)| to_pytorch_name(p, container))
+        .collect();
+    missing.sort();
     let report = LoadReport {
         applied: result.applied.len(),
-        missing: result
-            .missing
-            .iter()
-            .map(|(p, container)| to_pytorch_name(p, container))
-            .collect(),
-        unused: result.unused,
+        missing,
+        unused: unused_in_file(&result),
     };
     Ok((module, report))
+}
+
+/// burn-store lists a file tensor as unused when it was found under its alternative PyTorch
+/// name (`bn.weight` for `bn.gamma`), although it was applied; drop those.
+fn unused_in_file(result: &ApplyResult) -> Vec<String> {
+    let applied: HashSet<&str> = result.applied.iter().map(String::as_str).collect();
+    let consumed = |name: &str| {
+        let burn_name = if let Some(prefix) = name.strip_suffix(".weight") {
+            format!("{prefix}.gamma")
+        } else if let Some(prefix) = name.strip_suffix(".bias") {
+            format!("{prefix}.beta")
+        } else {
+            return false;
+        };
+        applied.contains(burn_name.as_str())
+    };
+    result
+        .unused
+        .iter()
+        .filter(|name| !consumed(name))
+        .cloned()
+        .collect()
 }
 
 /// burn reports missing BatchNorm parameters under their burn names; say what the file lacks.
@@ -191,7 +215,8 @@ fn to_pytorch_name(path: &str, container_stack: &str) -> String {
     path.to_string()
 }
 
-fn list(items: &[String]) -> String {
+/// `a, b, c ... and N more`: keeps messages readable when a whole model mismatches.
+pub(crate) fn list(items: &[String]) -> String {
     let mut out = items
         .iter()
         .take(MAX_LISTED)
