@@ -1,0 +1,879 @@
+//! Loading: TOML text -> `extends` chain -> `--set` overrides -> structure and
+//! type checks -> sweep grid -> `Experiment`s -> validation.
+//!
+//! Everything works on plain `toml::Table`s until the very end, so `extends`
+//! is a deep merge of tables and a sweep is a table with a list where the
+//! schema has a scalar. Errors are located afterwards by looking the field up
+//! in the files of the chain (child first), with toml_edit's spans.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use toml::{Table, Value};
+
+use super::error::{ExperimentError, nearest};
+use super::schema::Experiment;
+use super::spec::{self, Kind, SPECS};
+use super::validate::validate;
+
+/// Sweeps larger than this are almost certainly a mistake (a typo'd list).
+const MAX_RUNS: usize = 1000;
+/// `extends` chains deeper than this are refused (cycles are caught earlier).
+const MAX_DEPTH: usize = 32;
+
+/// Load an experiment file; one experiment, or one per grid point of a sweep.
+///
+/// `name` defaults to the file stem. `overrides` are `--set key=value` strings
+/// (`train.lr=5e-4`, `model.filters=[16,32,64]`, `train.device=cpu`).
+pub fn load(path: &Path, overrides: &[String]) -> Result<Vec<Experiment>, ExperimentError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ExperimentError::new(format!("cannot read experiment file: {e}")).in_file(path)
+    })?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "experiment".into());
+    let base_dir = path.parent().unwrap_or(Path::new(""));
+    resolve(path, &text, &name, base_dir, overrides)
+}
+
+/// Like [`load`] for text held in memory (the dashboard's edits). `name` is
+/// the default name (the file stem) and `base_dir` the folder `extends` and
+/// `model.pretrained` are relative to; errors name `base_dir/<name>.toml`.
+pub fn load_str(
+    text: &str,
+    name: &str,
+    base_dir: &Path,
+    overrides: &[String],
+) -> Result<Vec<Experiment>, ExperimentError> {
+    let path = base_dir.join(format!("{name}.toml"));
+    resolve(&path, text, name, base_dir, overrides)
+}
+
+/// Every `*.toml` in `dir`, sorted by file name, each with its load result.
+/// An unreadable folder yields an empty list (the dashboard shows "none").
+pub fn discover(dir: &Path) -> Vec<(PathBuf, Result<Vec<Experiment>, ExperimentError>)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    paths
+        .into_iter()
+        .map(|p| {
+            let r = load(&p, &[]);
+            (p, r)
+        })
+        .collect()
+}
+
+/// A file's table after `extends` (no overrides, no sweep expansion).
+pub(crate) fn merged_table(path: &Path) -> Result<Table, ExperimentError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ExperimentError::new(format!("cannot read experiment file: {e}")).in_file(path)
+    })?;
+    with_parents(path, &text, &mut vec![canonical(path)], &mut Vec::new())
+}
+
+/// One file of an `extends` chain, kept to locate errors.
+struct Source {
+    path: PathBuf,
+    text: String,
+}
+
+struct Ctx<'a> {
+    /// Child first, then its parents.
+    sources: Vec<Source>,
+    overrides: &'a [String],
+}
+
+impl Ctx<'_> {
+    fn child(&self) -> &Path {
+        &self.sources[0].path
+    }
+
+    /// Attach file/line/col to an error about `err.field`: the override that
+    /// set it, else the first file of the chain that mentions it.
+    fn locate(&self, mut err: ExperimentError, point_at_key: bool) -> ExperimentError {
+        if err.file.is_some() {
+            return err;
+        }
+        let Some(field) = err.field.clone() else {
+            return err.in_file(self.child());
+        };
+        if self
+            .overrides
+            .iter()
+            .any(|o| o.split_once('=').is_some_and(|(k, _)| k.trim() == field))
+        {
+            err.message = format!("{} (set by --set)", err.message);
+            return err.in_file(self.child());
+        }
+        for src in &self.sources {
+            if let Some(offset) = find_offset(&src.text, &field, point_at_key) {
+                return err.in_file(&src.path).at_offset(&src.text, offset);
+            }
+        }
+        err.in_file(self.child())
+    }
+}
+
+fn resolve(
+    path: &Path,
+    text: &str,
+    default_name: &str,
+    base_dir: &Path,
+    overrides: &[String],
+) -> Result<Vec<Experiment>, ExperimentError> {
+    let mut ctx = Ctx {
+        sources: Vec::new(),
+        overrides,
+    };
+    let mut stack = vec![canonical(path)];
+    let mut table = with_parents(path, text, &mut stack, &mut ctx.sources)?;
+
+    for o in overrides {
+        apply_override(&mut table, o).map_err(|e| e.in_file(path))?;
+    }
+    check_structure(&table, "").map_err(|e| ctx.locate(e, true))?;
+
+    let base_name = match table.get("name") {
+        Some(Value::String(s)) => s.clone(),
+        _ => default_name.to_string(),
+    };
+    let runs = expand(table).map_err(|e| ctx.locate(e, false))?;
+
+    let mut out = Vec::with_capacity(runs.len());
+    for (suffix, mut table) in runs {
+        normalize(&mut table).map_err(|e| ctx.locate(e, false))?;
+        let mut exp: Experiment = Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ctx.locate(ExperimentError::new(e.message()), false))?;
+        exp.name = if suffix.is_empty() {
+            base_name.clone()
+        } else {
+            format!("{base_name}.{suffix}")
+        };
+        validate(&exp, base_dir).map_err(|e| ctx.locate(e, false))?;
+        if let Some(p) = resolve_weights(&exp.model.pretrained, base_dir) {
+            exp.model.pretrained = p.to_string_lossy().into_owned();
+        }
+        out.push(exp);
+    }
+    Ok(out)
+}
+
+/// Parse one file and merge the files it extends under it (child wins).
+fn with_parents(
+    path: &Path,
+    text: &str,
+    stack: &mut Vec<PathBuf>,
+    sources: &mut Vec<Source>,
+) -> Result<Table, ExperimentError> {
+    sources.push(Source {
+        path: path.to_path_buf(),
+        text: text.to_string(),
+    });
+    let mut table = parse(path, text)?;
+    let at_extends = |msg: String| {
+        let e = ExperimentError::field("extends", msg).in_file(path);
+        match find_offset(text, "extends", false) {
+            Some(o) => e.at_offset(text, o),
+            None => e,
+        }
+    };
+    let parent_rel = match table.remove("extends") {
+        None => return Ok(table),
+        Some(Value::String(s)) => s,
+        Some(v) => {
+            return Err(at_extends(format!(
+                "`extends` expects a file name (a string), got {}",
+                describe(&v)
+            )));
+        }
+    };
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let parent = dir.join(&parent_rel);
+    let key = canonical(&parent);
+    if let Some(i) = stack.iter().position(|p| *p == key) {
+        let cycle: Vec<String> = stack[i..]
+            .iter()
+            .chain(std::iter::once(&key))
+            .map(|p| {
+                p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        return Err(at_extends(format!(
+            "`extends` cycle: {}",
+            cycle.join(" -> ")
+        )));
+    }
+    if stack.len() >= MAX_DEPTH {
+        return Err(at_extends(format!(
+            "`extends` chain deeper than {MAX_DEPTH} files"
+        )));
+    }
+    let parent_text = std::fs::read_to_string(&parent).map_err(|e| {
+        at_extends(format!(
+            "cannot read `{}` (extended here): {e}",
+            parent.display()
+        ))
+    })?;
+    stack.push(key);
+    let mut base = with_parents(&parent, &parent_text, stack, sources)?;
+    stack.pop();
+    // A file's name and description describe that file, not its variants.
+    base.remove("name");
+    base.remove("description");
+    // A key the child sets replaces the parent's sweep of it, either way round:
+    // a scalar in the child ends a [sweep] entry of the parent, and a [sweep]
+    // entry in the child replaces the parent's value or inline list.
+    if let Some(Value::Table(sweep)) = base.get_mut("sweep") {
+        sweep.retain(|k, _| get(&table, k).is_none());
+    }
+    if let Some(Value::Table(sweep)) = table.get("sweep") {
+        for k in sweep.keys() {
+            remove(&mut base, k);
+        }
+    }
+    merge(&mut base, table);
+    Ok(base)
+}
+
+fn parse(path: &Path, text: &str) -> Result<Table, ExperimentError> {
+    text.parse::<Table>().map_err(|e| {
+        let err = ExperimentError::new(format!("invalid TOML: {}", e.message())).in_file(path);
+        match e.span() {
+            Some(span) => err.at_offset(text, span.start),
+            None => err,
+        }
+    })
+}
+
+/// Deep merge: tables merge key by key, anything else in `child` replaces.
+fn merge(base: &mut Table, child: Table) {
+    for (k, v) in child {
+        match (base.get_mut(&k), v) {
+            (Some(Value::Table(b)), Value::Table(c)) => merge(b, c),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Apply one `--set key=value`. The value is read as a TOML value (numbers,
+/// booleans, lists, quoted strings), else taken as a bare string.
+pub(crate) fn apply_override(table: &mut Table, o: &str) -> Result<(), ExperimentError> {
+    let Some((key, raw)) = o.split_once('=') else {
+        return Err(ExperimentError::new(format!(
+            "--set `{o}`: expected key=value, like train.lr=5e-4"
+        )));
+    };
+    let key = key.trim();
+    let raw = raw.trim();
+    let wrap = |e: ExperimentError| ExperimentError {
+        message: format!("--set `{o}`: {}", e.message),
+        ..e
+    };
+    let spec = match spec::spec(key) {
+        Some(s) => s,
+        None => {
+            let msg = if key == "extends" || key.starts_with("sweep") {
+                format!(
+                    "`{key}` cannot be set from the command line; give a list instead, like train.lr=[1e-3,5e-4]"
+                )
+            } else if spec::is_table(key) {
+                format!(
+                    "`{key}` is a table; set one of its fields, like {key}.{}",
+                    spec::children(key)[0]
+                )
+            } else {
+                unknown_field_message(key)
+            };
+            return Err(wrap(ExperimentError::field(key, msg)));
+        }
+    };
+    let value = parse_value(raw, spec.kind);
+    // An override replaces a [sweep] of the same key, as a child file does.
+    if let Some(Value::Table(sweep)) = table.get_mut("sweep") {
+        sweep.remove(key);
+    }
+    set(table, key, value);
+    Ok(())
+}
+
+/// A user-typed value: TOML syntax when it parses, else a bare string. Text
+/// fields always take the raw text, so `data.source=2024` stays a path.
+pub(crate) fn parse_value(raw: &str, kind: Kind) -> Value {
+    let raw = raw.trim();
+    if matches!(kind, Kind::Text | Kind::OptText)
+        && !(raw.starts_with('"') || raw.starts_with('\'') || raw.starts_with('['))
+    {
+        return Value::String(raw.to_string());
+    }
+    let parsed = format!("v = {raw}")
+        .parse::<Table>()
+        .ok()
+        .filter(|t| t.len() == 1)
+        .and_then(|mut t| t.remove("v"));
+    match parsed {
+        Some(v) => v,
+        // "32, 64, 128" for a list field: the brackets are implied.
+        None if kind.is_list() => format!("v = [{raw}]")
+            .parse::<Table>()
+            .ok()
+            .filter(|t| t.len() == 1)
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| Value::String(raw.to_string())),
+        None => Value::String(raw.to_string()),
+    }
+}
+
+fn unknown_field_message(key: &str) -> String {
+    let (table, leaf) = key.rsplit_once('.').unwrap_or(("", key));
+    let siblings = if spec::is_table(table) {
+        spec::children(table)
+    } else {
+        Vec::new()
+    };
+    if let Some(s) = nearest(leaf, &siblings) {
+        return format!(
+            "unknown field `{key}`; did you mean `{}`?",
+            spec::join(table, s)
+        );
+    }
+    // The right name in the wrong table (`train.crop` for `data.crop`).
+    let all: Vec<&str> = SPECS.iter().map(|s| s.key).collect();
+    if let Some(s) = all.iter().find(|k| k.rsplit('.').next() == Some(leaf)) {
+        return format!("unknown field `{key}`; did you mean `{s}`?");
+    }
+    if let Some(s) = nearest(key, &all) {
+        return format!("unknown field `{key}`; did you mean `{s}`?");
+    }
+    if spec::is_table(table) {
+        format!(
+            "unknown field `{key}`; valid fields of {} are: {}",
+            if table.is_empty() {
+                "the top level".to_string()
+            } else {
+                format!("[{table}]")
+            },
+            siblings.join(", ")
+        )
+    } else {
+        format!("unknown field `{key}`")
+    }
+}
+
+/// Unknown keys, tables where values belong and values where tables belong.
+fn check_structure(table: &Table, prefix: &str) -> Result<(), ExperimentError> {
+    for (k, v) in table {
+        let key = spec::join(prefix, k);
+        if prefix.is_empty() && k == "sweep" {
+            check_sweep_table(v)?;
+        } else if spec::is_table(&key) {
+            match v {
+                Value::Table(t) => check_structure(t, &key)?,
+                other => {
+                    return Err(ExperimentError::field(
+                        &key,
+                        format!(
+                            "`{key}` must be a table, like [{key}], got {}",
+                            describe(other)
+                        ),
+                    ));
+                }
+            }
+        } else if spec::spec(&key).is_some() {
+            if let Value::Table(_) = v {
+                return Err(ExperimentError::field(
+                    &key,
+                    format!("`{key}` is a value, not a table"),
+                ));
+            }
+        } else {
+            return Err(ExperimentError::field(&key, unknown_field_message(&key)));
+        }
+    }
+    Ok(())
+}
+
+fn check_sweep_table(v: &Value) -> Result<(), ExperimentError> {
+    let Value::Table(t) = v else {
+        return Err(ExperimentError::field(
+            "sweep",
+            format!(
+                "`sweep` must be a table of dotted keys to lists, like [sweep] \"train.lr\" = [1e-3, 5e-4]; got {}",
+                describe(v)
+            ),
+        ));
+    };
+    for (k, v) in t {
+        if spec::spec(k).is_none() || k == "name" || k == "description" {
+            let msg = unknown_field_message(k);
+            return Err(ExperimentError::field(k, format!("in [sweep]: {msg}")));
+        }
+        if !v.is_array() {
+            return Err(ExperimentError::field(
+                k,
+                format!(
+                    "in [sweep]: `{k}` expects a list of values to try, got {}",
+                    describe(v)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The sweep axes of a merged table, in schema order: `[sweep]` entries and
+/// lists where the schema has a scalar (or lists of lists for a list field).
+/// Removes the `[sweep]` table.
+pub(crate) fn take_axes(
+    table: &mut Table,
+) -> Result<Vec<(&'static str, Vec<Value>)>, ExperimentError> {
+    let mut axes: BTreeMap<usize, (&'static str, Vec<Value>)> = BTreeMap::new();
+    if let Some(Value::Table(sweep)) = table.remove("sweep") {
+        for (k, v) in sweep {
+            let Some(spec) = spec::spec(&k) else { continue };
+            let Value::Array(values) = v else { continue };
+            if spec.kind.is_list() && values.iter().any(|v| !v.is_array()) {
+                return Err(ExperimentError::field(
+                    spec.key,
+                    format!(
+                        "in [sweep]: `{}` is a list field; give a list of lists, like [[16, 32], [32, 64]]",
+                        spec.key
+                    ),
+                ));
+            }
+            axes.insert(spec::order(spec.key), (spec.key, values));
+        }
+    }
+    for s in SPECS {
+        let Some(Value::Array(values)) = get(table, s.key) else {
+            continue;
+        };
+        let is_axis = if s.kind.is_list() {
+            let lists = values.iter().filter(|v| v.is_array()).count();
+            if lists > 0 && lists < values.len() {
+                return Err(ExperimentError::field(
+                    s.key,
+                    format!(
+                        "`{}` mixes lists and values; a sweep of it is a list of lists, like [[16, 32], [32, 64]]",
+                        s.key
+                    ),
+                ));
+            }
+            lists > 0
+        } else {
+            true
+        };
+        if !is_axis {
+            continue;
+        }
+        if axes.contains_key(&spec::order(s.key)) {
+            return Err(ExperimentError::field(
+                s.key,
+                format!("`{}` is swept twice: in [sweep] and as a list", s.key),
+            ));
+        }
+        axes.insert(spec::order(s.key), (s.key, values.clone()));
+    }
+    Ok(axes.into_values().collect())
+}
+
+/// Split a table into its grid of runs: (name suffix, table without lists
+/// in scalar places). The suffix is empty when there is no sweep.
+fn expand(mut table: Table) -> Result<Vec<(String, Table)>, ExperimentError> {
+    let axes = take_axes(&mut table)?;
+    let mut total: usize = 1;
+    for (key, values) in &axes {
+        if values.is_empty() {
+            return Err(ExperimentError::field(
+                *key,
+                format!("`{key}`: empty list of values to sweep"),
+            ));
+        }
+        total = total.saturating_mul(values.len());
+    }
+    if total > MAX_RUNS {
+        return Err(ExperimentError::new(format!(
+            "the sweep expands to {total} runs, more than the {MAX_RUNS} allowed"
+        )));
+    }
+
+    // Short labels: the last segment, unless two axes share it.
+    let labels: Vec<String> = axes
+        .iter()
+        .map(|(k, _)| {
+            let leaf = k.rsplit('.').next().unwrap_or(k);
+            let shared = axes
+                .iter()
+                .filter(|(o, _)| o.rsplit('.').next() == Some(leaf))
+                .count()
+                > 1;
+            if shared {
+                k.replace('.', "-")
+            } else {
+                leaf.to_string()
+            }
+        })
+        .collect();
+
+    let mut runs = vec![(String::new(), table)];
+    for ((key, values), label) in axes.iter().zip(&labels) {
+        let mut next = Vec::with_capacity(runs.len() * values.len());
+        for (suffix, t) in &runs {
+            for v in values {
+                let mut t = t.clone();
+                set(&mut t, key, v.clone());
+                let part = format!("{label}-{}", name_part(v));
+                let suffix = if suffix.is_empty() {
+                    part
+                } else {
+                    format!("{suffix}.{part}")
+                };
+                next.push((suffix, t));
+            }
+        }
+        runs = next;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (suffix, _) in &runs {
+        if !suffix.is_empty() && !seen.insert(suffix.clone()) {
+            return Err(ExperimentError::new(format!(
+                "two runs of the sweep would both be named `{suffix}`; remove the repeated value"
+            )));
+        }
+    }
+    Ok(runs)
+}
+
+/// A value as it appears in a run name: `5e-4`, `0.05`, `16-32-64`, `adamw`.
+/// Only `[A-Za-z0-9._+-]`, so names are safe as folder names everywhere.
+pub(crate) fn name_part(v: &Value) -> String {
+    let raw = match v {
+        Value::Float(f) => fmt_float(*f),
+        Value::Integer(i) => i.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(name_part).collect::<Vec<_>>().join("-"),
+        other => other.to_string(),
+    };
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._+-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Compact float: `1e-3`, `5e-4`, `0.05`, `2`, `1e6`.
+pub(crate) fn fmt_float(f: f64) -> String {
+    let a = f.abs();
+    if f == 0.0 || (1e-2..1e5).contains(&a) || !f.is_finite() {
+        format!("{f}")
+    } else {
+        format!("{f:e}")
+    }
+}
+
+/// Type-check every leaf against the schema, converting where the meaning is
+/// unambiguous (an integer where a float goes, `3.0` where an integer goes).
+fn normalize(table: &mut Table) -> Result<(), ExperimentError> {
+    for s in SPECS {
+        let Some(v) = get_mut(table, s.key) else {
+            continue;
+        };
+        if let Err(msg) = normalize_leaf(v, s.kind) {
+            return Err(ExperimentError::field(s.key, format!("`{}` {msg}", s.key)));
+        }
+        if s.kind == Kind::OptText && v.as_str() == Some("") {
+            remove(table, s.key);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn normalize_leaf(v: &mut Value, kind: Kind) -> Result<(), String> {
+    match kind {
+        Kind::F64 | Kind::F32 => match v {
+            Value::Float(_) => Ok(()),
+            Value::Integer(i) => {
+                *v = Value::Float(*i as f64);
+                Ok(())
+            }
+            other => Err(format!("expects a number, got {}", describe(other))),
+        },
+        Kind::Int(max) => {
+            *v = Value::Integer(whole(v, max)?);
+            Ok(())
+        }
+        Kind::Bool => match v {
+            Value::Boolean(_) => Ok(()),
+            other => Err(format!("expects true or false, got {}", describe(other))),
+        },
+        Kind::Choice(options) => match v {
+            Value::String(s) if options.contains(&s.as_str()) => Ok(()),
+            Value::String(s) => {
+                let hint = nearest(s, options)
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_default();
+                Err(format!(
+                    "must be one of {}, got `{s}`{hint}",
+                    options.join(", ")
+                ))
+            }
+            other => Err(format!(
+                "expects one of {}, got {}",
+                options.join(", "),
+                describe(other)
+            )),
+        },
+        Kind::Text | Kind::OptText => match v {
+            Value::String(_) => Ok(()),
+            other => Err(format!("expects a string, got {}", describe(other))),
+        },
+        Kind::List => match v {
+            Value::Array(items) => {
+                for item in items.iter_mut() {
+                    *item = Value::Integer(whole(item, usize::MAX as u64).map_err(|e| {
+                        format!("expects a list of whole numbers, like [32, 64, 128]; an item {e}")
+                    })?);
+                }
+                Ok(())
+            }
+            other => Err(format!(
+                "expects a list of whole numbers, like [32, 64, 128], got {}",
+                describe(other)
+            )),
+        },
+    }
+}
+
+fn whole(v: &Value, max: u64) -> Result<i64, String> {
+    let i = match v {
+        Value::Integer(i) => *i,
+        Value::Float(f) if f.fract() == 0.0 && f.is_finite() && f.abs() < 9e15 => *f as i64,
+        other => return Err(format!("expects a whole number, got {}", describe(other))),
+    };
+    if i < 0 {
+        return Err(format!("expects a whole number >= 0, got {i}"));
+    }
+    if i as u64 > max {
+        return Err(format!("must be at most {max}, got {i}"));
+    }
+    Ok(i)
+}
+
+pub(crate) fn describe(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("a string ({s:?})"),
+        Value::Integer(i) => format!("an integer ({i})"),
+        Value::Float(f) => format!("a number ({f})"),
+        Value::Boolean(b) => format!("a boolean ({b})"),
+        Value::Datetime(d) => format!("a date ({d})"),
+        Value::Array(_) => "a list".into(),
+        Value::Table(_) => "a table".into(),
+    }
+}
+
+pub(crate) fn get<'a>(table: &'a Table, key: &str) -> Option<&'a Value> {
+    let mut segs = key.split('.');
+    let mut v = table.get(segs.next()?)?;
+    for seg in segs {
+        v = v.as_table()?.get(seg)?;
+    }
+    Some(v)
+}
+
+fn get_mut<'a>(table: &'a mut Table, key: &str) -> Option<&'a mut Value> {
+    let mut segs = key.split('.');
+    let mut v = table.get_mut(segs.next()?)?;
+    for seg in segs {
+        v = v.as_table_mut()?.get_mut(seg)?;
+    }
+    Some(v)
+}
+
+pub(crate) fn remove(table: &mut Table, key: &str) {
+    match key.rsplit_once('.') {
+        None => {
+            table.remove(key);
+        }
+        Some((parent, leaf)) => {
+            if let Some(Value::Table(t)) = get_mut(table, parent) {
+                t.remove(leaf);
+            }
+        }
+    }
+}
+
+/// Set a dotted key, creating (or replacing non-table) parents.
+pub(crate) fn set(table: &mut Table, key: &str, value: Value) {
+    let segs: Vec<&str> = key.split('.').collect();
+    let mut cur = table;
+    for seg in &segs[..segs.len() - 1] {
+        let entry = cur
+            .entry(seg.to_string())
+            .or_insert_with(|| Value::Table(Table::new()));
+        if !entry.is_table() {
+            *entry = Value::Table(Table::new());
+        }
+        let Value::Table(t) = entry else { return };
+        cur = t;
+    }
+    cur.insert(segs[segs.len() - 1].to_string(), value);
+}
+
+/// Byte offset of a dotted key's value (or key) in `text`, also looking in a
+/// `[sweep]` table. None when the text does not mention it.
+fn find_offset(text: &str, field: &str, point_at_key: bool) -> Option<usize> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let root = doc.as_table();
+    let span_of = |table: &toml_edit::Table, leaf: &str| -> Option<usize> {
+        let (key, item) = table.get_key_value(leaf)?;
+        let span = if point_at_key {
+            key.span()
+        } else {
+            item.span().or_else(|| key.span())
+        };
+        span.map(|s| s.start)
+    };
+    if let Some(t) = root.get("sweep").and_then(|i| i.as_table())
+        && let Some(o) = span_of(t, field)
+    {
+        return Some(o);
+    }
+    let (parent, leaf) = field.rsplit_once('.').unwrap_or(("", field));
+    let mut table = root;
+    if !parent.is_empty() {
+        for seg in parent.split('.') {
+            table = table.get(seg)?.as_table()?;
+        }
+    }
+    span_of(table, leaf)
+}
+
+/// Where `model.pretrained` points: relative to the experiment's folder,
+/// then to the current directory. None when empty or missing.
+pub(crate) fn resolve_weights(p: &str, base_dir: &Path) -> Option<PathBuf> {
+    if p.is_empty() {
+        return None;
+    }
+    let joined = normalize_path(&base_dir.join(p));
+    if joined.is_file() {
+        return Some(joined);
+    }
+    let plain = PathBuf::from(p);
+    plain.is_file().then_some(plain)
+}
+
+/// Drop `.` and fold `dir/..` without touching the filesystem, so
+/// `experiments/../data/w.safetensors` reads `data/w.safetensors`.
+fn normalize_path(p: &Path) -> PathBuf {
+    let mut out: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
+}
+
+/// A key for cycle detection: the real path when the file exists.
+fn canonical(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| {
+        normalize_path(&std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_names() {
+        assert_eq!(fmt_float(1e-3), "1e-3");
+        assert_eq!(fmt_float(5e-4), "5e-4");
+        assert_eq!(fmt_float(0.05), "0.05");
+        assert_eq!(fmt_float(0.5), "0.5");
+        assert_eq!(fmt_float(2.0), "2");
+        assert_eq!(fmt_float(0.0), "0");
+    }
+
+    #[test]
+    fn name_parts_are_filesystem_safe() {
+        assert_eq!(name_part(&Value::String("cuda:0".into())), "cuda_0");
+        assert_eq!(name_part(&Value::String("a/b c".into())), "a_b_c");
+        let list = Value::Array(vec![Value::Integer(16), Value::Integer(32)]);
+        assert_eq!(name_part(&list), "16-32");
+    }
+
+    #[test]
+    fn override_values() {
+        assert_eq!(parse_value("5e-4", Kind::F64), Value::Float(5e-4));
+        assert_eq!(parse_value("cpu", Kind::Text), Value::String("cpu".into()));
+        assert_eq!(
+            parse_value("cuda:1", Kind::Text),
+            Value::String("cuda:1".into())
+        );
+        assert_eq!(
+            parse_value("adamw", Kind::Choice(spec::OPTIMIZERS)),
+            Value::String("adamw".into())
+        );
+        assert_eq!(
+            parse_value("16, 32", Kind::List),
+            Value::Array(vec![Value::Integer(16), Value::Integer(32)])
+        );
+        // A newline must not smuggle in a second key.
+        assert_eq!(
+            parse_value("1\nx = 2", Kind::F64),
+            Value::String("1\nx = 2".into())
+        );
+    }
+
+    #[test]
+    fn normalize_paths() {
+        assert_eq!(
+            normalize_path(Path::new("experiments/../data/w.st")),
+            PathBuf::from("data/w.st")
+        );
+        assert_eq!(normalize_path(Path::new("../x")), PathBuf::from("../x"));
+        assert_eq!(normalize_path(Path::new("/a/../../b")), PathBuf::from("/b"));
+    }
+
+    #[test]
+    fn offsets_point_at_values_and_keys() {
+        let text = "[train]\nlr = -1\n\n[sweep]\n\"model.dropout\" = [0.1]\n";
+        let o = find_offset(text, "train.lr", false).unwrap();
+        assert_eq!(&text[o..o + 2], "-1");
+        let o = find_offset(text, "train.lr", true).unwrap();
+        assert_eq!(&text[o..o + 2], "lr");
+        let o = find_offset(text, "model.dropout", false).unwrap();
+        assert_eq!(&text[o..o + 5], "[0.1]");
+        assert_eq!(find_offset(text, "train.epochs", false), None);
+    }
+}

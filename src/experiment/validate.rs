@@ -1,0 +1,360 @@
+//! Value checks that types cannot express: ranges, cross-field consistency,
+//! and that the pretrained weights file exists.
+
+use std::path::Path;
+
+use super::error::ExperimentError;
+use super::load::resolve_weights;
+use super::schema::{Arch, Experiment, Schedule};
+use super::spec::METRICS;
+
+/// Side of the Kaggle tiles, and of their labelled centre.
+const TILE: u32 = 96;
+const CENTRE: u32 = 32;
+
+/// Check an experiment's values. `base_dir` is the experiment file's folder:
+/// `model.pretrained` is looked up there, then in the current directory.
+pub fn validate(exp: &Experiment, base_dir: &Path) -> Result<(), ExperimentError> {
+    match problems(exp, Some(base_dir)).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Every problem, in schema order. Without `base_dir` the weights file is
+/// not looked up (the dashboard's form edits have no file yet).
+pub(crate) fn problems(exp: &Experiment, base_dir: Option<&Path>) -> Vec<ExperimentError> {
+    let mut out = Vec::new();
+    let mut bad = |field: &str, msg: String| {
+        out.push(ExperimentError::field(
+            field,
+            format!("invalid `{field}`: {msg}"),
+        ));
+    };
+    let t = &exp.train;
+    let m = &exp.model;
+    let d = &exp.data;
+
+    if exp.name.trim().is_empty() {
+        bad("name", "must not be empty".into());
+    } else if exp.name == "."
+        || exp.name == ".."
+        || exp
+            .name
+            .chars()
+            .any(|c| c.is_control() || "/\\:*?\"<>|".contains(c))
+    {
+        bad(
+            "name",
+            format!(
+                "`{}` cannot be a folder name (avoid / \\ : * ? \" < > |)",
+                exp.name
+            ),
+        );
+    }
+
+    // Train.
+    if t.epochs == 0 {
+        bad("train.epochs", "must be at least 1".into());
+    }
+    if t.batch_size == 0 {
+        bad("train.batch_size", "must be at least 1".into());
+    }
+    positive(&mut bad, "train.lr", "learning rate", t.lr);
+    unit(&mut bad, "train.momentum", t.momentum);
+    non_negative(&mut bad, "train.weight_decay", t.weight_decay);
+    non_negative(&mut bad, "train.warmup_epochs", t.warmup_epochs);
+    if t.warmup_epochs.is_finite()
+        && t.warmup_epochs >= t.epochs as f64
+        && t.epochs > 0
+        && t.warmup_epochs > 0.0
+    {
+        bad(
+            "train.warmup_epochs",
+            format!(
+                "warm-up ({}) must be shorter than the run ({} epochs)",
+                t.warmup_epochs, t.epochs
+            ),
+        );
+    }
+    if t.schedule == Schedule::Step && t.step_epochs == 0 {
+        bad(
+            "train.step_epochs",
+            "must be at least 1 with the step schedule".into(),
+        );
+    }
+    positive(&mut bad, "train.gamma", "decay factor", t.gamma);
+    non_negative(&mut bad, "train.min_lr", t.min_lr);
+    if matches!(t.schedule, Schedule::Cosine | Schedule::OneCycle) && t.min_lr > t.lr {
+        bad(
+            "train.min_lr",
+            format!(
+                "final rate {} is above the learning rate {}",
+                t.min_lr, t.lr
+            ),
+        );
+    }
+    non_negative(&mut bad, "train.grad_clip", t.grad_clip);
+    if !METRICS.contains(&t.early_stopping.metric.as_str()) {
+        bad(
+            "train.early_stopping.metric",
+            format!(
+                "`{}` is not a metric; use one of {}",
+                t.early_stopping.metric,
+                METRICS.join(", ")
+            ),
+        );
+    }
+    non_negative(
+        &mut bad,
+        "train.early_stopping.min_delta",
+        t.early_stopping.min_delta,
+    );
+    if t.seed > i64::MAX as u64 {
+        bad(
+            "train.seed",
+            "must be below 2^63 (TOML integers are signed)".into(),
+        );
+    }
+    if !valid_device(&t.device) {
+        bad(
+            "train.device",
+            format!(
+                "`{}` is not a device; use auto, cpu, cuda or cuda:N",
+                t.device
+            ),
+        );
+    }
+
+    // Model.
+    if m.filters.is_empty() {
+        bad(
+            "model.filters",
+            "needs at least one conv block, like [32, 64, 128]".into(),
+        );
+    } else if let Some(i) = m.filters.iter().position(|&f| f == 0) {
+        bad("model.filters", format!("block {} has 0 filters", i + 1));
+    }
+    for (key, k) in [
+        ("model.first_kernel", m.first_kernel),
+        ("model.kernel", m.kernel),
+    ] {
+        if k == 0 || k % 2 == 0 {
+            bad(
+                key,
+                format!(
+                    "kernel must be odd (1, 3, 5, ...) so 'same' padding is symmetric, got {k}"
+                ),
+            );
+        }
+    }
+    unit(&mut bad, "model.dropout", m.dropout);
+    unit(&mut bad, "model.dense_dropout", m.dense_dropout);
+    positive(
+        &mut bad,
+        "model.backbone_lr_scale",
+        "scale",
+        m.backbone_lr_scale,
+    );
+    if !m.pretrained.is_empty() {
+        if m.arch != Arch::EfficientnetLite0 {
+            bad(
+                "model.pretrained",
+                "pretrained weights are only available for arch = \"efficientnet-lite0\"".into(),
+            );
+        } else if let Some(dir) = base_dir
+            && resolve_weights(&m.pretrained, dir).is_none()
+        {
+            bad(
+                "model.pretrained",
+                format!(
+                    "weights file `{}` not found (looked in {} and in the current directory)",
+                    m.pretrained,
+                    if dir.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        dir
+                    }
+                    .display()
+                ),
+            );
+        }
+    }
+
+    // Data.
+    if d.source.trim().is_empty() {
+        bad(
+            "data.source",
+            "must not be empty (\"bundled\" is the shipped sample)".into(),
+        );
+    }
+    let s = &d.split;
+    let valid_ok = fraction(&mut bad, "data.split.valid", s.valid);
+    let test_ok = fraction(&mut bad, "data.split.test", s.test);
+    if valid_ok && test_ok && s.valid + s.test >= 1.0 {
+        bad(
+            "data.split.test",
+            format!(
+                "valid ({}) + test ({}) leave no tiles to train on",
+                s.valid, s.test
+            ),
+        );
+    }
+    if s.folds == 1 {
+        bad(
+            "data.split.folds",
+            "k-fold needs at least 2 folds (0 turns it off)".into(),
+        );
+    }
+    if s.folds == 0 && s.fold > 0 {
+        bad(
+            "data.split.fold",
+            format!("fold {} is set but folds = 0 (k-fold is off)", s.fold),
+        );
+    } else if s.folds > 0 && s.fold >= s.folds {
+        bad(
+            "data.split.fold",
+            format!(
+                "fold {} does not exist with {} folds (0-based: 0..{})",
+                s.fold,
+                s.folds,
+                s.folds - 1
+            ),
+        );
+    }
+    if d.crop != 0 && !(CENTRE..=TILE).contains(&d.crop) {
+        bad(
+            "data.crop",
+            format!(
+                "crop must be between {CENTRE} (the labelled centre) and {TILE} (the tile), or 0 for none; got {}",
+                d.crop
+            ),
+        );
+    }
+    if d.resize != 0 && !(32..=1024).contains(&d.resize) {
+        bad(
+            "data.resize",
+            format!(
+                "must be between 32 and 1024 pixels, or 0 to keep; got {}",
+                d.resize
+            ),
+        );
+    }
+    let a = &d.augment;
+    // (field, value, upper bound, whether the bound itself is allowed)
+    let mags: [(&str, f32, f32, bool); 8] = [
+        ("data.augment.rotate", a.rotate, 180.0, true),
+        ("data.augment.zoom", a.zoom, 1.0, false),
+        ("data.augment.shift", a.shift, 1.0 / 3.0, true),
+        ("data.augment.brightness", a.brightness, 1.0, true),
+        ("data.augment.contrast", a.contrast, 1.0, false),
+        ("data.augment.saturation", a.saturation, 1.0, true),
+        ("data.augment.hue", a.hue, 0.5, true),
+        ("data.augment.hed", a.hed, 1.0, true),
+    ];
+    for (key, v, max, inclusive) in mags {
+        let ok = v.is_finite() && v >= 0.0 && if inclusive { v <= max } else { v < max };
+        if !ok {
+            let close = if inclusive { ']' } else { ')' };
+            let msg = if key == "data.augment.shift" {
+                // A third of 96 px is the 32 px margin around the labelled centre.
+                format!(
+                    "must be in [0, 1/3], got {v} (more could move the labelled centre out of the tile)"
+                )
+            } else {
+                format!("must be in [0, {max}{close}, got {v}")
+            };
+            bad(key, msg);
+        }
+    }
+
+    // Each CNN block halves the side with a 2x2 max-pool; something must remain.
+    if m.arch == Arch::Cnn && !m.filters.is_empty() {
+        let side = if d.resize > 0 {
+            d.resize
+        } else if d.crop > 0 {
+            d.crop
+        } else {
+            TILE
+        };
+        let blocks = m.filters.len();
+        if blocks >= 32 || side >> blocks == 0 {
+            bad(
+                "model.filters",
+                format!(
+                    "{blocks} conv blocks halve a {side}x{side} input to nothing; use fewer blocks or a larger input"
+                ),
+            );
+        }
+    }
+    out
+}
+
+fn valid_device(d: &str) -> bool {
+    match d {
+        "auto" | "cpu" | "cuda" => true,
+        _ => d.strip_prefix("cuda:").is_some_and(|n| {
+            !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) && n.len() <= 3
+        }),
+    }
+}
+
+fn positive(bad: &mut impl FnMut(&str, String), key: &str, what: &str, v: f64) {
+    if !(v.is_finite() && v > 0.0) {
+        bad(key, format!("{what} must be > 0, got {v}"));
+    }
+}
+
+fn non_negative(bad: &mut impl FnMut(&str, String), key: &str, v: f64) {
+    if !(v.is_finite() && v >= 0.0) {
+        bad(key, format!("must be >= 0, got {v}"));
+    }
+}
+
+/// In [0, 1): dropout, momentum.
+fn unit(bad: &mut impl FnMut(&str, String), key: &str, v: f64) {
+    if !(v.is_finite() && (0.0..1.0).contains(&v)) {
+        bad(key, format!("must be in [0, 1), got {v}"));
+    }
+}
+
+/// A split fraction, in [0, 1). Returns whether it is.
+fn fraction(bad: &mut impl FnMut(&str, String), key: &str, v: f64) -> bool {
+    let ok = v.is_finite() && (0.0..1.0).contains(&v);
+    if !ok {
+        bad(key, format!("fraction must be in [0, 1), got {v}"));
+    }
+    ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices() {
+        for ok in ["auto", "cpu", "cuda", "cuda:0", "cuda:12"] {
+            assert!(valid_device(ok), "{ok}");
+        }
+        for bad in ["gpu", "cuda:", "cuda:x", "CPU", "", "cuda:-1", "cuda:99999"] {
+            assert!(!valid_device(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_is_valid() {
+        assert!(problems(&Experiment::default(), Some(Path::new("."))).is_empty());
+    }
+
+    #[test]
+    fn too_many_blocks_for_the_input() {
+        let mut e = Experiment::default();
+        e.data.crop = 32;
+        e.model.filters = vec![8; 6];
+        let p = problems(&e, None);
+        assert_eq!(p[0].field.as_deref(), Some("model.filters"));
+        assert!(p[0].message.contains("6 conv blocks"), "{}", p[0].message);
+        e.model.filters = vec![8; 5];
+        assert!(problems(&e, None).is_empty());
+    }
+}
