@@ -147,7 +147,7 @@ pub fn fixture_records(index: usize, epochs: usize, done: usize) -> Vec<Record> 
             Event::Started {
                 run_id: id,
                 experiment: exp.name.clone(),
-                config: toml::to_string(&exp).unwrap_or_default(),
+                config: crate::experiment::to_toml(&exp),
                 device: "CPU (16 threads)".into(),
                 epochs,
                 batches,

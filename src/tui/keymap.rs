@@ -5,8 +5,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::action::{Action, DetailTab, Pane};
 
-/// Where a binding applies. Pane contexts and `Compare` fall back to `Global`;
-/// the modal ones (form, prompts, help) do not.
+/// Where a binding applies. Pane contexts fall back to `Global`; the full-screen and
+/// modal ones (comparison, form, prompts, help) do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Ctx {
     Global,
@@ -45,10 +45,7 @@ impl Ctx {
     }
 
     fn falls_back_to_global(self) -> bool {
-        matches!(
-            self,
-            Ctx::Experiments | Ctx::Runs | Ctx::Detail | Ctx::Compare
-        )
+        matches!(self, Ctx::Experiments | Ctx::Runs | Ctx::Detail)
     }
 }
 
@@ -407,11 +404,14 @@ pub fn bindings() -> Vec<Binding> {
     );
     b(
         Compare,
-        &[Key::plain(K::Esc), Key::ch('C')],
+        &[Key::plain(K::Esc), Key::ch('C'), Key::ch('q')],
         A::Back,
         "close comparison",
         true,
     );
+    b(Compare, &up, A::Up, "previous run", false);
+    b(Compare, &down, A::Down, "next run", false);
+    b(Compare, &[Key::ch('?')], A::ToggleHelp, "help", true);
 
     b(
         Help,

@@ -205,6 +205,25 @@ pub fn draw(f: &mut Frame, app: &App) {
         f.render_widget(p, r);
     }
     draw_hints(f, app, &t, a.hints);
+    if t.ascii {
+        asciify(f.buffer_mut());
+    }
+}
+
+/// Replaces the line-drawing glyphs ratatui hard-codes (chart axes, legends) with
+/// ASCII, so `--ascii` holds for every widget.
+fn asciify(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        let ascii = match cell.symbol() {
+            "│" | "┃" | "║" => "|",
+            "─" | "━" | "═" => "-",
+            "┌" | "┐" | "└" | "┘" | "├" | "┤" | "┬" | "┴" | "┼" | "╭" | "╮" | "╰" | "╯" => {
+                "+"
+            }
+            _ => continue,
+        };
+        cell.set_symbol(ascii);
+    }
 }
 
 fn draw_main(f: &mut Frame, app: &App, t: &Theme, a: &Areas) {
@@ -417,8 +436,8 @@ fn experiment_lines<'a>(e: &'a ExpEntry, t: &Theme) -> Vec<Line<'a>> {
             lines.push(Line::from(""));
             lines.push(Line::styled(
                 format!(
-                    "{} (the list reloads when the file changes)",
-                    e.path.display()
+                    "experiments/{}: the list reloads when the file changes",
+                    e.file_name()
                 ),
                 t.dim(),
             ));
