@@ -39,3 +39,239 @@ pub struct Metrics {
     /// ROC curve points `[fpr, tpr]`, down-sampled for display, from (0,0) to (1,1).
     pub roc: Vec<[f32; 2]>,
 }
+
+// Degenerate inputs, defined once so the trainer, the CLI and the dashboard agree:
+// - `probs` and `labels` of different lengths: only the common prefix is used (never a panic).
+// - label values: 0 is negative, anything else is positive.
+// - NaN scores rank below every number (as if -inf) and are never predicted positive, so a model
+//   emitting NaN shows poor metrics instead of poisoning the sort.
+// - Empty input: every rate is NaN, counts are 0, the ROC curve is empty.
+// - One class only: ROC AUC is NaN (no positive/negative pair exists), the ROC curve is empty and
+//   the Youden threshold falls back to 0.5. Average precision is NaN without positives (sklearn
+//   returns 0 with a warning) and 1 when every example is positive.
+// - Ratios with a zero denominator at a fixed threshold (precision with no predicted positives,
+//   recall without positives, specificity without negatives, F1 when tp + fp + fn = 0) are 0, as
+//   sklearn's `zero_division` default does.
+
+/// Every metric for one split. `loss` is passed through (NaN when not recorded); `roc_points`
+/// caps the stored ROC curve (0 stores none, 1 is raised to 2: both endpoints are always kept).
+///
+/// O(n log n) in the number of examples (one sort).
+pub fn compute(probs: &[f32], labels: &[u8], loss: f64, roc_points: usize) -> Metrics {
+    let n = probs.len().min(labels.len());
+    let (probs, labels) = (&probs[..n], &labels[..n]);
+    let confusion = confusion_at(probs, labels, 0.5);
+    let curve = Curve::new(probs, labels);
+    let (youden_threshold, youden_confusion) = match curve.youden() {
+        Some(best) => best,
+        None => (0.5, confusion),
+    };
+    let roc = if roc_points == 0 {
+        Vec::new()
+    } else {
+        downsample(&curve.roc(), roc_points.max(2))
+            .into_iter()
+            .map(|(fpr, tpr, _)| [fpr as f32, tpr as f32])
+            .collect()
+    };
+    let c = confusion;
+    Metrics {
+        n: n as u64,
+        loss,
+        accuracy: if n == 0 {
+            f64::NAN
+        } else {
+            (c.tp + c.tn) as f64 / n as f64
+        },
+        precision: ratio_or_zero(c.tp, c.tp + c.fp),
+        recall: ratio_or_zero(c.tp, c.tp + c.fn_),
+        specificity: ratio_or_zero(c.tn, c.tn + c.fp),
+        f1: ratio_or_zero(2 * c.tp, 2 * c.tp + c.fp + c.fn_),
+        auc: curve.auc(),
+        average_precision: curve.average_precision(),
+        confusion,
+        youden_threshold,
+        youden_confusion,
+        roc,
+    }
+}
+
+/// The ROC curve over every distinct score, from `(0, 0, +inf)` to `(1, 1, lowest score)`:
+/// `(fpr, tpr, threshold)` where a point predicts positive when `p >= threshold` (like sklearn's
+/// `roc_curve(drop_intermediate=False)`). Empty for empty or one-class input.
+pub fn roc_curve(probs: &[f32], labels: &[u8]) -> Vec<(f64, f64, f64)> {
+    let n = probs.len().min(labels.len());
+    Curve::new(&probs[..n], &labels[..n]).roc()
+}
+
+/// Exact ROC AUC: the probability that a random positive scores above a random negative, ties
+/// counted half (equal to sklearn's `roc_auc_score`). NaN for empty or one-class input.
+pub fn auc(probs: &[f32], labels: &[u8]) -> f64 {
+    let n = probs.len().min(labels.len());
+    Curve::new(&probs[..n], &labels[..n]).auc()
+}
+
+/// Confusion matrix predicting positive when `p >= threshold` (NaN scores are never positive).
+pub fn confusion_at(probs: &[f32], labels: &[u8], threshold: f64) -> Confusion {
+    let mut c = Confusion::default();
+    for (&p, &y) in probs.iter().zip(labels) {
+        match (f64::from(p) >= threshold, y != 0) {
+            (true, true) => c.tp += 1,
+            (true, false) => c.fp += 1,
+            (false, false) => c.tn += 1,
+            (false, true) => c.fn_ += 1,
+        }
+    }
+    c
+}
+
+fn ratio_or_zero(num: u64, den: u64) -> f64 {
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
+}
+
+/// Cumulative counts at each distinct score, highest score first.
+struct Curve {
+    /// `(score, tp, fp)`: counts of examples with score >= `score`.
+    steps: Vec<(f32, u64, u64)>,
+    pos: u64,
+    neg: u64,
+}
+
+impl Curve {
+    fn new(probs: &[f32], labels: &[u8]) -> Curve {
+        let mut pairs: Vec<(f32, bool)> = probs
+            .iter()
+            .zip(labels)
+            .map(|(&p, &y)| (if p.is_nan() { f32::NEG_INFINITY } else { p }, y != 0))
+            .collect();
+        // Descending; total_cmp never panics and NaN is gone, so ties are exact equality.
+        pairs.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        let mut steps: Vec<(f32, u64, u64)> = Vec::new();
+        let (mut tp, mut fp) = (0u64, 0u64);
+        for (i, &(score, positive)) in pairs.iter().enumerate() {
+            if positive {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            // Close a step at the last example of each run of equal scores (-0.0 == 0.0 too).
+            if pairs.get(i + 1).is_none_or(|next| next.0 != score) {
+                steps.push((score, tp, fp));
+            }
+        }
+        Curve {
+            steps,
+            pos: tp,
+            neg: fp,
+        }
+    }
+
+    fn two_classes(&self) -> bool {
+        self.pos > 0 && self.neg > 0
+    }
+
+    fn auc(&self) -> f64 {
+        if !self.two_classes() {
+            return f64::NAN;
+        }
+        // Trapezoids between consecutive steps, in integer units of 1/(2 * pos * neg): a tied
+        // group of dfp negatives and dtp positives contributes dfp * (2 * tp_before + dtp).
+        let (mut sum, mut tp_prev, mut fp_prev) = (0u128, 0u64, 0u64);
+        for &(_, tp, fp) in &self.steps {
+            let (dtp, dfp) = (tp - tp_prev, fp - fp_prev);
+            sum += u128::from(dfp) * u128::from(2 * tp_prev + dtp);
+            (tp_prev, fp_prev) = (tp, fp);
+        }
+        sum as f64 / (2.0 * self.pos as f64 * self.neg as f64)
+    }
+
+    fn average_precision(&self) -> f64 {
+        if self.pos == 0 {
+            return f64::NAN;
+        }
+        let (mut ap, mut tp_prev) = (0.0, 0u64);
+        for &(_, tp, fp) in &self.steps {
+            let precision = tp as f64 / (tp + fp) as f64;
+            ap += (tp - tp_prev) as f64 / self.pos as f64 * precision;
+            tp_prev = tp;
+        }
+        ap
+    }
+
+    fn roc(&self) -> Vec<(f64, f64, f64)> {
+        if !self.two_classes() {
+            return Vec::new();
+        }
+        let (pos, neg) = (self.pos as f64, self.neg as f64);
+        std::iter::once((0.0, 0.0, f64::INFINITY))
+            .chain(
+                self.steps
+                    .iter()
+                    .map(|&(s, tp, fp)| (fp as f64 / neg, tp as f64 / pos, f64::from(s))),
+            )
+            .collect()
+    }
+
+    /// Threshold maximising TPR - FPR (the highest such score on ties) and its confusion.
+    fn youden(&self) -> Option<(f64, Confusion)> {
+        if !self.two_classes() {
+            return None;
+        }
+        // Compare J * pos * neg = tp * neg - fp * pos exactly in integers.
+        let j = |tp: u64, fp: u64| {
+            i128::from(tp) * i128::from(self.neg) - i128::from(fp) * i128::from(self.pos)
+        };
+        let mut best: Option<(i128, f32, u64, u64)> = None;
+        for &(s, tp, fp) in &self.steps {
+            let value = j(tp, fp);
+            if best.is_none_or(|b| value > b.0) {
+                best = Some((value, s, tp, fp));
+            }
+        }
+        best.map(|(_, s, tp, fp)| {
+            let confusion = Confusion {
+                tp,
+                fp,
+                tn: self.neg - fp,
+                fn_: self.pos - tp,
+            };
+            (f64::from(s), confusion)
+        })
+    }
+}
+
+/// Keeps at most `max` points of a monotone curve, including both endpoints, spaced evenly
+/// along its L1 arc length (`fpr + tpr` grows from 0 to 2), so long flat or steep stretches keep
+/// their few points and dense regions are thinned.
+fn downsample(curve: &[(f64, f64, f64)], max: usize) -> Vec<(f64, f64, f64)> {
+    if curve.len() <= max {
+        return curve.to_vec();
+    }
+    let total = {
+        let (first, last) = (curve[0], curve[curve.len() - 1]);
+        (last.0 + last.1) - (first.0 + first.1)
+    };
+    let mut out = Vec::with_capacity(max);
+    let mut i = 0;
+    for k in 0..max {
+        let target = total * k as f64 / (max - 1) as f64;
+        // The last point is taken exactly, whatever rounding does to `target`.
+        if k == max - 1 {
+            i = curve.len() - 1;
+        } else {
+            while i < curve.len() - 1
+                && curve[i].0 + curve[i].1 - (curve[0].0 + curve[0].1) < target
+            {
+                i += 1;
+            }
+        }
+        if out.last() != Some(&curve[i]) {
+            out.push(curve[i]);
+        }
+    }
+    out
+}

@@ -1,5 +1,28 @@
 //! Runs on disk: the event stream (`events.jsonl`), its writer and tailer, and run state.
+//!
+//! - [`event`]: the record types (the contract between trainer and dashboard).
+//! - [`paths`]: a run folder's layout and run ids.
+//! - [`writer`]: [`EventWriter`], used by the trainer (also keeps `metrics.csv`).
+//! - [`tail`]: [`Tail`], incremental reading of a growing `events.jsonl`.
+//! - [`state`]: [`RunState`], a run folded from its records.
+//! - [`watch`]: [`RunsWatcher`] and [`spawn_collector`], following a whole runs folder.
+//! - [`launch`]: the [`Launcher`] contract, cancellation and detached processes.
+//! - [`fake`]: [`FakeLauncher`] and synthetic runs, for tests and benchmarks.
 
 pub mod event;
+pub mod fake;
+pub mod launch;
+pub mod paths;
+pub mod state;
+pub mod tail;
+pub mod watch;
+pub mod writer;
 
 pub use event::*;
+pub use fake::{FakeLauncher, synthetic_epoch, write_synthetic_run};
+pub use launch::{CancelToken, LaunchMode, LaunchedRun, Launcher, cancel_detached, spawn_detached};
+pub use paths::{RunPaths, new_run_id, now_unix};
+pub use state::{BatchProgress, CheckpointInfo, Downsampled, LogLine, RunState, RunStatus};
+pub use tail::{Tail, TailError};
+pub use watch::{Collector, LoadBench, RunUpdate, RunsWatcher, bench_load, spawn_collector};
+pub use writer::{EventWriter, METRICS_CSV_HEADER};

@@ -1,0 +1,345 @@
+//! Test double for [`Launcher`] and synthetic run streams (dashboard tests, benchmarks, demos).
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::event::{DataSummary, EpochSummary, Event, LogLevel};
+use super::launch::{CancelToken, LaunchMode, LaunchedRun, Launcher};
+use super::paths::{RunPaths, new_run_id};
+use super::state::{RunState, RunStatus};
+use super::tail::Tail;
+use super::writer::EventWriter;
+use crate::experiment::Experiment;
+use crate::metrics::{self, Metrics};
+
+/// A [`Launcher`] that trains nothing: on a thread it writes a plausible event stream
+/// (`started`, batches, epochs with real metrics of synthetic scores, checkpoints, `finished`)
+/// into a new run folder, pausing `delay` between events. Both launch modes run on a thread.
+/// Honours its [`CancelToken`] (emits `cancelled`) and can be scripted to fail.
+pub struct FakeLauncher {
+    epochs: Option<usize>,
+    batches: usize,
+    delay: Duration,
+    fail_at_epoch: Option<usize>,
+    calls: Mutex<Vec<(String, LaunchMode)>>,
+}
+
+impl Default for FakeLauncher {
+    fn default() -> Self {
+        FakeLauncher {
+            epochs: None,
+            batches: 4,
+            delay: Duration::from_millis(5),
+            fail_at_epoch: None,
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl FakeLauncher {
+    /// Epochs from the experiment, 4 batch events per epoch, 5 ms between events.
+    pub fn new() -> FakeLauncher {
+        FakeLauncher::default()
+    }
+
+    /// Runs this many epochs instead of the experiment's `train.epochs`.
+    pub fn with_epochs(mut self, epochs: usize) -> FakeLauncher {
+        self.epochs = Some(epochs);
+        self
+    }
+
+    /// Batch events per epoch (at least 1).
+    pub fn with_batches(mut self, batches: usize) -> FakeLauncher {
+        self.batches = batches.max(1);
+        self
+    }
+
+    /// Pause before each batch event.
+    pub fn with_delay(mut self, delay: Duration) -> FakeLauncher {
+        self.delay = delay;
+        self
+    }
+
+    /// Emits `failed` instead of this epoch's `epoch` event.
+    pub fn failing_at_epoch(mut self, epoch: usize) -> FakeLauncher {
+        self.fail_at_epoch = Some(epoch);
+        self
+    }
+
+    /// `(run_id, mode)` of every launch and resume so far, for assertions.
+    pub fn calls(&self) -> Vec<(String, LaunchMode)> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, run_id: &str, mode: LaunchMode) {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push((run_id.to_string(), mode));
+        }
+    }
+
+    fn spawn(&self, script: Script, writer: EventWriter) -> Result<CancelToken> {
+        let cancel = CancelToken::new();
+        let token = cancel.clone();
+        let (batches, delay, fail_at) = (self.batches.max(1), self.delay, self.fail_at_epoch);
+        std::thread::Builder::new()
+            .name(format!("fake-run-{}", script.run_id))
+            .spawn(move || {
+                // A fake has nobody to report a write error to but the stream itself.
+                let _ = script.run(writer, batches, delay, fail_at, &token);
+            })
+            .context("starting the fake run's thread")?;
+        Ok(cancel)
+    }
+}
+
+impl Launcher for FakeLauncher {
+    fn launch(&self, exp: &Experiment, runs_dir: &Path, mode: LaunchMode) -> Result<LaunchedRun> {
+        let run_id = new_run_id(&exp.name);
+        let paths = RunPaths::new(runs_dir.join(&run_id));
+        let writer = EventWriter::create(&paths.dir)?;
+        let config = toml::to_string(exp).context("serialising the experiment")?;
+        std::fs::write(paths.config(), &config)
+            .with_context(|| format!("writing {}", paths.config().display()))?;
+        let script = Script {
+            run_id: run_id.clone(),
+            experiment: exp.name.clone(),
+            config,
+            epochs: self.epochs.unwrap_or(exp.train.epochs),
+            start_epoch: 0,
+            seed: exp.train.seed,
+        };
+        self.record(&run_id, mode);
+        let cancel = self.spawn(script, writer)?;
+        Ok(LaunchedRun {
+            run_id,
+            dir: paths.dir,
+            cancel,
+        })
+    }
+
+    fn resume(&self, run_dir: &Path, mode: LaunchMode) -> Result<LaunchedRun> {
+        let paths = RunPaths::new(run_dir);
+        let run_id = paths.id();
+        let mut state = RunState::new(run_id.clone(), run_dir);
+        for rec in Tail::new(paths.events()).poll() {
+            state.apply(&rec?);
+        }
+        if state.status == RunStatus::Finished {
+            bail!("run {run_id} already finished; nothing to resume");
+        }
+        let writer = EventWriter::append(run_dir)?;
+        let script = Script {
+            run_id: run_id.clone(),
+            experiment: state.experiment.clone(),
+            config: state.config.clone(),
+            epochs: state.epochs,
+            start_epoch: state.last_epoch().map_or(0, |e| e.epoch),
+            seed: 0,
+        };
+        self.record(&run_id, mode);
+        let cancel = self.spawn(script, writer)?;
+        Ok(LaunchedRun {
+            run_id,
+            dir: paths.dir,
+            cancel,
+        })
+    }
+}
+
+struct Script {
+    run_id: String,
+    experiment: String,
+    config: String,
+    epochs: usize,
+    start_epoch: usize,
+    seed: u64,
+}
+
+impl Script {
+    fn run(
+        &self,
+        mut w: EventWriter,
+        batches: usize,
+        delay: Duration,
+        fail_at: Option<usize>,
+        cancel: &CancelToken,
+    ) -> Result<()> {
+        w.emit(started_event(self, batches))?;
+        let mut best: Option<(usize, f64)> = None;
+        for epoch in self.start_epoch + 1..=self.epochs {
+            for batch in 1..=batches {
+                if cancel.is_cancelled() {
+                    return w.emit(Event::Cancelled { epoch: epoch - 1 });
+                }
+                std::thread::sleep(delay);
+                let progress = (epoch - 1) as f64 + batch as f64 / batches as f64;
+                w.emit(Event::Batch {
+                    epoch,
+                    batch,
+                    batches,
+                    loss: 0.7 / (1.0 + progress),
+                    lr: 1e-3,
+                    images_per_sec: 500.0,
+                })?;
+            }
+            if fail_at == Some(epoch) {
+                return w.emit(Event::Failed {
+                    error: format!("scripted failure in epoch {epoch}"),
+                });
+            }
+            let mut summary = synthetic_epoch(epoch, self.epochs, self.seed);
+            summary.is_best = best.is_none_or(|(_, auc)| summary.valid.auc > auc);
+            if summary.is_best {
+                best = Some((epoch, summary.valid.auc));
+            }
+            w.emit(Event::Epoch(summary))?;
+            w.emit(checkpoint(epoch, "last"))?;
+        }
+        let (best_epoch, best_value) = best.unwrap_or((self.start_epoch, f64::NAN));
+        w.emit(Event::Finished {
+            best_epoch,
+            metric: "valid_auc".into(),
+            best_value,
+            reason: "completed".into(),
+        })
+    }
+}
+
+fn started_event(s: &Script, batches: usize) -> Event {
+    Event::Started {
+        run_id: s.run_id.clone(),
+        experiment: s.experiment.clone(),
+        config: s.config.clone(),
+        device: "fake".into(),
+        epochs: s.epochs,
+        batches,
+        data: synthetic_data(),
+        start_epoch: s.start_epoch,
+        pid: std::process::id(),
+    }
+}
+
+fn checkpoint(epoch: usize, kind: &str) -> Event {
+    Event::Checkpoint {
+        epoch,
+        kind: kind.into(),
+        path: format!("checkpoints/{kind}"),
+    }
+}
+
+fn synthetic_data() -> DataSummary {
+    DataSummary {
+        source: "synthetic".into(),
+        train: 2560,
+        valid: 640,
+        test: 0,
+        train_pos: 1024,
+        valid_pos: 256,
+        skipped: 0,
+    }
+}
+
+/// An epoch with real metrics of synthetic scores that separate better as training goes on.
+pub fn synthetic_epoch(epoch: usize, epochs: usize, seed: u64) -> EpochSummary {
+    let progress = epoch as f64 / epochs.max(1) as f64;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9));
+    EpochSummary {
+        epoch,
+        epochs,
+        lr: 1e-3 * (1.0 - 0.9 * progress),
+        duration_s: 30.0 + rng.random::<f64>() * 5.0,
+        images_per_sec: 480.0 + rng.random::<f64>() * 40.0,
+        train: synthetic_split(&mut rng, 512, 0.5 + 2.0 * progress),
+        valid: synthetic_split(&mut rng, 256, 0.4 + 1.5 * progress),
+        is_best: false,
+    }
+}
+
+fn synthetic_split(rng: &mut ChaCha8Rng, n: usize, separation: f64) -> Metrics {
+    let mut probs = Vec::with_capacity(n);
+    let mut labels = Vec::with_capacity(n);
+    let mut loss = 0.0;
+    for _ in 0..n {
+        let y = u8::from(rng.random::<f64>() < 0.4);
+        // Box-Muller: one standard normal from two uniforms.
+        let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        let logit = z + separation * if y == 1 { 1.0 } else { -1.0 };
+        let p = 1.0 / (1.0 + (-logit).exp());
+        loss -= if y == 1 { p.ln() } else { (1.0 - p).ln() };
+        probs.push(p as f32);
+        labels.push(y);
+    }
+    metrics::compute(&probs, &labels, loss / n as f64, 64)
+}
+
+/// Writes a complete, finished run of `epochs` epochs with `batches` batch events each into
+/// `dir`, with timestamps from `t0` (fake time, 30 s per epoch). For benchmarks and UI demos.
+pub fn write_synthetic_run(
+    dir: &Path,
+    name: &str,
+    epochs: usize,
+    batches: usize,
+    t0: f64,
+) -> Result<()> {
+    let mut w = EventWriter::create(dir)?;
+    let mut t = t0;
+    let script = Script {
+        run_id: RunPaths::new(dir).id(),
+        experiment: name.into(),
+        config: format!("name = \"{name}\"\n\n[train]\nepochs = {epochs}\n"),
+        epochs,
+        start_epoch: 0,
+        seed: t0 as u64,
+    };
+    w.emit_at(t, started_event(&script, batches))?;
+    let mut best = f64::NEG_INFINITY;
+    let mut best_epoch = 0;
+    for epoch in 1..=epochs {
+        for batch in 1..=batches {
+            t += 30.0 / batches as f64;
+            let x = (epoch - 1) as f64 + batch as f64 / batches as f64;
+            w.emit_at(
+                t,
+                Event::Batch {
+                    epoch,
+                    batch,
+                    batches,
+                    loss: 0.7 / (1.0 + x),
+                    lr: 1e-3,
+                    images_per_sec: 500.0,
+                },
+            )?;
+        }
+        let mut s = synthetic_epoch(epoch, epochs, script.seed);
+        s.is_best = s.valid.auc > best;
+        if s.is_best {
+            (best, best_epoch) = (s.valid.auc, epoch);
+        }
+        w.emit_at(t, Event::Epoch(s))?;
+        w.emit_at(t, checkpoint(epoch, "last"))?;
+        if epoch % 10 == 0 {
+            w.emit_at(
+                t,
+                Event::Log {
+                    level: LogLevel::Info,
+                    message: format!("epoch {epoch}: best valid_auc {best:.4}"),
+                },
+            )?;
+        }
+    }
+    w.emit_at(
+        t,
+        Event::Finished {
+            best_epoch,
+            metric: "valid_auc".into(),
+            best_value: best,
+            reason: "completed".into(),
+        },
+    )
+}

@@ -1,0 +1,169 @@
+//! Where a run keeps its files, and how runs are named.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The files of one run, all inside `dir` (`runs/<run-id>/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunPaths {
+    pub dir: PathBuf,
+}
+
+impl RunPaths {
+    pub fn new(dir: impl Into<PathBuf>) -> RunPaths {
+        RunPaths { dir: dir.into() }
+    }
+    /// The event stream, one JSON record per line.
+    pub fn events(&self) -> PathBuf {
+        self.dir.join("events.jsonl")
+    }
+    /// The fully resolved experiment.
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+    /// Which tile went to which split.
+    pub fn split(&self) -> PathBuf {
+        self.dir.join("split.csv")
+    }
+    /// One row per epoch, for spreadsheets and pandas.
+    pub fn metrics_csv(&self) -> PathBuf {
+        self.dir.join("metrics.csv")
+    }
+    pub fn checkpoints(&self) -> PathBuf {
+        self.dir.join("checkpoints")
+    }
+    /// Per-tile validation predictions of the best epoch.
+    pub fn predictions(&self) -> PathBuf {
+        self.dir.join("valid_predictions.csv")
+    }
+    /// stdout/stderr of a detached run.
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("train.log")
+    }
+    /// The run id: the folder name.
+    pub fn id(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl From<&Path> for RunPaths {
+    fn from(dir: &Path) -> RunPaths {
+        RunPaths::new(dir)
+    }
+}
+
+/// A new run id: `<sanitized-name>-<YYYYmmdd-HHMMSS>-<4 hex>` in UTC, e.g.
+/// `baseline-cnn-20240607-142501-9f3a`. Ids of one experiment sort by start time; the random
+/// suffix keeps two runs started in the same second apart.
+pub fn new_run_id(experiment_name: &str) -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!(
+        "{}-{}-{:04x}",
+        sanitize_name(experiment_name),
+        utc_stamp(secs),
+        rand::random::<u16>()
+    )
+}
+
+/// Keeps ASCII letters, digits, `-` and `_`; anything else becomes `-` (runs of them collapse),
+/// so the id is a safe folder name on every platform and never starts with a dot.
+pub fn sanitize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
+        }
+        if out.len() >= 48 {
+            break;
+        }
+    }
+    let trimmed = out.trim_matches('-');
+    if trimmed.is_empty() {
+        "run".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// `YYYYmmdd-HHMMSS` for seconds since the Unix epoch, in UTC.
+pub fn utc_stamp(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let rem = unix_secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March-based
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Seconds since the Unix epoch, as recorded in events.
+pub fn now_unix() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_known_dates() {
+        assert_eq!(utc_stamp(0), "19700101-000000");
+        // 2000-02-29 12:34:56 UTC (leap day of a century leap year).
+        assert_eq!(utc_stamp(951_827_696), "20000229-123456");
+        // 2024-12-31 23:59:59 UTC.
+        assert_eq!(utc_stamp(1_735_689_599), "20241231-235959");
+        assert_eq!(utc_stamp(1_735_689_600), "20250101-000000");
+    }
+
+    #[test]
+    fn sanitizes_names() {
+        assert_eq!(sanitize_name("baseline cnn/v2"), "baseline-cnn-v2");
+        assert_eq!(sanitize_name("..hidden"), "hidden");
+        assert_eq!(sanitize_name("  "), "run");
+        assert_eq!(sanitize_name("effnet_lite0-aug"), "effnet_lite0-aug");
+    }
+
+    #[test]
+    fn run_ids_have_the_documented_shape() {
+        let id = new_run_id("my exp");
+        let parts: Vec<&str> = id.rsplitn(4, '-').collect();
+        assert_eq!(parts.len(), 4, "{id}");
+        assert_eq!(parts[3], "my-exp");
+        assert_eq!(parts[2].len(), 8, "{id}: date");
+        assert_eq!(parts[1].len(), 6, "{id}: time");
+        assert!(
+            parts[0].len() == 4 && parts[0].chars().all(|c| c.is_ascii_hexdigit()),
+            "{id}"
+        );
+    }
+}

@@ -1,0 +1,528 @@
+//! A run's state, folded from its event records: what the dashboard draws.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::event::{DataSummary, EpochSummary, Event, LogLevel, Record};
+
+/// Points kept in the batch-loss history before it is halved.
+pub const BATCH_HISTORY_CAP: usize = 2000;
+/// Log lines kept per run.
+pub const LOG_TAIL_CAP: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RunStatus {
+    /// The folder exists but no `started` event yet (the trainer is loading).
+    Queued,
+    Running,
+    Finished,
+    Failed,
+    Cancelled,
+    /// Started, no terminal event, and the trainer process is gone (killed, crashed, rebooted).
+    Lost,
+}
+
+impl RunStatus {
+    /// True once the run can make no more progress without a resume.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Lost => "lost",
+        }
+    }
+}
+
+/// Progress inside the current epoch (from the latest `batch` event).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BatchProgress {
+    pub epoch: usize,
+    pub batch: usize,
+    pub batches: usize,
+    pub loss: f64,
+    pub lr: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogLine {
+    pub t: f64,
+    pub level: LogLevel,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckpointInfo {
+    pub epoch: usize,
+    pub kind: String,
+    pub path: String,
+}
+
+/// A series with bounded memory: once [`BATCH_HISTORY_CAP`] points are stored, neighbouring
+/// pairs are averaged and each later point averages twice as many raw values, so spacing stays
+/// uniform (good for sparklines) however long the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Downsampled {
+    /// `(x, y)` averages of `stride` raw points each.
+    points: Vec<(f64, f64)>,
+    stride: usize,
+    /// Sum and count of raw points not yet making a full stride.
+    pending: (f64, f64, usize),
+    cap: usize,
+}
+
+impl Default for Downsampled {
+    fn default() -> Self {
+        Downsampled::with_cap(BATCH_HISTORY_CAP)
+    }
+}
+
+impl Downsampled {
+    /// `cap` is raised to 2 (halving needs pairs) and rounded up to even.
+    pub fn with_cap(cap: usize) -> Downsampled {
+        Downsampled {
+            points: Vec::new(),
+            stride: 1,
+            pending: (0.0, 0.0, 0),
+            cap: cap.max(2).next_multiple_of(2),
+        }
+    }
+
+    pub fn push(&mut self, x: f64, y: f64) {
+        self.pending = (self.pending.0 + x, self.pending.1 + y, self.pending.2 + 1);
+        if self.pending.2 < self.stride {
+            return;
+        }
+        let (sx, sy, k) = std::mem::take(&mut self.pending);
+        self.points.push((sx / k as f64, sy / k as f64));
+        if self.points.len() >= self.cap {
+            self.points = self
+                .points
+                .chunks(2)
+                .map(|p| {
+                    let n = p.len() as f64;
+                    (
+                        p.iter().map(|q| q.0).sum::<f64>() / n,
+                        p.iter().map(|q| q.1).sum::<f64>() / n,
+                    )
+                })
+                .collect();
+            self.stride *= 2;
+        }
+    }
+
+    /// Stored points, oldest first, plus the average of the not-yet-full latest stride.
+    pub fn points(&self) -> Vec<(f64, f64)> {
+        let mut out = self.points.clone();
+        let (sx, sy, k) = self.pending;
+        if k > 0 {
+            out.push((sx / k as f64, sy / k as f64));
+        }
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.points.len() + usize::from(self.pending.2 > 0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Raw points per stored point.
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Drops points with `x > limit` (a resumed run repeats those epochs).
+    pub fn truncate_after(&mut self, limit: f64) {
+        self.points.retain(|p| p.0 <= limit);
+        self.pending = (0.0, 0.0, 0);
+    }
+}
+
+/// Everything known about one run, folded from its records with [`RunState::apply`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunState {
+    /// The run id (its folder name).
+    pub id: String,
+    pub dir: PathBuf,
+    pub experiment: String,
+    /// The resolved experiment TOML from the `started` event.
+    pub config: String,
+    pub device: String,
+    pub status: RunStatus,
+    /// Planned epochs.
+    pub epochs: usize,
+    /// Batches per training epoch.
+    pub batches: usize,
+    /// Epoch the latest (re)start began from.
+    pub start_epoch: usize,
+    /// Every completed epoch, in order (a resumed run's repeated epochs replace the old ones).
+    pub completed: Vec<EpochSummary>,
+    /// Progress inside the epoch under way (None between epochs).
+    pub progress: Option<BatchProgress>,
+    pub images_per_sec: f64,
+    /// Training batch loss against fractional epoch (`epoch - 1 + batch / batches`).
+    pub batch_loss: Downsampled,
+    /// The last [`LOG_TAIL_CAP`] log lines.
+    pub log: VecDeque<LogLine>,
+    /// The early-stopping metric (from the config; `valid_auc` if it cannot be read).
+    pub best_metric: String,
+    pub best_epoch: Option<usize>,
+    pub best_value: Option<f64>,
+    pub last_checkpoint: Option<CheckpointInfo>,
+    /// Time of the first `started` event.
+    pub started_at: Option<f64>,
+    /// Time of the latest `started` event (differs from `started_at` after a resume).
+    pub resumed_at: Option<f64>,
+    /// Time of the latest `started` event or completed epoch (for ETA inside an epoch).
+    pub epoch_started_at: Option<f64>,
+    pub last_event_at: Option<f64>,
+    pub finished_reason: Option<String>,
+    pub error: Option<String>,
+    pub pid: Option<u32>,
+    pub data: Option<DataSummary>,
+    /// Records applied (handy to tell a fresh state from a folded one).
+    pub records: usize,
+}
+
+impl RunState {
+    pub fn new(id: impl Into<String>, dir: impl Into<PathBuf>) -> RunState {
+        RunState {
+            id: id.into(),
+            dir: dir.into(),
+            experiment: String::new(),
+            config: String::new(),
+            device: String::new(),
+            status: RunStatus::Queued,
+            epochs: 0,
+            batches: 0,
+            start_epoch: 0,
+            completed: Vec::new(),
+            progress: None,
+            images_per_sec: 0.0,
+            batch_loss: Downsampled::default(),
+            log: VecDeque::new(),
+            best_metric: "valid_auc".into(),
+            best_epoch: None,
+            best_value: None,
+            last_checkpoint: None,
+            started_at: None,
+            resumed_at: None,
+            epoch_started_at: None,
+            last_event_at: None,
+            finished_reason: None,
+            error: None,
+            pid: None,
+            data: None,
+            records: 0,
+        }
+    }
+
+    pub fn apply(&mut self, rec: &Record) {
+        self.records += 1;
+        self.last_event_at = Some(rec.t);
+        match &rec.event {
+            Event::Started {
+                run_id: _,
+                experiment,
+                config,
+                device,
+                epochs,
+                batches,
+                data,
+                start_epoch,
+                pid,
+            } => {
+                self.experiment = experiment.clone();
+                self.config = config.clone();
+                self.best_metric =
+                    early_stopping_metric(config).unwrap_or_else(|| "valid_auc".into());
+                self.device = device.clone();
+                self.epochs = *epochs;
+                self.batches = *batches;
+                self.data = Some(data.clone());
+                self.start_epoch = *start_epoch;
+                self.pid = Some(*pid);
+                self.status = RunStatus::Running;
+                self.started_at.get_or_insert(rec.t);
+                self.resumed_at = Some(rec.t);
+                self.epoch_started_at = Some(rec.t);
+                self.progress = None;
+                self.finished_reason = None;
+                self.error = None;
+                // Epochs after the resume point will be run again.
+                self.completed.retain(|e| e.epoch <= *start_epoch);
+                self.batch_loss.truncate_after(*start_epoch as f64);
+                self.recompute_best();
+            }
+            Event::Batch {
+                epoch,
+                batch,
+                batches,
+                loss,
+                lr,
+                images_per_sec,
+            } => {
+                self.revive();
+                self.progress = Some(BatchProgress {
+                    epoch: *epoch,
+                    batch: *batch,
+                    batches: *batches,
+                    loss: *loss,
+                    lr: *lr,
+                });
+                self.images_per_sec = *images_per_sec;
+                if loss.is_finite() {
+                    let x =
+                        epoch.saturating_sub(1) as f64 + *batch as f64 / (*batches).max(1) as f64;
+                    self.batch_loss.push(x, *loss);
+                }
+            }
+            Event::Epoch(summary) => {
+                self.revive();
+                self.completed.retain(|e| e.epoch < summary.epoch);
+                self.completed.push(summary.clone());
+                self.epochs = self.epochs.max(summary.epochs);
+                self.images_per_sec = summary.images_per_sec;
+                self.progress = None;
+                self.epoch_started_at = Some(rec.t);
+                self.recompute_best();
+            }
+            Event::Checkpoint { epoch, kind, path } => {
+                self.revive();
+                self.last_checkpoint = Some(CheckpointInfo {
+                    epoch: *epoch,
+                    kind: kind.clone(),
+                    path: path.clone(),
+                });
+            }
+            Event::Log { level, message } => {
+                if self.log.len() >= LOG_TAIL_CAP {
+                    self.log.pop_front();
+                }
+                self.log.push_back(LogLine {
+                    t: rec.t,
+                    level: *level,
+                    message: message.clone(),
+                });
+            }
+            Event::Finished {
+                best_epoch,
+                metric,
+                best_value,
+                reason,
+            } => {
+                self.status = RunStatus::Finished;
+                self.best_epoch = Some(*best_epoch);
+                self.best_metric = metric.clone();
+                self.best_value = Some(*best_value);
+                self.finished_reason = Some(reason.clone());
+                self.progress = None;
+            }
+            Event::Failed { error } => {
+                self.status = RunStatus::Failed;
+                self.error = Some(error.clone());
+                self.progress = None;
+            }
+            Event::Cancelled { .. } => {
+                self.status = RunStatus::Cancelled;
+                self.progress = None;
+            }
+        }
+    }
+
+    /// Progress after a `lost` verdict means the trainer was alive after all.
+    fn revive(&mut self) {
+        if self.status == RunStatus::Lost || self.status == RunStatus::Queued {
+            self.status = RunStatus::Running;
+        }
+    }
+
+    /// Best epoch from the trainer's `is_best` flags, valued on the early-stopping metric.
+    fn recompute_best(&mut self) {
+        let best = self.completed.iter().rev().find(|e| e.is_best);
+        self.best_epoch = best.map(|e| e.epoch);
+        self.best_value = best.and_then(|e| metric_value(e, &self.best_metric));
+    }
+
+    /// Highest validation ROC AUC over completed epochs (NaN epochs ignored).
+    pub fn best_valid_auc(&self) -> Option<f64> {
+        self.completed
+            .iter()
+            .map(|e| e.valid.auc)
+            .filter(|a| !a.is_nan())
+            .max_by(f64::total_cmp)
+    }
+
+    pub fn last_epoch(&self) -> Option<&EpochSummary> {
+        self.completed.last()
+    }
+
+    /// Epochs done, counting the fraction of the one under way.
+    pub fn epochs_done(&self) -> f64 {
+        let done = self
+            .completed
+            .last()
+            .map_or(self.start_epoch, |e| e.epoch.max(self.start_epoch));
+        let fraction = self
+            .progress
+            .filter(|p| p.epoch > done && p.batches > 0)
+            .map_or(0.0, |p| (p.batch as f64 / p.batches as f64).min(1.0));
+        done as f64 + fraction
+    }
+
+    /// Seconds until the planned last epoch ends, from the mean completed-epoch duration (or,
+    /// before the first epoch ends, from the pace of the current one). An upper bound when early
+    /// stopping is on. None unless running with something to extrapolate from.
+    pub fn eta_seconds(&self, now: f64) -> Option<f64> {
+        if self.status != RunStatus::Running || self.epochs == 0 {
+            return None;
+        }
+        let done = self.epochs_done();
+        let remaining = (self.epochs as f64 - done).max(0.0);
+        let durations: Vec<f64> = self
+            .completed
+            .iter()
+            .map(|e| e.duration_s)
+            .filter(|d| d.is_finite() && *d > 0.0)
+            .collect();
+        let per_epoch = if durations.is_empty() {
+            let fraction = done - done.floor();
+            let since = now - self.epoch_started_at?;
+            if fraction <= 0.0 || since <= 0.0 {
+                return None;
+            }
+            since / fraction
+        } else {
+            durations.iter().sum::<f64>() / durations.len() as f64
+        };
+        Some(remaining * per_epoch)
+    }
+
+    /// Seconds since the first start: up to `now` while running, up to the last event otherwise.
+    pub fn elapsed_seconds(&self, now: f64) -> Option<f64> {
+        let start = self.started_at?;
+        let end = if self.status.is_terminal() {
+            self.last_event_at.unwrap_or(start)
+        } else {
+            now
+        };
+        Some((end - start).max(0.0))
+    }
+
+    /// Marks a running run [`RunStatus::Lost`] when it has been silent for `quiet_s` seconds and
+    /// its trainer process is gone. Returns true when the status changed.
+    pub fn check_lost(&mut self, now: f64, quiet_s: f64) -> bool {
+        if self.status != RunStatus::Running {
+            return false;
+        }
+        let (Some(pid), Some(last)) = (self.pid, self.last_event_at) else {
+            return false;
+        };
+        if now - last < quiet_s {
+            return false;
+        }
+        if trainer_alive(pid, self.resumed_at) {
+            return false;
+        }
+        self.status = RunStatus::Lost;
+        true
+    }
+}
+
+/// Value of a metric named like the early-stopping setting (`valid_auc`, `train_loss`, ...).
+pub fn metric_value(e: &EpochSummary, name: &str) -> Option<f64> {
+    let (split, metric) = name.split_once('_')?;
+    let m = match split {
+        "valid" => &e.valid,
+        "train" => &e.train,
+        _ => return None,
+    };
+    Some(match metric {
+        "loss" => m.loss,
+        "accuracy" => m.accuracy,
+        "precision" => m.precision,
+        "recall" => m.recall,
+        "specificity" => m.specificity,
+        "f1" => m.f1,
+        "auc" => m.auc,
+        "average_precision" => m.average_precision,
+        _ => return None,
+    })
+}
+
+/// `train.early_stopping.metric` from the resolved experiment TOML.
+fn early_stopping_metric(config: &str) -> Option<String> {
+    let value: toml::Table = config.parse().ok()?;
+    value
+        .get("train")?
+        .get("early_stopping")?
+        .get("metric")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Whether the trainer with `pid` still runs. On Linux a zombie counts as gone, and so does a
+/// process that started after `since` (the pid was reused by something else). Elsewhere, asks
+/// `kill -0`.
+pub fn trainer_alive(pid: u32, since: Option<f64>) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(s) => s,
+            Err(_) => return false,
+        };
+        // Fields after the parenthesised command name (which may itself contain spaces).
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            return true;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+            return false;
+        }
+        if let (Some(since), Some(start)) = (since, fields.get(19).and_then(|s| s.parse().ok()))
+            && let Some(started) = process_start_unix(start)
+            && started > since + 2.0
+        {
+            return false;
+        }
+        true
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = since;
+        std::process::Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+/// Start time of a process in Unix seconds from its `/proc/<pid>/stat` start field (clock ticks
+/// after boot; Linux fixes USER_HZ at 100 for user space).
+#[cfg(target_os = "linux")]
+fn process_start_unix(start_ticks: u64) -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let btime: f64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(btime + start_ticks as f64 / 100.0)
+}

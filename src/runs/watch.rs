@@ -1,0 +1,260 @@
+//! Watches a runs folder: discovers run folders and tails each one's events into a [`RunState`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::paths::{RunPaths, now_unix};
+use super::state::RunState;
+use super::tail::{Tail, TailError};
+
+/// Seconds a running run may stay silent before its trainer process is checked.
+pub const DEFAULT_QUIET_S: f64 = 10.0;
+
+/// What changed in the runs folder since the previous poll.
+#[derive(Debug, Clone)]
+pub enum RunUpdate {
+    /// A run appeared or changed; its full current state.
+    Changed(Arc<RunState>),
+    /// The run's folder (or its `events.jsonl`) disappeared.
+    Removed(String),
+    /// A line or file of this run could not be read; the rest of the run still loads.
+    Error { run_id: String, error: TailError },
+}
+
+struct Watched {
+    tail: Tail,
+    state: RunState,
+}
+
+/// Incrementally follows every run under a runs folder. Polling stats each known
+/// `events.jsonl` and reads only what was appended; nothing is read when sizes are unchanged.
+pub struct RunsWatcher {
+    dir: PathBuf,
+    runs: BTreeMap<String, Watched>,
+    states: BTreeMap<String, Arc<RunState>>,
+    quiet_s: f64,
+}
+
+impl RunsWatcher {
+    /// Watches `runs_dir` (which may not exist yet).
+    pub fn new(runs_dir: impl Into<PathBuf>) -> RunsWatcher {
+        RunsWatcher {
+            dir: runs_dir.into(),
+            runs: BTreeMap::new(),
+            states: BTreeMap::new(),
+            quiet_s: DEFAULT_QUIET_S,
+        }
+    }
+
+    /// How long a running run may be silent before its pid is checked (default 10 s).
+    pub fn with_quiet_after(mut self, seconds: f64) -> RunsWatcher {
+        self.quiet_s = seconds;
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Current state of every run, by id (ids sort by start time within an experiment).
+    pub fn states(&self) -> &BTreeMap<String, Arc<RunState>> {
+        &self.states
+    }
+
+    pub fn get(&self, id: &str) -> Option<&RunState> {
+        self.states.get(id).map(|s| &**s)
+    }
+
+    /// Discovers new runs, reads appended events, checks silent runs for a dead trainer.
+    /// A missing runs folder is not an error (nothing has run yet).
+    pub fn poll(&mut self) -> Vec<RunUpdate> {
+        let mut updates = Vec::new();
+        let mut changed: BTreeSet<String> = BTreeSet::new();
+        let present = self.discover();
+        let gone: Vec<String> = self
+            .runs
+            .keys()
+            .filter(|id| !present.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.runs.remove(&id);
+            self.states.remove(&id);
+            updates.push(RunUpdate::Removed(id));
+        }
+        for id in present {
+            if !self.runs.contains_key(&id) {
+                let paths = RunPaths::new(self.dir.join(&id));
+                self.runs.insert(
+                    id.clone(),
+                    Watched {
+                        tail: Tail::new(paths.events()),
+                        state: RunState::new(id.clone(), paths.dir),
+                    },
+                );
+                changed.insert(id);
+            }
+        }
+        let now = now_unix();
+        for (id, run) in &mut self.runs {
+            let (records, restarted) = run.tail.restarted();
+            if restarted {
+                // The file was replaced: what was folded from it no longer holds.
+                run.state = RunState::new(id.clone(), run.state.dir.clone());
+                changed.insert(id.clone());
+            }
+            for rec in records {
+                match rec {
+                    Ok(rec) => {
+                        run.state.apply(&rec);
+                        changed.insert(id.clone());
+                    }
+                    Err(error) => updates.push(RunUpdate::Error {
+                        run_id: id.clone(),
+                        error,
+                    }),
+                }
+            }
+            if run.state.check_lost(now, self.quiet_s) {
+                changed.insert(id.clone());
+            }
+        }
+        for id in changed {
+            if let Some(run) = self.runs.get(&id) {
+                let state = Arc::new(run.state.clone());
+                self.states.insert(id.clone(), state.clone());
+                updates.push(RunUpdate::Changed(state));
+            }
+        }
+        updates
+    }
+
+    /// Ids of sub-folders holding an `events.jsonl`.
+    fn discover(&self) -> BTreeSet<String> {
+        let mut ids = BTreeSet::new();
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return ids;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            // Known runs skip the stat: their tail notices a vanished file itself, and a
+            // vanished folder drops out of the listing.
+            if self.runs.contains_key(name) || entry.path().join("events.jsonl").is_file() {
+                ids.insert(name.to_string());
+            }
+        }
+        ids
+    }
+}
+
+/// Handle to a collector thread; dropping it stops the thread and waits for it.
+pub struct Collector {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Collector {
+    /// Asks the thread to stop and waits for it (at most one poll).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(handle) = self.handle.take() {
+            handle.thread().unpark();
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Polls `runs_dir` every `interval` on a thread and sends each update, mapped by `map`, into
+/// `sender` (e.g. the dashboard's event channel). Stops when the returned [`Collector`] is
+/// stopped or dropped, or when the receiver hangs up.
+pub fn spawn_collector<T, F>(
+    runs_dir: impl Into<PathBuf>,
+    interval: Duration,
+    sender: Sender<T>,
+    map: F,
+) -> Collector
+where
+    T: Send + 'static,
+    F: Fn(RunUpdate) -> T + Send + 'static,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let mut watcher = RunsWatcher::new(runs_dir);
+    let handle = std::thread::Builder::new()
+        .name("runs-collector".into())
+        .spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                let started = Instant::now();
+                for update in watcher.poll() {
+                    if sender.send(map(update)).is_err() {
+                        return;
+                    }
+                }
+                // Unparked early by `stop`.
+                if let Some(rest) = interval.checked_sub(started.elapsed()) {
+                    std::thread::park_timeout(rest);
+                }
+            }
+        })
+        .ok();
+    Collector { stop, handle }
+}
+
+/// Figures from [`bench_load`].
+#[derive(Debug, Clone)]
+pub struct LoadBench {
+    pub runs: usize,
+    pub epochs: usize,
+    pub bytes: u64,
+    /// The first poll: discover and fold every run.
+    pub initial: Duration,
+    /// Mean of later polls with nothing new.
+    pub steady: Duration,
+}
+
+/// Times a fresh watcher's first poll of `dir` and the mean of `polls` idle polls after it.
+pub fn bench_load(dir: &Path, polls: usize) -> LoadBench {
+    let mut watcher = RunsWatcher::new(dir).with_quiet_after(f64::INFINITY);
+    let t = Instant::now();
+    let updates = watcher.poll();
+    let initial = t.elapsed();
+    drop(updates);
+    let t = Instant::now();
+    for _ in 0..polls {
+        let quiet = watcher.poll();
+        debug_assert!(quiet.is_empty());
+    }
+    let steady = t.elapsed() / polls.max(1) as u32;
+    let bytes = watcher
+        .states()
+        .values()
+        .filter_map(|s| std::fs::metadata(RunPaths::new(&s.dir).events()).ok())
+        .map(|m| m.len())
+        .sum();
+    LoadBench {
+        runs: watcher.states().len(),
+        epochs: watcher.states().values().map(|s| s.completed.len()).sum(),
+        bytes,
+        initial,
+        steady,
+    }
+}
