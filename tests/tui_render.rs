@@ -9,6 +9,7 @@ use histoboard::tui::app::App;
 use histoboard::tui::fixture::{
     T0, fixture_records, fixture_run_id, write_fixture_experiments, write_fixture_runs, write_run,
 };
+use histoboard::tui::model::RunView;
 use histoboard::tui::{load_app, render_once, ui};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -25,6 +26,12 @@ fn app(width: u16, height: u16) -> (tempfile::TempDir, App) {
     }
     write_run(dir.path(), "baseline-live", &running).unwrap();
     let mut app = load_app(dir.path());
+    // On disk its trainer is long gone, so the watcher rightly calls it lost; fold the
+    // same events directly to show it live.
+    app.update(Action::RunsUpdated(vec![RunView::from_records(
+        "baseline-live",
+        &running,
+    )]));
     // The header shows the folder: keep the temporary path out of snapshots.
     app.dir = PathBuf::from("/srv/pcam");
     let last = running.last().unwrap().t;

@@ -323,21 +323,24 @@ fn launching_from_the_form_queues_the_edited_experiment() {
     }
 }
 
-fn with_running_run(dir: &Path) -> String {
+fn with_running_run(dir: &Path) -> (String, RunView) {
     let id = "running-run".to_string();
     let mut records: Vec<Record> = fixture_records(7, 6, 2);
     if let histoboard::runs::Event::Started { run_id, .. } = &mut records[0].event {
         *run_id = id.clone();
     }
     write_run(dir, &id, &records).unwrap();
-    id
+    let live = RunView::from_records(&id, &records);
+    (id, live)
 }
 
 #[test]
 fn cancel_asks_for_confirmation() {
     let dir = fixture_dir(2);
-    let id = with_running_run(dir.path());
+    let (id, live) = with_running_run(dir.path());
     let mut app = load_app(dir.path());
+    // The fixture's trainer is gone (the watcher says lost); show it as it was live.
+    app.update(Action::RunsUpdated(vec![live]));
     select_run(&mut app, &id);
     assert_eq!(app.selected_run().unwrap().status, Status::Running);
     assert!(app.update(Action::Cancel).is_empty());
@@ -350,7 +353,7 @@ fn cancel_asks_for_confirmation() {
         effects,
         vec![Effect::Cancel {
             run_id: id,
-            pid: Some(40_007)
+            pid: Some(std::process::id())
         }]
     );
     // A finished run is not cancelled.

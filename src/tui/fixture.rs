@@ -4,14 +4,15 @@
 //! binormal model with the epoch's AUC, and confusion matrices are consistent with them.
 //! All times are fixed, so renders are reproducible.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
 
 use crate::experiment::Experiment;
 use crate::metrics::{Confusion, Metrics};
-use crate::runs::{DataSummary, EpochSummary, Event, LogLevel, Record, SCHEMA_VERSION};
+use crate::runs::{
+    DataSummary, EpochSummary, Event, EventWriter, LogLevel, Record, SCHEMA_VERSION,
+};
 
 /// 2023-11-14 22:13:20 UTC: fixture runs start here.
 pub const T0: f64 = 1_700_000_000.0;
@@ -161,7 +162,13 @@ pub fn fixture_records(index: usize, epochs: usize, done: usize) -> Vec<Record> 
                     skipped: 0,
                 },
                 start_epoch: 0,
-                pid: 40_000 + index as u32,
+                // A running run needs a live trainer or the watcher calls it lost: the
+                // current process stands in for it.
+                pid: if done < epochs {
+                    std::process::id()
+                } else {
+                    40_000 + index as u32
+                },
             },
         ),
         rec(
@@ -264,20 +271,14 @@ pub fn write_fixture_runs(dir: &Path, n_runs: usize, n_epochs: usize) -> anyhow:
     Ok(())
 }
 
-/// Writes one run's events to `dir/runs/<id>/events.jsonl` (replacing it).
+/// Writes one run's events to `dir/runs/<id>/` through the trainer's `EventWriter`.
 pub fn write_run(dir: &Path, id: &str, records: &[Record]) -> anyhow::Result<()> {
     let run_dir = dir.join("runs").join(id);
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    let path = run_dir.join("events.jsonl");
-    let mut f = std::io::BufWriter::new(
-        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
-    );
+    let mut w = EventWriter::create(&run_dir)?;
     for r in records {
-        serde_json::to_writer(&mut f, r).with_context(|| format!("writing {}", path.display()))?;
-        f.write_all(b"\n")?;
+        w.emit_at(r.t, r.event.clone())
+            .with_context(|| format!("writing run {id}"))?;
     }
-    f.flush()
-        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -336,7 +337,7 @@ mod tests {
 
     #[test]
     fn fixture_runs_fold_into_finished_and_running_views() {
-        let done = RunView::from_records("x", &fixture_records(1, 6, 6));
+        let done = RunView::from_records(&fixture_run_id(1), &fixture_records(1, 6, 6));
         assert_eq!(done.status, Status::Finished);
         assert_eq!(done.epochs.len(), 6);
         assert_eq!(done.id, fixture_run_id(1));

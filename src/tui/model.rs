@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use crate::runs::{EpochSummary, Event, LogLevel, Record};
+use crate::runs::{EpochSummary, LogLevel, Record, RunState, RunStatus};
 
 /// Batch losses kept for the sparkline; older ones are dropped (memory stays bounded).
 pub const MAX_BATCH_LOSSES: usize = 512;
@@ -122,113 +122,72 @@ impl RunView {
         }
     }
 
-    /// Folds a whole event stream.
+    /// The display view of a run folded by the `runs` module.
+    pub fn from_state(st: &RunState) -> Self {
+        let status = match st.status {
+            RunStatus::Queued => Status::Queued,
+            RunStatus::Running => Status::Running,
+            RunStatus::Finished => Status::Finished,
+            RunStatus::Failed => Status::Failed,
+            RunStatus::Cancelled => Status::Cancelled,
+            RunStatus::Lost => Status::Lost,
+        };
+        let points = st.batch_loss.points();
+        let skip = points.len().saturating_sub(MAX_BATCH_LOSSES);
+        RunView {
+            id: st.id.clone(),
+            experiment: st.experiment.clone(),
+            status,
+            device: st.device.clone(),
+            epochs_total: st.epochs,
+            batches_per_epoch: st.batches,
+            epochs: st.completed.clone(),
+            batch_losses: points.into_iter().skip(skip).map(|(_, y)| y).collect(),
+            progress: st.progress.map(|p| BatchProgress {
+                epoch: p.epoch,
+                batch: p.batch,
+                batches: p.batches,
+                lr: p.lr,
+                images_per_sec: st.images_per_sec,
+            }),
+            started_at: st.started_at,
+            updated_at: st.last_event_at.unwrap_or(0.0),
+            ended_at: if st.status.is_terminal() {
+                st.last_event_at
+            } else {
+                None
+            },
+            config: st.config.clone(),
+            log: st
+                .log
+                .iter()
+                .rev()
+                .take(MAX_LOG_LINES)
+                .rev()
+                .map(|l| LogLine {
+                    t: l.t,
+                    level: l.level,
+                    message: l.message.clone(),
+                })
+                .collect(),
+            error: st.error.clone(),
+            pid: st.pid,
+            finish: st.finished_reason.as_ref().map(|reason| FinishInfo {
+                best_epoch: st.best_epoch.unwrap_or(0),
+                metric: st.best_metric.clone(),
+                best_value: st.best_value.unwrap_or(f64::NAN),
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    /// Folds a whole event stream (through `runs::RunState`, the one fold of events).
     pub fn from_records<'a>(id: &str, records: impl IntoIterator<Item = &'a Record>) -> Self {
-        let mut view = RunView::new(id);
+        let mut st = RunState::new(id, "");
         for r in records {
-            view.apply(r);
+            st.apply(r);
         }
-        view
-    }
-
-    /// Folds one event into the view.
-    pub fn apply(&mut self, record: &Record) {
-        self.updated_at = self.updated_at.max(record.t);
-        match &record.event {
-            Event::Started {
-                run_id,
-                experiment,
-                config,
-                device,
-                epochs,
-                batches,
-                start_epoch,
-                pid,
-                ..
-            } => {
-                if !run_id.is_empty() {
-                    self.id = run_id.clone();
-                }
-                self.experiment = experiment.clone();
-                self.config = config.clone();
-                self.device = device.clone();
-                self.epochs_total = *epochs;
-                self.batches_per_epoch = *batches;
-                self.pid = Some(*pid);
-                self.status = Status::Running;
-                self.started_at.get_or_insert(record.t);
-                self.ended_at = None;
-                self.error = None;
-                self.finish = None;
-                self.progress = None;
-                // A resumed run restarts from `start_epoch`: later epochs will be re-emitted.
-                self.epochs.retain(|e| e.epoch <= *start_epoch);
-            }
-            Event::Batch {
-                epoch,
-                batch,
-                batches,
-                loss,
-                lr,
-                images_per_sec,
-            } => {
-                if self.batch_losses.len() == MAX_BATCH_LOSSES {
-                    self.batch_losses.pop_front();
-                }
-                self.batch_losses.push_back(*loss);
-                self.progress = Some(BatchProgress {
-                    epoch: *epoch,
-                    batch: *batch,
-                    batches: *batches,
-                    lr: *lr,
-                    images_per_sec: *images_per_sec,
-                });
-            }
-            Event::Epoch(summary) => {
-                self.epochs.retain(|e| e.epoch < summary.epoch);
-                if summary.epochs > 0 {
-                    self.epochs_total = summary.epochs;
-                }
-                self.epochs.push(summary.clone());
-            }
-            Event::Checkpoint { .. } => {}
-            Event::Log { level, message } => self.push_log(record.t, *level, message.clone()),
-            Event::Finished {
-                best_epoch,
-                metric,
-                best_value,
-                reason,
-            } => {
-                self.status = Status::Finished;
-                self.ended_at = Some(record.t);
-                self.progress = None;
-                self.finish = Some(FinishInfo {
-                    best_epoch: *best_epoch,
-                    metric: metric.clone(),
-                    best_value: *best_value,
-                    reason: reason.clone(),
-                });
-            }
-            Event::Failed { error } => {
-                self.status = Status::Failed;
-                self.ended_at = Some(record.t);
-                self.progress = None;
-                self.error = Some(error.clone());
-                self.push_log(record.t, LogLevel::Error, error.clone());
-            }
-            Event::Cancelled { .. } => {
-                self.status = Status::Cancelled;
-                self.ended_at = Some(record.t);
-                self.progress = None;
-            }
-        }
-    }
-
-    pub fn push_log(&mut self, t: f64, level: LogLevel, message: String) {
-        if self.log.len() == MAX_LOG_LINES {
-            self.log.pop_front();
-        }
-        self.log.push_back(LogLine { t, level, message });
+        RunView::from_state(&st)
     }
 
     /// Epochs completed so far.
@@ -317,7 +276,7 @@ pub fn fmt_duration(secs: f64) -> String {
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
-    use crate::runs::DataSummary;
+    use crate::runs::{DataSummary, Event};
 
     fn rec(t: f64, event: Event) -> Record {
         Record { v: 1, t, event }
@@ -387,7 +346,7 @@ mod tests {
 
     #[test]
     fn resume_drops_repeated_epochs_and_terminal_events_stop_the_clock() {
-        let mut v = RunView::from_records(
+        let v = RunView::from_records(
             "r1",
             &[
                 started(0.0, 0),
@@ -399,30 +358,19 @@ mod tests {
         assert_eq!(v.status, Status::Cancelled);
         assert_eq!(v.elapsed(1000.0), Some(21.0));
         assert!(v.status.is_resumable());
-        v.apply(&started(30.0, 1));
-        assert_eq!(v.status, Status::Running);
-        assert_eq!(v.epochs_done(), 1, "epoch 2 will be re-run");
-        assert_eq!(v.started_at, Some(0.0));
-    }
-
-    #[test]
-    fn batch_history_is_bounded() {
-        let mut v = RunView::new("r");
-        for i in 0..(MAX_BATCH_LOSSES + 10) {
-            v.apply(&rec(
-                i as f64,
-                Event::Batch {
-                    epoch: 1,
-                    batch: i,
-                    batches: 10_000,
-                    loss: i as f64,
-                    lr: 0.1,
-                    images_per_sec: 1.0,
-                },
-            ));
-        }
-        assert_eq!(v.batch_losses.len(), MAX_BATCH_LOSSES);
-        assert_eq!(v.batch_losses.front(), Some(&10.0));
+        let resumed = RunView::from_records(
+            "r1",
+            &[
+                started(0.0, 0),
+                epoch(10.0, 1, 0.8),
+                epoch(20.0, 2, 0.81),
+                rec(21.0, Event::Cancelled { epoch: 2 }),
+                started(30.0, 1),
+            ],
+        );
+        assert_eq!(resumed.status, Status::Running);
+        assert_eq!(resumed.epochs_done(), 1, "epoch 2 will be re-run");
+        assert_eq!(resumed.started_at, Some(0.0));
     }
 
     #[test]

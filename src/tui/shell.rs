@@ -285,7 +285,7 @@ fn dir_signature(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
 struct Shell {
     launcher: Arc<dyn Launcher>,
     /// Runs this dashboard started, by run id (thread runs hold their cancel token).
-    launched: HashMap<String, LaunchedRun>,
+    launched: HashMap<String, (LaunchedRun, LaunchMode)>,
     tx: Sender<Msg>,
     dir: PathBuf,
 }
@@ -308,10 +308,13 @@ impl Shell {
                     LaunchKind::Thread => LaunchMode::Thread,
                     LaunchKind::Detached => LaunchMode::Detached,
                 };
-                let result = match self.launcher.launch(&experiment, mode) {
+                let result = match self
+                    .launcher
+                    .launch(&experiment, &self.dir.join("runs"), mode)
+                {
                     Ok(run) => {
                         let id = run.run_id.clone();
-                        self.launched.insert(id.clone(), run);
+                        self.launched.insert(id.clone(), (run, mode));
                         Ok(id)
                     }
                     Err(e) => Err(format!("{}: {e:#}", experiment.name)),
@@ -319,27 +322,27 @@ impl Shell {
                 self.send(Action::Launched { ticket, result });
             }
             Effect::Cancel { run_id, pid } => {
-                let outcome = match self.launched.get(&run_id) {
-                    Some(LaunchedRun {
-                        cancel: Some(token),
-                        ..
-                    }) => {
-                        token.cancel();
+                // Thread runs stop through their token; anything else (detached, or
+                // started elsewhere) through its trainer's pid from the `started` event.
+                let outcome = match (self.launched.get(&run_id), pid) {
+                    (Some((run, LaunchMode::Thread)), _) => {
+                        run.cancel.cancel();
                         Ok(())
                     }
-                    Some(LaunchedRun { pid: Some(p), .. }) => cancel_detached(*p),
-                    _ => match pid {
-                        Some(p) => cancel_detached(p),
-                        None => Err(anyhow::anyhow!("{run_id} has no known process")),
-                    },
+                    (_, Some(p)) => cancel_detached(p),
+                    (_, None) => Err(anyhow::anyhow!("{run_id} has not reported its process yet")),
                 };
                 if let Err(e) = outcome {
                     self.send(Action::Notice(format!("cannot cancel {run_id}: {e:#}")));
                 }
             }
-            Effect::Resume { run_id } => match self.launcher.resume(&run_id, LaunchMode::Thread) {
+            Effect::Resume { run_id } => match self
+                .launcher
+                .resume(&self.dir.join("runs").join(&run_id), LaunchMode::Thread)
+            {
                 Ok(run) => {
-                    self.launched.insert(run.run_id.clone(), run);
+                    self.launched
+                        .insert(run.run_id.clone(), (run, LaunchMode::Thread));
                 }
                 Err(e) => self.send(Action::Notice(format!("cannot resume {run_id}: {e:#}"))),
             },
@@ -363,9 +366,9 @@ impl Shell {
     /// Cancels every thread run (they checkpoint first); detached runs go on.
     fn cancel_thread_runs(&self) -> Vec<String> {
         let mut ids = Vec::new();
-        for (id, run) in &self.launched {
-            if let Some(token) = &run.cancel {
-                token.cancel();
+        for (id, (run, mode)) in &self.launched {
+            if *mode == LaunchMode::Thread {
+                run.cancel.cancel();
                 ids.push(id.clone());
             }
         }
