@@ -528,12 +528,8 @@ impl App {
     }
 
     fn ask_cancel(&mut self) {
-        if let Some(i) = self
-            .run_sel
-            .checked_sub(0)
-            .filter(|i| *i < self.queue.len())
-        {
-            let p = &self.queue[i];
+        // Queued rows come first in the runs pane.
+        if let Some(p) = self.queue.get(self.run_sel) {
             self.confirm = Some(Confirm::CancelQueued {
                 ticket: p.ticket,
                 name: p.experiment.name.clone(),
@@ -913,10 +909,10 @@ impl App {
         let p = Position::new(col, row);
         if a.experiments.contains(p) {
             self.focus = Pane::Experiments;
-            if let Some(i) = layout::list_row(a.experiments, row, self.exp_sel, 0) {
-                if i < self.experiments.len() {
-                    self.exp_sel = i;
-                }
+            if let Some(i) = layout::list_row(a.experiments, row, self.exp_sel, 0)
+                && i < self.experiments.len()
+            {
+                self.exp_sel = i;
             }
         } else if a.runs.contains(p) {
             self.focus = Pane::Runs;

@@ -39,7 +39,7 @@ const LRS: [f64; 3] = [1e-3, 5e-4, 2e-3];
 /// The resolved experiment of fixture run `index`.
 pub fn fixture_experiment(index: usize, epochs: usize) -> Experiment {
     let mut e = Experiment {
-        name: if index % 3 == 0 {
+        name: if index.is_multiple_of(3) {
             "baseline".into()
         } else {
             "lr-sweep".into()

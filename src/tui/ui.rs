@@ -646,6 +646,9 @@ fn draw_curves(f: &mut Frame, app: &App, t: &Theme, run: &RunView, area: Rect) {
     }
 }
 
+/// One line of a chart: name, points, style and marker.
+type Series = (String, Vec<(f64, f64)>, Style, Marker);
+
 fn series(run: &RunView, f: impl Fn(&EpochSummary) -> f64) -> Vec<(f64, f64)> {
     run.epochs
         .iter()
@@ -684,7 +687,7 @@ fn epoch_chart(
     f: &mut Frame,
     t: &Theme,
     title: String,
-    series: &[(String, Vec<(f64, f64)>, Style, Marker)],
+    series: &[Series],
     max_epochs: usize,
     ylimit: [f64; 2],
     area: Rect,
@@ -722,11 +725,7 @@ fn epoch_chart(
     f.render_widget(chart, area);
 }
 
-fn train_valid(
-    t: &Theme,
-    run: &RunView,
-    metric: impl Fn(&Metrics) -> f64 + Copy,
-) -> Vec<(String, Vec<(f64, f64)>, Style, Marker)> {
+fn train_valid(t: &Theme, run: &RunView, metric: impl Fn(&Metrics) -> f64 + Copy) -> Vec<Series> {
     let (s0, m0) = t.series(0);
     let (s1, m1) = t.series(1);
     vec![
@@ -1165,7 +1164,7 @@ fn draw_compare(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         ta,
     );
     let max_epochs = runs.iter().map(|r| r.epochs_total).max().unwrap_or(1);
-    let overlay = |metric: fn(&Metrics) -> f64| -> Vec<(String, Vec<(f64, f64)>, Style, Marker)> {
+    let overlay = |metric: fn(&Metrics) -> f64| -> Vec<Series> {
         runs.iter()
             .enumerate()
             .map(|(i, r)| {
