@@ -133,14 +133,18 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     );
     drop(guard);
     // Thread runs die with the process: ask them to checkpoint and wait a little.
-    let waiting = shell.cancel_thread_runs();
-    if !waiting.is_empty() && !hup_flag.load(Ordering::SeqCst) {
-        eprintln!(
-            "histoboard: waiting for {} run(s) to checkpoint: {}",
-            waiting.len(),
-            waiting.join(", ")
-        );
-        wait_for_stop(&opts.dir, &waiting);
+    let waiting = shell.cancel_thread_runs(&app);
+    if !waiting.is_empty() {
+        // After a hang-up the terminal is gone (and writing to it could fail): wait quietly.
+        let speak = !hup_flag.load(Ordering::SeqCst);
+        if speak {
+            eprintln!(
+                "histoboard: waiting for {} run(s) to checkpoint: {}",
+                waiting.len(),
+                waiting.join(", ")
+            );
+        }
+        wait_for_stop(&opts.dir, &waiting, speak);
     }
     outcome
 }
@@ -364,10 +368,16 @@ impl Shell {
     }
 
     /// Cancels every thread run (they checkpoint first); detached runs go on.
-    fn cancel_thread_runs(&self) -> Vec<String> {
+    fn cancel_thread_runs(&self, app: &App) -> Vec<String> {
         let mut ids = Vec::new();
         for (id, (run, mode)) in &self.launched {
-            if *mode == LaunchMode::Thread {
+            // Runs not seen yet count as active: they may be loading their data.
+            let active = app
+                .runs
+                .iter()
+                .find(|r| &r.id == id)
+                .is_none_or(|r| r.status.is_active());
+            if *mode == LaunchMode::Thread && active {
                 run.cancel.cancel();
                 ids.push(id.clone());
             }
@@ -377,7 +387,7 @@ impl Shell {
 }
 
 /// Waits until the given runs stop (or a timeout), watching their event files.
-fn wait_for_stop(dir: &Path, ids: &[String]) {
+fn wait_for_stop(dir: &Path, ids: &[String], speak: bool) {
     let mut src = RunsSource::new(dir.join("runs"));
     let mut status: HashMap<String, Status> = HashMap::new();
     let start = Instant::now();
@@ -393,5 +403,7 @@ fn wait_for_stop(dir: &Path, ids: &[String]) {
         }
         thread::sleep(POLL);
     }
-    eprintln!("histoboard: runs still stopping after {CHECKPOINT_WAIT:?}; leaving them");
+    if speak {
+        eprintln!("histoboard: runs still stopping after {CHECKPOINT_WAIT:?}; leaving them");
+    }
 }

@@ -676,7 +676,18 @@ fn y_bounds(data: &[&[(f64, f64)]], limit: [f64; 2]) -> [f64; 2] {
 
 fn axis_labels(b: [f64; 2], decimals: usize) -> Vec<Line<'static>> {
     let mid = (b[0] + b[1]) / 2.0;
-    [b[0], mid, b[1]]
+    // A middle label that rounds onto an end (epochs 1..2) would repeat it.
+    let mid_text = format!("{mid:.decimals$}");
+    let ends_text = [
+        format!("{:.decimals$}", b[0]),
+        format!("{:.decimals$}", b[1]),
+    ];
+    let values: Vec<f64> = if ends_text.contains(&mid_text) {
+        vec![b[0], b[1]]
+    } else {
+        vec![b[0], mid, b[1]]
+    };
+    values
         .iter()
         .map(|v| Line::from(format!("{v:.decimals$}")))
         .collect()
