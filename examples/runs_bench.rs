@@ -3,10 +3,23 @@
 //! `cargo run --release --example runs_bench -- [runs] [epochs] [batch-events-per-epoch]`
 //! writes that many finished synthetic runs (default 50 x 100 epochs x 20 batch events) into a
 //! temporary folder, then times a fresh watcher's first poll and its idle polls.
+//! `cargo run --release --example runs_bench -- --dir RUNS_DIR` times an existing runs folder;
+//! set `KEEP=1` to keep the generated folder for that.
 
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--dir") {
+        let dir = args
+            .get(2)
+            .ok_or_else(|| anyhow::anyhow!("--dir needs a runs folder"))?;
+        report(&histoboard::runs::bench_load(
+            std::path::Path::new(dir),
+            100,
+        ));
+        return Ok(());
+    }
     let arg = |i: usize, default: usize| -> anyhow::Result<usize> {
         std::env::args().nth(i).map_or(Ok(default), |a| {
             a.parse()
@@ -25,7 +38,16 @@ fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64(),
         dir.display()
     );
-    let b = histoboard::runs::bench_load(&dir, 100);
+    report(&histoboard::runs::bench_load(&dir, 100));
+    if std::env::var_os("KEEP").is_some() {
+        return Ok(());
+    }
+    std::fs::remove_dir_all(&dir)
+        .map_err(|e| anyhow::anyhow!("removing {}: {e}", dir.display()))?;
+    Ok(())
+}
+
+fn report(b: &histoboard::runs::LoadBench) {
     println!(
         "initial load: {} runs, {} epochs, {:.1} MiB of events in {:.1} ms",
         b.runs,
@@ -37,9 +59,6 @@ fn main() -> anyhow::Result<()> {
         "idle poll: {:.1} us (mean of 100)",
         b.steady.as_secs_f64() * 1e6
     );
-    std::fs::remove_dir_all(&dir)
-        .map_err(|e| anyhow::anyhow!("removing {}: {e}", dir.display()))?;
-    Ok(())
 }
 
 /// A fresh folder under the system temp dir (tempfile is only a dev-dependency, which examples

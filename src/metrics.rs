@@ -40,23 +40,26 @@ pub struct Metrics {
     pub roc: Vec<[f32; 2]>,
 }
 
-// Degenerate inputs, defined once so the trainer, the CLI and the dashboard agree:
-// - `probs` and `labels` of different lengths: only the common prefix is used (never a panic).
-// - label values: 0 is negative, anything else is positive.
-// - NaN scores rank below every number (as if -inf) and are never predicted positive, so a model
-//   emitting NaN shows poor metrics instead of poisoning the sort.
-// - Empty input: every rate is NaN, counts are 0, the ROC curve is empty.
-// - One class only: ROC AUC is NaN (no positive/negative pair exists), the ROC curve is empty and
-//   the Youden threshold falls back to 0.5. Average precision is NaN without positives (sklearn
-//   returns 0 with a warning) and 1 when every example is positive.
-// - Ratios with a zero denominator at a fixed threshold (precision with no predicted positives,
-//   recall without positives, specificity without negatives, F1 when tp + fp + fn = 0) are 0, as
-//   sklearn's `zero_division` default does.
-
 /// Every metric for one split. `loss` is passed through (NaN when not recorded); `roc_points`
 /// caps the stored ROC curve (0 stores none, 1 is raised to 2: both endpoints are always kept).
 ///
 /// O(n log n) in the number of examples (one sort).
+///
+/// # Degenerate inputs
+///
+/// Defined once so the trainer, the CLI and the dashboard agree:
+/// - `probs` and `labels` of different lengths: only the common prefix is used (never a panic).
+/// - label values: 0 is negative, anything else is positive.
+/// - NaN scores rank below every number (as if -inf) and are never predicted positive, so a model
+///   emitting NaN shows poor metrics instead of poisoning the sort.
+/// - Empty input: accuracy, AUC and average precision are NaN, the other ratios 0 (below), counts
+///   are 0, the ROC curve is empty.
+/// - One class only: ROC AUC is NaN (no positive/negative pair exists), the ROC curve is empty and
+///   the Youden threshold falls back to 0.5 (with the 0.5 confusion matrix). Average precision is NaN without positives (sklearn
+///   returns 0 with a warning) and 1 when every example is positive.
+/// - Ratios with a zero denominator at a fixed threshold (precision with no predicted positives,
+///   recall without positives, specificity without negatives, F1 when tp + fp + fn = 0) are 0, as
+///   sklearn's `zero_division` default does.
 pub fn compute(probs: &[f32], labels: &[u8], loss: f64, roc_points: usize) -> Metrics {
     let n = probs.len().min(labels.len());
     let (probs, labels) = (&probs[..n], &labels[..n]);

@@ -234,7 +234,7 @@ fn truncated_or_replaced_file_is_read_again_from_the_start() {
 
     // Truncated in place, then one short line written.
     std::fs::write(&path, "").unwrap();
-    let (got, restarted) = tail.restarted();
+    let (got, restarted) = tail.poll_detect_restart();
     assert!(got.is_empty());
     assert!(restarted, "a shrunk file restarts the tail");
     let mut w = EventWriter::append(run).unwrap();
@@ -257,7 +257,7 @@ fn truncated_or_replaced_file_is_read_again_from_the_start() {
     }
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
-    let (got, restarted) = tail.restarted();
+    let (got, restarted) = tail.poll_detect_restart();
     assert!(restarted);
     let got = ok(got);
     assert_eq!(got.len(), 3);

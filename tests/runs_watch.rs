@@ -219,11 +219,12 @@ fn detached_children_log_to_a_file_and_can_be_cancelled() {
 #[test]
 fn synthetic_runs_load_completely() {
     let dir = tempfile::tempdir().unwrap();
-    for i in 0..3 {
+    // Five new runs: enough for the watcher to fold them on several threads.
+    for i in 0..5 {
         write_synthetic_run(&dir.path().join(format!("syn-{i}")), "syn", 5, 3, 1e9).unwrap();
     }
     let bench = histoboard::runs::bench_load(dir.path(), 2);
-    assert_eq!((bench.runs, bench.epochs), (3, 15));
+    assert_eq!((bench.runs, bench.epochs), (5, 25));
     let mut watcher = RunsWatcher::new(dir.path());
     watcher.poll();
     for s in watcher.states().values() {

@@ -253,7 +253,7 @@ pub fn step_field(exp: &mut Experiment, key: &str, up: bool) -> Result<(), Strin
             _ => return Err(format!("`{key}` cannot be stepped")),
         },
         Step::CycleText(options) => cycle(options, cur.and_then(|v| v.as_str()), up),
-        Step::NoStep => return Err(format!("`{key}` is text; type a new value instead")),
+        Step::Typed => return Err(format!("`{key}` is text; type a new value instead")),
     };
     set_value(exp, spec, new)
 }
@@ -308,7 +308,7 @@ fn to_edit(v: &Value) -> toml_edit::Value {
     match v {
         Value::String(s) => s.as_str().into(),
         Value::Integer(i) => (*i).into(),
-        Value::Float(f) => (*f).into(),
+        Value::Float(f) => float_repr(*f),
         Value::Boolean(b) => (*b).into(),
         Value::Datetime(d) => (*d).into(),
         Value::Array(a) => toml_edit::Value::Array(a.iter().map(to_edit).collect()),
@@ -316,6 +316,26 @@ fn to_edit(v: &Value) -> toml_edit::Value {
             toml_edit::Value::InlineTable(t.iter().map(|(k, v)| (k.clone(), to_edit(v))).collect())
         }
     }
+}
+
+/// A float as people write it (`1e-3`, `0.05`, `2.0`), not `0.001`.
+fn float_repr(f: f64) -> toml_edit::Value {
+    let mut text = fmt_float(f);
+    if f.is_finite() && !text.contains(['.', 'e']) {
+        text.push_str(".0");
+    }
+    match text.parse::<toml_edit::Value>() {
+        // Only if it reads back as this very float (inf/NaN are spelled differently).
+        Ok(v) if v.as_float() == Some(f) => v,
+        _ => f.into(),
+    }
+}
+
+/// Width of a value as written, without its surrounding whitespace/comments.
+fn width(v: &toml_edit::Value) -> usize {
+    let mut bare = v.clone();
+    bare.decor_mut().clear();
+    bare.to_string().trim().chars().count()
 }
 
 /// Set (or with None remove) a dotted key in a document, creating missing
@@ -345,7 +365,17 @@ fn doc_set(doc: &mut toml_edit::DocumentMut, key: &str, value: Option<toml_edit:
         }
         Some(mut v) => {
             if let Some(old) = cur.get_mut(leaf).and_then(|i| i.as_value_mut()) {
-                *v.decor_mut() = old.decor().clone();
+                let mut decor = old.decor().clone();
+                // Keep a trailing comment in its column: `lr = 1e-3   # ...`.
+                let suffix = decor.suffix().and_then(|s| s.as_str()).map(str::to_string);
+                if let Some(suffix) = suffix
+                    && let Some(hash) = suffix.find('#')
+                    && suffix[..hash].chars().all(|c| c == ' ')
+                {
+                    let pad = (hash + width(old)).saturating_sub(width(&v)).max(1);
+                    decor.set_suffix(format!("{}{}", " ".repeat(pad), &suffix[hash..]));
+                }
+                *v.decor_mut() = decor;
                 *old = v;
             } else {
                 cur.insert(leaf, toml_edit::Item::Value(v));

@@ -86,29 +86,50 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Edit distance (insertions, deletions, substitutions), for "did you mean".
+/// Edit distance (insertions, deletions, substitutions, and swaps of two
+/// neighbouring characters, the commonest typo), for "did you mean".
 pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    // Three rows: the one two back is needed for swaps.
+    let mut prev2 = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
+    for i in 0..a.len() {
         cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        for j in 0..b.len() {
+            let cost = usize::from(a[i] != b[j]);
+            let mut d = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            if i > 0 && j > 0 && a[i] == b[j - 1] && a[i - 1] == b[j] {
+                d = d.min(prev2[j - 1] + 1);
+            }
+            cur[j + 1] = d;
         }
+        std::mem::swap(&mut prev2, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
     prev[b.len()]
 }
 
-/// The candidate nearest to `word`, if it is close enough to be a plausible typo.
+/// The candidate nearest to `word`, if it is close enough to be a plausible
+/// typo. Ties go to a candidate with the same letters (a swap: `hde` -> `hed`).
 pub(crate) fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let word_l = word.to_lowercase();
+    let letters = |s: &str| {
+        let mut v: Vec<char> = s.chars().collect();
+        v.sort_unstable();
+        v
+    };
+    let word_letters = letters(&word_l);
     let (best, dist) = candidates
         .iter()
-        .map(|c| (*c, levenshtein(&word_l, &c.to_lowercase())))
-        .min_by_key(|(_, d)| *d)?;
+        .map(|c| {
+            let c_l = c.to_lowercase();
+            let d = levenshtein(&word_l, &c_l);
+            (*c, d, letters(&c_l) != word_letters)
+        })
+        .min_by_key(|(_, d, not_anagram)| (*d, *not_anagram))
+        .map(|(c, d, _)| (c, d))?;
     // A third of the length (at least 1, at most 3) keeps "lrr" -> "lr" and
     // "epoch" -> "epochs" but not "foo" -> "lr".
     let limit = (word.chars().count() / 3).clamp(1, 3);
@@ -137,6 +158,8 @@ mod tests {
         assert_eq!(levenshtein("", "abc"), 3);
         assert_eq!(levenshtein("kitten", "sitting"), 3);
         assert_eq!(levenshtein("same", "same"), 0);
+        assert_eq!(levenshtein("hde", "hed"), 1);
+        assert_eq!(levenshtein("ab", "ba"), 1);
     }
 
     #[test]
@@ -146,6 +169,7 @@ mod tests {
         assert_eq!(nearest("epoch", &c), Some("epochs"));
         assert_eq!(nearest("batchsize", &c), Some("batch_size"));
         assert_eq!(nearest("zzzzzz", &c), None);
+        assert_eq!(nearest("hde", &["hue", "hed"]), Some("hed"));
     }
 
     #[test]

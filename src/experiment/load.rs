@@ -457,7 +457,11 @@ pub(crate) fn take_axes(
             axes.insert(spec::order(spec.key), (spec.key, values));
         }
     }
-    for s in SPECS {
+    // Identity fields are never swept: a list there is a type error.
+    for s in SPECS
+        .iter()
+        .filter(|s| s.key != "name" && s.key != "description")
+    {
         let Some(Value::Array(values)) = get(table, s.key) else {
             continue;
         };

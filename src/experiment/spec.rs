@@ -71,7 +71,7 @@ pub(crate) enum Step {
     /// Cycle through these common values of a free-text field.
     CycleText(&'static [&'static str]),
     /// Free text (paths): typed, not stepped.
-    NoStep,
+    Typed,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -332,7 +332,7 @@ pub(crate) const SPECS: &[Spec] = &[
     s(
         "model.pretrained",
         Kind::Text,
-        Step::NoStep,
+        Step::Typed,
         "EfficientNet: ImageNet weights (.safetensors); empty = random init",
     ),
     s(
@@ -359,13 +359,13 @@ pub(crate) const SPECS: &[Spec] = &[
     s(
         "data.source",
         Kind::Text,
-        Step::NoStep,
+        Step::Typed,
         "Tiles: bundled, a Kaggle zip or folder, or a folder of tiles",
     ),
     s(
         "data.labels",
         Kind::OptText,
-        Step::NoStep,
+        Step::Typed,
         "Labels CSV when not inside the source (empty = none)",
     ),
     s(
@@ -525,13 +525,13 @@ pub(crate) const SPECS: &[Spec] = &[
     s(
         "name",
         Kind::Text,
-        Step::NoStep,
+        Step::Typed,
         "Short name; runs are named after it",
     ),
     s(
         "description",
         Kind::Text,
-        Step::NoStep,
+        Step::Typed,
         "One line about the experiment",
     ),
 ];

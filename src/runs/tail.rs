@@ -74,14 +74,14 @@ impl Tail {
 
     /// New complete records (and errors for bad lines) since the last poll. A missing file reads
     /// as empty; a file that shrank or was replaced is read again from the start (the caller
-    /// should then rebuild whatever it folded from the old content: see [`Tail::restarted`]).
+    /// should then rebuild whatever it folded from the old content: see [`Tail::poll_detect_restart`]).
     pub fn poll(&mut self) -> Vec<Result<Record, TailError>> {
         self.poll_inner().0
     }
 
     /// Like [`Tail::poll`], also telling whether the file was truncated or replaced, so earlier
     /// records no longer describe it.
-    pub fn restarted(&mut self) -> (Vec<Result<Record, TailError>>, bool) {
+    pub fn poll_detect_restart(&mut self) -> (Vec<Result<Record, TailError>>, bool) {
         self.poll_inner()
     }
 

@@ -101,28 +101,46 @@ impl RunsWatcher {
             }
         }
         let now = now_unix();
-        for (id, run) in &mut self.runs {
-            let (records, restarted) = run.tail.restarted();
-            if restarted {
-                // The file was replaced: what was folded from it no longer holds.
-                run.state = RunState::new(id.clone(), run.state.dir.clone());
-                changed.insert(id.clone());
-            }
-            for rec in records {
-                match rec {
-                    Ok(rec) => {
-                        run.state.apply(&rec);
-                        changed.insert(id.clone());
-                    }
-                    Err(error) => updates.push(RunUpdate::Error {
-                        run_id: id.clone(),
-                        error,
-                    }),
+        let quiet = self.quiet_s;
+        // New runs hold whole files to fold: spread them over threads (the initial load of a
+        // full runs folder); known runs usually have a line or two and stay on this thread.
+        let (mut fresh, mut known): (Vec<_>, Vec<_>) = self
+            .runs
+            .iter_mut()
+            .partition(|(id, _)| changed.contains(*id));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        let mut results = Vec::with_capacity(fresh.len() + known.len());
+        if fresh.len() >= 4 && threads > 1 {
+            let chunk = fresh.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = fresh
+                    .chunks_mut(chunk)
+                    .map(|part| {
+                        scope.spawn(move || {
+                            part.iter_mut()
+                                .map(|(id, run)| step(id, run, now, quiet))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    // `step` does not panic; if it ever did, surface it here as it would have
+                    // been surfaced on this thread.
+                    results.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
                 }
-            }
-            if run.state.check_lost(now, self.quiet_s) {
+            });
+        } else {
+            results.extend(fresh.iter_mut().map(|(id, run)| step(id, run, now, quiet)));
+        }
+        results.extend(known.iter_mut().map(|(id, run)| step(id, run, now, quiet)));
+        for (id, run_changed, errors) in results {
+            if run_changed {
                 changed.insert(id.clone());
             }
+            updates.extend(errors.into_iter().map(|error| RunUpdate::Error {
+                run_id: id.clone(),
+                error,
+            }));
         }
         for id in changed {
             if let Some(run) = self.runs.get(&id) {
@@ -154,6 +172,32 @@ impl RunsWatcher {
         }
         ids
     }
+}
+
+/// Reads what was appended to one run's stream and folds it in. Returns the id, whether the
+/// state changed, and the unreadable lines.
+fn step(id: &str, run: &mut Watched, now: f64, quiet_s: f64) -> (String, bool, Vec<TailError>) {
+    let mut changed = false;
+    let mut errors = Vec::new();
+    let (records, restarted) = run.tail.poll_detect_restart();
+    if restarted {
+        // The file was replaced: what was folded from it no longer holds.
+        run.state = RunState::new(id, run.state.dir.clone());
+        changed = true;
+    }
+    for rec in records {
+        match rec {
+            Ok(rec) => {
+                run.state.apply(&rec);
+                changed = true;
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    if run.state.check_lost(now, quiet_s) {
+        changed = true;
+    }
+    (id.to_string(), changed, errors)
 }
 
 /// Handle to a collector thread; dropping it stops the thread and waits for it.
