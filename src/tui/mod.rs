@@ -1,1 +1,152 @@
 //! The dashboard. Reads run events; knows nothing of burn.
+//!
+//! Structure (after ratatui's component template and gitui):
+//! - [`action`]: every state change is an `Action`, every side effect an `Effect`;
+//! - [`app`]: the state and its pure `update`;
+//! - [`keymap`]: key bindings as data (key handling, help and hint bar come from it);
+//! - [`ui`] / [`layout`]: drawing, a function of the state only;
+//! - [`shell`]: the terminal, the collector threads and the effects;
+//! - [`experiments`] / [`source`]: adapters to the `experiment` and `runs` modules.
+
+pub mod action;
+pub mod app;
+pub mod experiments;
+pub mod fixture;
+pub mod keymap;
+pub mod layout;
+pub mod model;
+pub mod shell;
+pub mod source;
+pub mod ui;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+pub use action::{Action, DetailTab, Effect, LaunchKind, Pane};
+pub use app::App;
+pub use fixture::{write_fixture_experiments, write_fixture_runs};
+pub use source::{Launcher, RunsSource};
+
+pub struct TuiOptions {
+    /// Holds `experiments/` and `runs/`.
+    pub dir: PathBuf,
+    /// ASCII borders and markers for terminals without Unicode line drawing or braille.
+    pub ascii: bool,
+    /// No colours at all (also implied by a non-empty `NO_COLOR`).
+    pub no_color: bool,
+    /// Runs launched from the dashboard that may run at once (the rest wait queued).
+    pub max_concurrent: usize,
+    pub launcher: Arc<dyn Launcher>,
+}
+
+/// Runs the dashboard until the user quits (or SIGTERM/SIGHUP).
+pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
+    shell::run(opts)
+}
+
+/// An app over `dir` with its experiments and runs loaded, as the dashboard starts.
+pub fn load_app(dir: &Path) -> App {
+    let mut app = App::new(dir);
+    app.update(Action::ExperimentsLoaded(experiments::discover(
+        &dir.join("experiments"),
+    )));
+    let mut src = RunsSource::new(dir.join("runs"));
+    app.update(Action::RunsUpdated(src.poll()));
+    app
+}
+
+/// Renders one frame into a string (one line per row, trailing blanks trimmed).
+pub fn render_once(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = match Terminal::new(TestBackend::new(width, height)) {
+        Ok(t) => t,
+        Err(e) => return format!("cannot create test terminal: {e}"),
+    };
+    if let Err(e) = terminal.draw(|f| ui::draw(f, app)) {
+        return format!("cannot draw: {e}");
+    }
+    let buf = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        for x in 0..buf.area.width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Start-up and frame times of the dashboard over a real `runs/` folder.
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    pub runs: usize,
+    pub epochs: usize,
+    /// Loading experiments and every run's events, and drawing the first frame.
+    pub first_frame: Duration,
+    pub frames: usize,
+    pub mean_frame: Duration,
+    pub max_frame: Duration,
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} runs, {} epochs in all: first frame {:.1} ms; {} frames at 160x48: mean {:.2} ms, max {:.2} ms",
+            self.runs,
+            self.epochs,
+            self.first_frame.as_secs_f64() * 1e3,
+            self.frames,
+            self.mean_frame.as_secs_f64() * 1e3,
+            self.max_frame.as_secs_f64() * 1e3
+        )
+    }
+}
+
+/// Measures start-up to first frame and per-frame time (every tab, the comparison of
+/// all runs) with ratatui's `TestBackend`, so it runs without a terminal.
+pub fn bench(dir: &Path) -> anyhow::Result<BenchReport> {
+    let (w, h) = (160, 48);
+    let start = Instant::now();
+    let mut app = load_app(dir);
+    app.update(Action::Resize {
+        width: w,
+        height: h,
+    });
+    let mut terminal = Terminal::new(TestBackend::new(w, h))?;
+    terminal.draw(|f| ui::draw(f, &app))?;
+    let first_frame = start.elapsed();
+
+    let mut times = Vec::new();
+    app.update(Action::Focus(Pane::Runs));
+    for i in 0..app.runs.len().max(1) {
+        let tab = DetailTab::ALL[i % DetailTab::ALL.len()];
+        app.update(Action::Tab(tab));
+        let t = Instant::now();
+        terminal.draw(|f| ui::draw(f, &app))?;
+        times.push(t.elapsed());
+        app.update(Action::ToggleMark);
+        app.update(Action::Down);
+    }
+    if app.marked.len() >= 2 {
+        app.update(Action::OpenCompare);
+        let t = Instant::now();
+        terminal.draw(|f| ui::draw(f, &app))?;
+        times.push(t.elapsed());
+    }
+    let frames = times.len();
+    let total: Duration = times.iter().sum();
+    Ok(BenchReport {
+        runs: app.runs.len(),
+        epochs: app.runs.iter().map(|r| r.epochs.len()).sum(),
+        first_frame,
+        frames,
+        mean_frame: total / frames.max(1) as u32,
+        max_frame: times.iter().max().copied().unwrap_or_default(),
+    })
+}

@@ -1,0 +1,170 @@
+//! Every state change of the dashboard is an [`Action`]; every side effect an [`Effect`].
+//!
+//! `App::update(action) -> Vec<Effect>` is pure, so the whole dashboard can be driven
+//! and tested without a terminal; the shell turns effects into launches, saves and
+//! cancellations and feeds their outcomes back as actions.
+
+use std::path::PathBuf;
+
+use crate::experiment::Experiment;
+
+use super::experiments::ExpEntry;
+use super::model::RunView;
+
+/// The three panes of the main screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pane {
+    Experiments,
+    Runs,
+    Detail,
+}
+
+/// The selected run's detail views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DetailTab {
+    Curves,
+    Confusion,
+    Roc,
+    Config,
+    Log,
+}
+
+impl DetailTab {
+    pub const ALL: [DetailTab; 5] = [
+        DetailTab::Curves,
+        DetailTab::Confusion,
+        DetailTab::Roc,
+        DetailTab::Config,
+        DetailTab::Log,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            DetailTab::Curves => "Curves",
+            DetailTab::Confusion => "Confusion",
+            DetailTab::Roc => "ROC",
+            DetailTab::Config => "Config",
+            DetailTab::Log => "Log",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        DetailTab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// How a launch runs: inside the dashboard (queued, cancelled with the dashboard) or
+/// as a detached `histoboard train` process that outlives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchKind {
+    Thread,
+    Detached,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    // Navigation.
+    Quit,
+    FocusNext,
+    FocusPrev,
+    Focus(Pane),
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    NextTab,
+    PrevTab,
+    Tab(DetailTab),
+    ToggleHelp,
+    /// Esc: leave the current overlay or prompt.
+    Back,
+
+    // Experiments and runs.
+    Launch,
+    LaunchDetached,
+    Edit,
+    Cancel,
+    Resume,
+    ToggleMark,
+    OpenCompare,
+    /// Confusion matrix: an earlier / later epoch; `EpochBest` jumps to the best one.
+    EpochPrev,
+    EpochNext,
+    EpochBest,
+
+    // Confirmation prompts.
+    Yes,
+    No,
+
+    // Hyper-parameter form.
+    StepUp,
+    StepDown,
+    EditValue,
+    SaveVariant,
+
+    // Text input (form values, file names).
+    Char(char),
+    Backspace,
+    Submit,
+
+    // Comparison.
+    SortNext,
+    SortReverse,
+
+    // Mouse.
+    Click {
+        col: u16,
+        row: u16,
+    },
+    ScrollUp {
+        col: u16,
+        row: u16,
+    },
+    ScrollDown {
+        col: u16,
+        row: u16,
+    },
+
+    // From collectors and the shell.
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    /// Wall clock, unix seconds (elapsed times and ETAs move with it).
+    Tick(f64),
+    RunsUpdated(Vec<RunView>),
+    ExperimentsLoaded(Vec<ExpEntry>),
+    Launched {
+        ticket: u64,
+        result: Result<String, String>,
+    },
+    Saved(Result<PathBuf, String>),
+    Notice(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Launch {
+        /// Ties the launch to the queue entry that asked for it.
+        ticket: u64,
+        experiment: Box<Experiment>,
+        source: PathBuf,
+        kind: LaunchKind,
+    },
+    Cancel {
+        run_id: String,
+        pid: Option<u32>,
+    },
+    Resume {
+        run_id: String,
+    },
+    SaveVariant {
+        original: PathBuf,
+        new_path: PathBuf,
+        experiment: Box<Experiment>,
+    },
+    ReloadExperiments,
+    Quit,
+}

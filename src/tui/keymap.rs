@@ -1,0 +1,648 @@
+//! Key bindings as data: one table drives key handling, the `?` help overlay and the
+//! hint bar, so the three can never disagree.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::action::{Action, DetailTab, Pane};
+
+/// Where a binding applies. Pane contexts fall back to `Global`; the full-screen and
+/// modal ones (comparison, form, prompts, help) do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ctx {
+    Global,
+    Experiments,
+    Runs,
+    Detail,
+    Form,
+    Compare,
+    Help,
+    Confirm,
+    /// Typing text (a form value or a file name): unbound printable keys become `Char`.
+    Input,
+}
+
+impl Ctx {
+    pub fn title(self) -> &'static str {
+        match self {
+            Ctx::Global => "Everywhere",
+            Ctx::Experiments => "Experiments pane",
+            Ctx::Runs => "Runs pane",
+            Ctx::Detail => "Run detail",
+            Ctx::Form => "Hyper-parameter form",
+            Ctx::Compare => "Comparison",
+            Ctx::Help => "Help",
+            Ctx::Confirm => "Confirmation",
+            Ctx::Input => "Typing a value",
+        }
+    }
+
+    pub fn for_pane(p: Pane) -> Ctx {
+        match p {
+            Pane::Experiments => Ctx::Experiments,
+            Pane::Runs => Ctx::Runs,
+            Pane::Detail => Ctx::Detail,
+        }
+    }
+
+    fn falls_back_to_global(self) -> bool {
+        matches!(self, Ctx::Experiments | Ctx::Runs | Ctx::Detail)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub mods: KeyModifiers,
+}
+
+impl Key {
+    const fn plain(code: KeyCode) -> Key {
+        Key {
+            code,
+            mods: KeyModifiers::NONE,
+        }
+    }
+
+    const fn ch(c: char) -> Key {
+        Key::plain(KeyCode::Char(c))
+    }
+
+    /// Short label for help and hints, e.g. `j`, `Enter`, `S-Tab`, `C-c`, `↑`.
+    pub fn label(&self, ascii: bool) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "Space".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Enter => "Enter".into(),
+            KeyCode::Esc => "Esc".into(),
+            KeyCode::Tab => "Tab".into(),
+            KeyCode::BackTab => "S-Tab".into(),
+            KeyCode::Backspace => "Bksp".into(),
+            KeyCode::Up => if ascii { "Up" } else { "↑" }.into(),
+            KeyCode::Down => if ascii { "Down" } else { "↓" }.into(),
+            KeyCode::Left => if ascii { "Left" } else { "←" }.into(),
+            KeyCode::Right => if ascii { "Right" } else { "→" }.into(),
+            KeyCode::PageUp => "PgUp".into(),
+            KeyCode::PageDown => "PgDn".into(),
+            KeyCode::Home => "Home".into(),
+            KeyCode::End => "End".into(),
+            other => format!("{other:?}"),
+        };
+        if self.mods.contains(KeyModifiers::CONTROL) {
+            format!("C-{base}")
+        } else {
+            base
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub ctx: Ctx,
+    pub key: Key,
+    pub action: Action,
+    pub desc: &'static str,
+    /// Shown in the one-line hint bar.
+    pub hint: bool,
+}
+
+/// The whole key map.
+pub fn bindings() -> Vec<Binding> {
+    use Action as A;
+    use Ctx::*;
+    use KeyCode as K;
+    let mut v = Vec::new();
+    let mut b = |ctx: Ctx, keys: &[Key], action: Action, desc: &'static str, hint: bool| {
+        for key in keys {
+            v.push(Binding {
+                ctx,
+                key: *key,
+                action: action.clone(),
+                desc,
+                hint,
+            });
+        }
+    };
+    let up = [Key::ch('k'), Key::plain(K::Up)];
+    let down = [Key::ch('j'), Key::plain(K::Down)];
+
+    b(
+        Global,
+        &[Key::ch('q')],
+        A::Quit,
+        "quit (asks while runs are active)",
+        true,
+    );
+    b(
+        Global,
+        &[Key {
+            code: K::Char('c'),
+            mods: KeyModifiers::CONTROL,
+        }],
+        A::Quit,
+        "quit",
+        false,
+    );
+    b(Global, &[Key::ch('?')], A::ToggleHelp, "help", true);
+    b(
+        Global,
+        &[Key::plain(K::Tab)],
+        A::FocusNext,
+        "next pane",
+        true,
+    );
+    b(
+        Global,
+        &[Key::plain(K::BackTab)],
+        A::FocusPrev,
+        "previous pane",
+        false,
+    );
+    b(Global, &up, A::Up, "move up", false);
+    b(Global, &down, A::Down, "move down", false);
+    b(
+        Global,
+        &[Key::plain(K::PageUp)],
+        A::PageUp,
+        "page up",
+        false,
+    );
+    b(
+        Global,
+        &[Key::plain(K::PageDown)],
+        A::PageDown,
+        "page down",
+        false,
+    );
+    b(
+        Global,
+        &[Key::ch('g'), Key::plain(K::Home)],
+        A::Top,
+        "first",
+        false,
+    );
+    b(
+        Global,
+        &[Key::ch('G'), Key::plain(K::End)],
+        A::Bottom,
+        "last",
+        false,
+    );
+    b(
+        Global,
+        &[Key::ch('1')],
+        A::Tab(DetailTab::Curves),
+        "detail: curves",
+        false,
+    );
+    b(
+        Global,
+        &[Key::ch('2')],
+        A::Tab(DetailTab::Confusion),
+        "detail: confusion matrix",
+        false,
+    );
+    b(
+        Global,
+        &[Key::ch('3')],
+        A::Tab(DetailTab::Roc),
+        "detail: ROC curve",
+        false,
+    );
+    b(
+        Global,
+        &[Key::ch('4')],
+        A::Tab(DetailTab::Config),
+        "detail: configuration",
+        false,
+    );
+    b(
+        Global,
+        &[Key::ch('5')],
+        A::Tab(DetailTab::Log),
+        "detail: log",
+        false,
+    );
+    b(
+        Global,
+        &[Key::ch('C')],
+        A::OpenCompare,
+        "compare marked runs",
+        true,
+    );
+    b(Global, &[Key::plain(K::Esc)], A::Back, "back", false);
+
+    b(
+        Experiments,
+        &[Key::ch('l'), Key::plain(K::Enter)],
+        A::Launch,
+        "launch (queued)",
+        true,
+    );
+    b(
+        Experiments,
+        &[Key::ch('L')],
+        A::LaunchDetached,
+        "launch detached (outlives the dashboard)",
+        true,
+    );
+    b(
+        Experiments,
+        &[Key::ch('e')],
+        A::Edit,
+        "edit hyper-parameters",
+        true,
+    );
+
+    b(
+        Runs,
+        &[Key::ch('m'), Key::ch(' ')],
+        A::ToggleMark,
+        "mark for comparison",
+        true,
+    );
+    b(Runs, &[Key::ch('c')], A::Cancel, "cancel run", true);
+    b(Runs, &[Key::ch('r')], A::Resume, "resume stopped run", true);
+    b(
+        Runs,
+        &[Key::plain(K::Enter)],
+        A::Focus(Pane::Detail),
+        "open detail",
+        false,
+    );
+    b(
+        Runs,
+        &[Key::ch('['), Key::plain(K::Left)],
+        A::EpochPrev,
+        "matrix: earlier epoch",
+        false,
+    );
+    b(
+        Runs,
+        &[Key::ch(']'), Key::plain(K::Right)],
+        A::EpochNext,
+        "matrix: later epoch",
+        false,
+    );
+
+    b(
+        Detail,
+        &[Key::ch('l'), Key::plain(K::Right)],
+        A::NextTab,
+        "next tab",
+        true,
+    );
+    b(
+        Detail,
+        &[Key::ch('h'), Key::plain(K::Left)],
+        A::PrevTab,
+        "previous tab",
+        true,
+    );
+    b(
+        Detail,
+        &[Key::ch('[')],
+        A::EpochPrev,
+        "matrix: earlier epoch",
+        true,
+    );
+    b(
+        Detail,
+        &[Key::ch(']')],
+        A::EpochNext,
+        "matrix: later epoch",
+        true,
+    );
+    b(
+        Detail,
+        &[Key::ch('b')],
+        A::EpochBest,
+        "matrix: best epoch / latest",
+        true,
+    );
+    b(
+        Detail,
+        &[Key::ch('m')],
+        A::ToggleMark,
+        "mark for comparison",
+        false,
+    );
+    b(Detail, &[Key::ch('c')], A::Cancel, "cancel run", false);
+
+    b(Form, &up, A::Up, "previous field", true);
+    b(Form, &down, A::Down, "next field", true);
+    b(
+        Form,
+        &[Key::ch('+'), Key::ch('='), Key::plain(K::Right)],
+        A::StepUp,
+        "step value up",
+        true,
+    );
+    b(
+        Form,
+        &[Key::ch('-'), Key::ch('_'), Key::plain(K::Left)],
+        A::StepDown,
+        "step value down",
+        true,
+    );
+    b(
+        Form,
+        &[Key::plain(K::Enter)],
+        A::EditValue,
+        "type a value",
+        true,
+    );
+    b(
+        Form,
+        &[Key::ch('s')],
+        A::SaveVariant,
+        "save as new experiment",
+        true,
+    );
+    b(
+        Form,
+        &[Key::ch('l')],
+        A::Launch,
+        "launch this variant",
+        true,
+    );
+    b(
+        Form,
+        &[Key::ch('L')],
+        A::LaunchDetached,
+        "launch detached",
+        false,
+    );
+    b(
+        Form,
+        &[Key::plain(K::Esc), Key::ch('q')],
+        A::Back,
+        "leave the form",
+        true,
+    );
+    b(Form, &[Key::ch('?')], A::ToggleHelp, "help", false);
+
+    b(
+        Compare,
+        &[Key::ch('s')],
+        A::SortNext,
+        "sort by next column",
+        true,
+    );
+    b(
+        Compare,
+        &[Key::ch('S')],
+        A::SortReverse,
+        "reverse sort",
+        true,
+    );
+    b(
+        Compare,
+        &[Key::ch('m')],
+        A::ToggleMark,
+        "unmark selected run",
+        true,
+    );
+    b(
+        Compare,
+        &[Key::plain(K::Esc), Key::ch('C'), Key::ch('q')],
+        A::Back,
+        "close comparison",
+        true,
+    );
+    b(Compare, &up, A::Up, "previous run", false);
+    b(Compare, &down, A::Down, "next run", false);
+    b(Compare, &[Key::ch('?')], A::ToggleHelp, "help", true);
+
+    b(
+        Help,
+        &[Key::plain(K::Esc), Key::ch('?'), Key::ch('q')],
+        A::Back,
+        "close help",
+        true,
+    );
+    b(Help, &up, A::Up, "scroll up", false);
+    b(Help, &down, A::Down, "scroll down", false);
+
+    b(Confirm, &[Key::ch('y'), Key::ch('Y')], A::Yes, "yes", true);
+    b(
+        Confirm,
+        &[Key::ch('n'), Key::ch('N'), Key::plain(K::Esc)],
+        A::No,
+        "no",
+        true,
+    );
+
+    b(Input, &[Key::plain(K::Enter)], A::Submit, "accept", true);
+    b(Input, &[Key::plain(K::Esc)], A::Back, "cancel", true);
+    b(
+        Input,
+        &[Key::plain(K::Backspace)],
+        A::Backspace,
+        "delete a character",
+        false,
+    );
+    v
+}
+
+/// The action a key press means in `ctx`, if any.
+pub fn lookup(table: &[Binding], ctx: Ctx, ev: &KeyEvent) -> Option<Action> {
+    if ev.kind == KeyEventKind::Release {
+        return None;
+    }
+    // Shift is implied by the character itself ('G', '?', '+'); only Control matters.
+    let mods = ev.modifiers & KeyModifiers::CONTROL;
+    let matches = |b: &&Binding, c: Ctx| b.ctx == c && b.key.code == ev.code && b.key.mods == mods;
+    if let Some(b) = table.iter().find(|b| matches(b, ctx)) {
+        return Some(b.action.clone());
+    }
+    if ctx == Ctx::Input
+        && let KeyCode::Char(c) = ev.code
+        && mods.is_empty()
+    {
+        return Some(Action::Char(c));
+    }
+    if ctx.falls_back_to_global() {
+        return table
+            .iter()
+            .find(|b| matches(b, Ctx::Global))
+            .map(|b| b.action.clone());
+    }
+    None
+}
+
+/// One help entry: all keys bound to the same action in one context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HelpEntry {
+    pub keys: String,
+    pub desc: &'static str,
+    pub hint: bool,
+}
+
+/// Bindings of one context, keys for the same action and description merged (`j/↓`).
+pub fn entries(table: &[Binding], ctx: Ctx, ascii: bool) -> Vec<HelpEntry> {
+    let mut out: Vec<(Action, HelpEntry)> = Vec::new();
+    for b in table.iter().filter(|b| b.ctx == ctx) {
+        let label = b.key.label(ascii);
+        match out
+            .iter_mut()
+            .find(|(a, e)| *a == b.action && e.desc == b.desc)
+        {
+            Some((_, e)) => {
+                e.keys.push('/');
+                e.keys.push_str(&label);
+            }
+            None => out.push((
+                b.action.clone(),
+                HelpEntry {
+                    keys: label,
+                    desc: b.desc,
+                    hint: b.hint,
+                },
+            )),
+        }
+    }
+    out.into_iter().map(|(_, e)| e).collect()
+}
+
+/// The help overlay's lines: every context, every binding.
+pub fn help_lines(table: &[Binding], ascii: bool) -> Vec<(Option<&'static str>, String)> {
+    let order = [
+        Ctx::Global,
+        Ctx::Experiments,
+        Ctx::Runs,
+        Ctx::Detail,
+        Ctx::Form,
+        Ctx::Compare,
+        Ctx::Input,
+        Ctx::Confirm,
+        Ctx::Help,
+    ];
+    let mut lines = Vec::new();
+    for ctx in order {
+        lines.push((Some(ctx.title()), String::new()));
+        for e in entries(table, ctx, ascii) {
+            lines.push((None, format!("  {:<14} {}", e.keys, e.desc)));
+        }
+    }
+    lines
+}
+
+/// The hint bar for `ctx`: its hinted bindings, then the global ones where they apply.
+pub fn hints(table: &[Binding], ctx: Ctx, ascii: bool) -> Vec<(String, &'static str)> {
+    let mut v: Vec<(String, &'static str)> = entries(table, ctx, ascii)
+        .into_iter()
+        .filter(|e| e.hint)
+        .map(|e| (e.keys, short(e.desc)))
+        .collect();
+    if ctx.falls_back_to_global() {
+        v.extend(
+            entries(table, Ctx::Global, ascii)
+                .into_iter()
+                .filter(|e| e.hint)
+                .map(|e| (e.keys, short(e.desc))),
+        );
+    }
+    v
+}
+
+/// Descriptions shortened for the hint bar: the part before any parenthesis.
+fn short(desc: &'static str) -> &'static str {
+    desc.split(" (").next().unwrap_or(desc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_context() {
+        let t = bindings();
+        for (i, a) in t.iter().enumerate() {
+            for b in &t[i + 1..] {
+                assert!(
+                    !(a.ctx == b.ctx && a.key == b.key),
+                    "{:?} bound twice in {:?}: {:?} and {:?}",
+                    a.key,
+                    a.ctx,
+                    a.action,
+                    b.action
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pane_keys_win_over_global_and_fall_back() {
+        let t = bindings();
+        let l = key(KeyCode::Char('l'));
+        assert_eq!(lookup(&t, Ctx::Experiments, &l), Some(Action::Launch));
+        assert_eq!(lookup(&t, Ctx::Detail, &l), Some(Action::NextTab));
+        let q = key(KeyCode::Char('q'));
+        assert_eq!(lookup(&t, Ctx::Runs, &q), Some(Action::Quit));
+        assert_eq!(lookup(&t, Ctx::Form, &q), Some(Action::Back));
+        assert_eq!(lookup(&t, Ctx::Confirm, &q), None, "modal: no fall-back");
+    }
+
+    #[test]
+    fn typing_turns_letters_into_chars_but_keeps_enter_and_esc() {
+        let t = bindings();
+        assert_eq!(
+            lookup(&t, Ctx::Input, &key(KeyCode::Char('q'))),
+            Some(Action::Char('q'))
+        );
+        assert_eq!(
+            lookup(&t, Ctx::Input, &key(KeyCode::Enter)),
+            Some(Action::Submit)
+        );
+        assert_eq!(
+            lookup(&t, Ctx::Input, &key(KeyCode::Esc)),
+            Some(Action::Back)
+        );
+    }
+
+    #[test]
+    fn shifted_characters_and_control_keys() {
+        let t = bindings();
+        let shifted = KeyEvent::new(KeyCode::Char('C'), KeyModifiers::SHIFT);
+        assert_eq!(lookup(&t, Ctx::Runs, &shifted), Some(Action::OpenCompare));
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(lookup(&t, Ctx::Runs, &ctrl_c), Some(Action::Quit));
+        assert_eq!(
+            lookup(&t, Ctx::Runs, &key(KeyCode::Char('c'))),
+            Some(Action::Cancel)
+        );
+    }
+
+    #[test]
+    fn help_lists_every_binding() {
+        let t = bindings();
+        let text: String = help_lines(&t, false)
+            .into_iter()
+            .map(|(h, l)| format!("{}{}\n", h.unwrap_or(""), l))
+            .collect();
+        for b in &t {
+            assert!(text.contains(b.desc), "help misses {:?}", b.desc);
+            let line = text
+                .lines()
+                .find(|l| l.contains(b.desc) && l.contains(&b.key.label(false)));
+            assert!(line.is_some(), "help misses key {:?} for {}", b.key, b.desc);
+        }
+    }
+
+    #[test]
+    fn hints_come_from_the_table() {
+        let t = bindings();
+        let h = hints(&t, Ctx::Experiments, true);
+        assert!(h.contains(&("l/Enter".to_string(), "launch")));
+        assert!(h.iter().any(|(k, d)| k == "q" && *d == "quit"));
+        assert!(
+            hints(&t, Ctx::Confirm, true)
+                .iter()
+                .all(|(_, d)| *d != "quit")
+        );
+    }
+}

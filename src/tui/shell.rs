@@ -1,0 +1,409 @@
+//! The thin, impure shell: terminal set-up and restore, collector threads feeding one
+//! channel, the redraw loop and the effects (launch, cancel, resume, save).
+
+use std::collections::HashMap;
+use std::io::{Stdout, stdout};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Once};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event as TermEvent, MouseButton, MouseEventKind,
+};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use super::action::{Action, Effect, LaunchKind};
+use super::app::App;
+use super::experiments;
+use super::keymap;
+use super::model::Status;
+use super::source::{LaunchMode, LaunchedRun, Launcher, RunsSource, cancel_detached};
+use super::{TuiOptions, ui};
+
+/// Runs folder poll period: quick enough to feel live, cheap when idle.
+const POLL: Duration = Duration::from_millis(250);
+/// Experiments folder re-scan period.
+const EXP_POLL: Duration = Duration::from_secs(2);
+/// At most ~20 frames per second.
+const MIN_FRAME: Duration = Duration::from_millis(50);
+/// How long quitting waits for cancelled thread runs to checkpoint.
+const CHECKPOINT_WAIT: Duration = Duration::from_secs(30);
+
+enum Msg {
+    Term(TermEvent),
+    Act(Action),
+}
+
+fn now_unix() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+/// Restores the terminal before the default panic message, so it is readable.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            prev(info);
+        }));
+    });
+}
+
+/// Restores the terminal on every way out of `run`, errors included.
+struct TermGuard;
+
+impl Drop for TermGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
+    let no_color = opts.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let mut app = App::new(&opts.dir);
+    app.ascii = opts.ascii;
+    app.no_color = no_color;
+    app.max_concurrent = opts.max_concurrent.max(1);
+    app.now = now_unix();
+    app.update(Action::ExperimentsLoaded(experiments::discover(
+        &app.experiments_dir(),
+    )));
+
+    let term_flag = Arc::new(AtomicBool::new(false));
+    let hup_flag = Arc::new(AtomicBool::new(false));
+    for (sig, flag) in [
+        (signal_hook::consts::SIGTERM, &term_flag),
+        (signal_hook::consts::SIGHUP, &hup_flag),
+        (signal_hook::consts::SIGINT, &term_flag),
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(flag))
+            .with_context(|| format!("installing handler for signal {sig}"))?;
+    }
+
+    install_panic_hook();
+    enable_raw_mode().context("switching the terminal to raw mode")?;
+    let guard = TermGuard;
+    execute!(stdout(), EnterAlternateScreen, EnableMouseCapture)
+        .context("entering the alternate screen")?;
+    let mut terminal =
+        Terminal::new(CrosstermBackend::new(stdout())).context("opening the terminal")?;
+    let size = terminal.size().context("reading the terminal size")?;
+    app.update(Action::Resize {
+        width: size.width,
+        height: size.height,
+    });
+
+    let (tx, rx) = mpsc::channel();
+    spawn_collectors(&tx, &opts.dir);
+    let mut shell = Shell {
+        launcher: opts.launcher,
+        launched: HashMap::new(),
+        tx: tx.clone(),
+        dir: opts.dir.clone(),
+    };
+    let outcome = event_loop(
+        &mut terminal,
+        &mut app,
+        &mut shell,
+        &rx,
+        &term_flag,
+        &hup_flag,
+    );
+    drop(guard);
+    // Thread runs die with the process: ask them to checkpoint and wait a little.
+    let waiting = shell.cancel_thread_runs(&app);
+    if !waiting.is_empty() {
+        // After a hang-up the terminal is gone (and writing to it could fail): wait quietly.
+        let speak = !hup_flag.load(Ordering::SeqCst);
+        if speak {
+            eprintln!(
+                "histoboard: waiting for {} run(s) to checkpoint: {}",
+                waiting.len(),
+                waiting.join(", ")
+            );
+        }
+        wait_for_stop(&opts.dir, &waiting, speak);
+    }
+    outcome
+}
+
+fn event_loop(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    app: &mut App,
+    shell: &mut Shell,
+    rx: &Receiver<Msg>,
+    term_flag: &AtomicBool,
+    hup_flag: &AtomicBool,
+) -> anyhow::Result<()> {
+    let mut last_draw: Option<Instant> = None;
+    loop {
+        if term_flag.load(Ordering::SeqCst) || hup_flag.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if app.dirty && last_draw.is_none_or(|t| t.elapsed() >= MIN_FRAME) {
+            terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
+            app.dirty = false;
+            last_draw = Some(Instant::now());
+        }
+        // Wake for the next frame when one is due, else for the signal flags.
+        let wait = match (app.dirty, last_draw) {
+            (true, Some(t)) => MIN_FRAME.saturating_sub(t.elapsed()),
+            _ => POLL,
+        };
+        let first = match rx.recv_timeout(wait) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => anyhow::bail!("event collectors stopped"),
+        };
+        // Handle everything that is waiting before drawing again.
+        for msg in std::iter::once(first).chain(rx.try_iter()) {
+            let action = match msg {
+                Msg::Act(a) => Some(a),
+                Msg::Term(ev) => translate(app, ev),
+            };
+            if let Some(a) = action {
+                for effect in app.update(a) {
+                    shell.perform(effect);
+                }
+            }
+            if app.should_quit {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A terminal event as an action, through the key map.
+fn translate(app: &App, ev: TermEvent) -> Option<Action> {
+    match ev {
+        TermEvent::Key(k) => keymap::lookup(&app.keys, app.ctx(), &k),
+        TermEvent::Resize(width, height) => Some(Action::Resize { width, height }),
+        TermEvent::Mouse(m) => match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => Some(Action::Click {
+                col: m.column,
+                row: m.row,
+            }),
+            MouseEventKind::ScrollUp => Some(Action::ScrollUp {
+                col: m.column,
+                row: m.row,
+            }),
+            MouseEventKind::ScrollDown => Some(Action::ScrollDown {
+                col: m.column,
+                row: m.row,
+            }),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Terminal input, the runs watcher (only changed runs are sent), experiment files and a
+/// one-second tick, each on its own thread, all into one channel.
+fn spawn_collectors(tx: &Sender<Msg>, dir: &Path) {
+    let t = tx.clone();
+    thread::spawn(move || {
+        // `read` blocks: no polling, no CPU while the user is idle.
+        while let Ok(ev) = event::read() {
+            if t.send(Msg::Term(ev)).is_err() {
+                break;
+            }
+        }
+    });
+    let t = tx.clone();
+    let runs_dir = dir.join("runs");
+    thread::spawn(move || {
+        let mut src = RunsSource::new(runs_dir);
+        loop {
+            let changed = src.poll();
+            if !changed.is_empty() && t.send(Msg::Act(Action::RunsUpdated(changed))).is_err() {
+                break;
+            }
+            thread::sleep(POLL);
+        }
+    });
+    let t = tx.clone();
+    let exp_dir = dir.join("experiments");
+    thread::spawn(move || {
+        let mut seen = dir_signature(&exp_dir);
+        loop {
+            thread::sleep(EXP_POLL);
+            let sig = dir_signature(&exp_dir);
+            if sig != seen {
+                seen = sig;
+                let list = experiments::discover(&exp_dir);
+                if t.send(Msg::Act(Action::ExperimentsLoaded(list))).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let t = tx.clone();
+    thread::spawn(move || {
+        loop {
+            thread::sleep(Duration::from_secs(1));
+            if t.send(Msg::Act(Action::Tick(now_unix()))).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Names, sizes and modification times of a folder's entries: changes when a file does.
+fn dir_signature(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((e.path(), m.len(), m.modified().ok()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Performs effects; outcomes come back to the app as actions.
+struct Shell {
+    launcher: Arc<dyn Launcher>,
+    /// Runs this dashboard started, by run id (thread runs hold their cancel token).
+    launched: HashMap<String, (LaunchedRun, LaunchMode)>,
+    tx: Sender<Msg>,
+    dir: PathBuf,
+}
+
+impl Shell {
+    fn send(&self, a: Action) {
+        // The loop owns the receiver for as long as effects are performed.
+        let _ = self.tx.send(Msg::Act(a));
+    }
+
+    fn perform(&mut self, effect: Effect) {
+        match effect {
+            Effect::Launch {
+                ticket,
+                experiment,
+                kind,
+                ..
+            } => {
+                let mode = match kind {
+                    LaunchKind::Thread => LaunchMode::Thread,
+                    LaunchKind::Detached => LaunchMode::Detached,
+                };
+                let result = match self
+                    .launcher
+                    .launch(&experiment, &self.dir.join("runs"), mode)
+                {
+                    Ok(run) => {
+                        let id = run.run_id.clone();
+                        self.launched.insert(id.clone(), (run, mode));
+                        Ok(id)
+                    }
+                    Err(e) => Err(format!("{}: {e:#}", experiment.name)),
+                };
+                self.send(Action::Launched { ticket, result });
+            }
+            Effect::Cancel { run_id, pid } => {
+                // Thread runs stop through their token; anything else (detached, or
+                // started elsewhere) through its trainer's pid from the `started` event.
+                let outcome = match (self.launched.get(&run_id), pid) {
+                    (Some((run, LaunchMode::Thread)), _) => {
+                        run.cancel.cancel();
+                        Ok(())
+                    }
+                    (_, Some(p)) => cancel_detached(p),
+                    (_, None) => Err(anyhow::anyhow!("{run_id} has not reported its process yet")),
+                };
+                if let Err(e) = outcome {
+                    self.send(Action::Notice(format!("cannot cancel {run_id}: {e:#}")));
+                }
+            }
+            Effect::Resume { run_id } => match self
+                .launcher
+                .resume(&self.dir.join("runs").join(&run_id), LaunchMode::Thread)
+            {
+                Ok(run) => {
+                    self.launched
+                        .insert(run.run_id.clone(), (run, LaunchMode::Thread));
+                }
+                Err(e) => self.send(Action::Notice(format!("cannot resume {run_id}: {e:#}"))),
+            },
+            Effect::SaveVariant {
+                original,
+                new_path,
+                experiment,
+            } => {
+                let r = experiments::save_variant(&original, &new_path, &experiment)
+                    .map(|()| new_path.clone());
+                self.send(Action::Saved(r));
+            }
+            Effect::ReloadExperiments => {
+                let list = experiments::discover(&self.dir.join("experiments"));
+                self.send(Action::ExperimentsLoaded(list));
+            }
+            Effect::Quit => {}
+        }
+    }
+
+    /// Cancels every thread run (they checkpoint first); detached runs go on.
+    fn cancel_thread_runs(&self, app: &App) -> Vec<String> {
+        let mut ids = Vec::new();
+        for (id, (run, mode)) in &self.launched {
+            // Runs not seen yet count as active: they may be loading their data.
+            let active = app
+                .runs
+                .iter()
+                .find(|r| &r.id == id)
+                .is_none_or(|r| r.status.is_active());
+            if *mode == LaunchMode::Thread && active {
+                run.cancel.cancel();
+                ids.push(id.clone());
+            }
+        }
+        ids
+    }
+}
+
+/// Waits until the given runs stop (or a timeout), watching their event files.
+fn wait_for_stop(dir: &Path, ids: &[String], speak: bool) {
+    let mut src = RunsSource::new(dir.join("runs"));
+    let mut status: HashMap<String, Status> = HashMap::new();
+    let start = Instant::now();
+    while start.elapsed() < CHECKPOINT_WAIT {
+        for r in src.poll() {
+            status.insert(r.id.clone(), r.status);
+        }
+        if ids
+            .iter()
+            .all(|id| status.get(id).is_none_or(|s| !s.is_active()))
+        {
+            return;
+        }
+        thread::sleep(POLL);
+    }
+    if speak {
+        eprintln!("histoboard: runs still stopping after {CHECKPOINT_WAIT:?}; leaving them");
+    }
+}

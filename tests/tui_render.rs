@@ -1,0 +1,190 @@
+//! Every pane rendered with ratatui's `TestBackend` from deterministic fixture runs,
+//! compared with committed insta snapshots (tests/snapshots/).
+
+use std::path::PathBuf;
+
+use histoboard::runs::Event;
+use histoboard::tui::action::{Action, DetailTab, Pane};
+use histoboard::tui::app::App;
+use histoboard::tui::fixture::{
+    T0, fixture_records, fixture_run_id, write_fixture_experiments, write_fixture_runs, write_run,
+};
+use histoboard::tui::model::RunView;
+use histoboard::tui::{load_app, render_once, ui};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+
+/// Three finished runs, one running, and the fixture experiments; the clock fixed.
+fn app(width: u16, height: u16) -> (tempfile::TempDir, App) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_fixture_experiments(dir.path()).unwrap();
+    write_fixture_runs(dir.path(), 3, 8).unwrap();
+    let mut running = fixture_records(3, 8, 4);
+    if let Event::Started { run_id, .. } = &mut running[0].event {
+        *run_id = "baseline-live".into();
+    }
+    write_run(dir.path(), "baseline-live", &running).unwrap();
+    let mut app = load_app(dir.path());
+    // On disk its trainer is long gone, so the watcher rightly calls it lost; fold the
+    // same events directly to show it live.
+    app.update(Action::RunsUpdated(vec![RunView::from_records(
+        "baseline-live",
+        &running,
+    )]));
+    // The header shows the folder: keep the temporary path out of snapshots.
+    app.dir = PathBuf::from("/srv/pcam");
+    let last = running.last().unwrap().t;
+    app.update(Action::Tick(last + 3.0));
+    app.update(Action::Resize { width, height });
+    (dir, app)
+}
+
+fn select_run(app: &mut App, id: &str) {
+    app.update(Action::Focus(Pane::Runs));
+    app.run_sel = app.runs.iter().position(|r| r.id == id).unwrap();
+}
+
+#[test]
+fn experiments_pane_80x24() {
+    let (_d, app) = app(80, 24);
+    insta::assert_snapshot!("experiments_80x24", render_once(&app, 80, 24));
+}
+
+#[test]
+fn invalid_experiment_shows_line_and_column() {
+    let (_d, mut app) = app(80, 24);
+    app.exp_sel = app
+        .experiments
+        .iter()
+        .position(|e| e.name == "broken")
+        .unwrap();
+    let screen = render_once(&app, 80, 24);
+    assert!(screen.contains("line 5:"), "{screen}");
+    insta::assert_snapshot!("invalid_experiment_80x24", screen);
+}
+
+#[test]
+fn run_detail_tabs_80x24() {
+    let (_d, mut app) = app(80, 24);
+    select_run(&mut app, "baseline-live");
+    for tab in DetailTab::ALL {
+        app.update(Action::Tab(tab));
+        insta::assert_snapshot!(
+            format!("run_{}_80x24", tab.title().to_lowercase()),
+            render_once(&app, 80, 24)
+        );
+    }
+}
+
+#[test]
+fn finished_run_confusion_at_an_earlier_epoch() {
+    let (_d, mut app) = app(100, 30);
+    select_run(&mut app, &fixture_run_id(1));
+    app.update(Action::EpochPrev);
+    app.update(Action::EpochPrev);
+    let screen = render_once(&app, 100, 30);
+    assert!(screen.contains("epoch 6/8"), "{screen}");
+    insta::assert_snapshot!("confusion_epoch6_100x30", screen);
+}
+
+#[test]
+fn large_screen_uses_the_space() {
+    let (_d, mut app) = app(200, 60);
+    select_run(&mut app, "baseline-live");
+    insta::assert_snapshot!("curves_200x60", render_once(&app, 200, 60));
+}
+
+#[test]
+fn comparison_view() {
+    let (_d, mut app) = app(120, 40);
+    for i in 0..3 {
+        select_run(&mut app, &fixture_run_id(i));
+        app.update(Action::ToggleMark);
+    }
+    let runs_screen = render_once(&app, 120, 40);
+    assert_eq!(runs_screen.matches('●').count(), 3, "{runs_screen}");
+    app.update(Action::OpenCompare);
+    app.update(Action::SortNext);
+    insta::assert_snapshot!("compare_120x40", render_once(&app, 120, 40));
+}
+
+#[test]
+fn form_help_and_confirm_overlays() {
+    let (_d, mut app) = app(100, 30);
+    app.exp_sel = app
+        .experiments
+        .iter()
+        .position(|e| e.name == "baseline")
+        .unwrap();
+    app.update(Action::Edit);
+    app.update(Action::StepDown);
+    insta::assert_snapshot!("form_100x30", render_once(&app, 100, 30));
+    app.update(Action::Back);
+    app.update(Action::ToggleHelp);
+    insta::assert_snapshot!("help_100x30", render_once(&app, 100, 30));
+    app.update(Action::Back);
+    select_run(&mut app, "baseline-live");
+    app.update(Action::Cancel);
+    insta::assert_snapshot!("confirm_cancel_100x30", render_once(&app, 100, 30));
+}
+
+#[test]
+fn ascii_mode_draws_only_ascii() {
+    let (_d, mut app) = app(100, 30);
+    app.ascii = true;
+    select_run(&mut app, "baseline-live");
+    for tab in DetailTab::ALL {
+        app.update(Action::Tab(tab));
+        let screen = render_once(&app, 100, 30);
+        // Marker::Dot is the one non-ASCII glyph `--ascii` keeps (as ratatui draws it).
+        let bad: Vec<char> = screen
+            .chars()
+            .filter(|c| !c.is_ascii() && *c != '•')
+            .collect();
+        assert!(bad.is_empty(), "{tab:?}: {bad:?}\n{screen}");
+    }
+    app.update(Action::Tab(DetailTab::Curves));
+    insta::assert_snapshot!("ascii_curves_100x30", render_once(&app, 100, 30));
+}
+
+#[test]
+fn no_color_draws_no_colour() {
+    let (_d, mut app) = app(120, 40);
+    select_run(&mut app, "baseline-live");
+    let colours = |app: &App| {
+        let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        term.draw(|f| ui::draw(f, app)).unwrap();
+        term.backend()
+            .buffer()
+            .content()
+            .iter()
+            .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+            .count()
+    };
+    assert!(colours(&app) > 0, "colour is used normally");
+    app.no_color = true;
+    for tab in DetailTab::ALL {
+        app.update(Action::Tab(tab));
+        assert_eq!(colours(&app), 0, "{tab:?}");
+    }
+}
+
+#[test]
+fn live_updates_reach_the_runs_pane() {
+    let (d, mut app) = app(80, 24);
+    // A run started elsewhere appears by itself once the watcher reports it.
+    let mut records = fixture_records(5, 4, 1);
+    if let Event::Started { run_id, .. } = &mut records[0].event {
+        *run_id = "from-elsewhere".into();
+    }
+    write_run(d.path(), "from-elsewhere", &records).unwrap();
+    let mut src = histoboard::tui::RunsSource::new(d.path().join("runs"));
+    let all = src.poll();
+    app.update(Action::RunsUpdated(all));
+    assert!(src.poll().is_empty(), "only changed runs are sent");
+    app.update(Action::Tick(T0 + 60_000.0));
+    app.update(Action::Focus(Pane::Runs));
+    let screen = render_once(&app, 80, 24);
+    assert!(screen.contains("from-elsewhere"), "{screen}");
+}
