@@ -68,9 +68,7 @@ enum DataCmd {
         path: Option<PathBuf>,
     },
     /// Tiles per second from the zip and from the packed cache, with augmentation.
-    Bench {
-        path: Option<PathBuf>,
-    },
+    Bench { path: Option<PathBuf> },
 }
 
 #[derive(Args)]
@@ -157,9 +155,21 @@ fn main() -> ExitCode {
         None => dashboard(cli.dash),
         Some(Command::Data(DataCmd::Inspect { path })) => {
             let stdout = std::io::stdout();
-            histoboard::data::inspect(path.as_deref(), &mut stdout.lock())
+            histoboard::data::inspect(
+                path.as_deref(),
+                &mut stdout.lock(),
+                &histoboard::data::InspectOptions::default(),
+            )
         }
-        Some(Command::Data(DataCmd::Bench { path })) => histoboard::data::bench(path.as_deref()),
+        Some(Command::Data(DataCmd::Bench { path })) => {
+            let stdout = std::io::stdout();
+            histoboard::data::bench(
+                path.as_deref(),
+                &histoboard::data::BenchOptions::default(),
+                &mut stdout.lock(),
+            )
+            .map(|_| ())
+        }
         Some(Command::Train(args)) => return train_cmd(args),
         Some(Command::Eval(args)) => eval_cmd(args),
         Some(Command::Predict(args)) => predict_cmd(args),
@@ -232,7 +242,9 @@ fn train_inner(args: TrainArgs) -> Result<ExitCode> {
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
             (exps, base)
         }
-        (None, None) => bail!("name an experiment file (e.g. experiments/quick.toml) or --resume RUN_DIR"),
+        (None, None) => {
+            bail!("name an experiment file (e.g. experiments/quick.toml) or --resume RUN_DIR")
+        }
     };
     let base_dir = args.base_dir.clone().unwrap_or(base_dir);
     let fancy = !args.plain && std::io::stderr().is_terminal();
@@ -249,7 +261,11 @@ fn train_inner(args: TrainArgs) -> Result<ExitCode> {
         let mut opts = TrainOptions::new(&args.runs_dir);
         opts.base_dir = base_dir.clone();
         opts.resume = args.resume.clone();
-        opts.run_id = if total == 1 { args.run_id.clone() } else { None };
+        opts.run_id = if total == 1 {
+            args.run_id.clone()
+        } else {
+            None
+        };
         opts.device = args.device.clone();
         opts.cancel = cancel.clone();
         opts.subscriber = Some(tx);
@@ -446,7 +462,12 @@ fn eval_cmd(args: EvalArgs) -> Result<()> {
         });
         println!("{json}");
     } else {
-        println!("{} tiles, checkpoint {}{}", m.n, args.checkpoint, if args.tta { ", TTA x8" } else { "" });
+        println!(
+            "{} tiles, checkpoint {}{}",
+            m.n,
+            args.checkpoint,
+            if args.tta { ", TTA x8" } else { "" }
+        );
         println!("AUC         {:.4}", m.auc);
         println!("accuracy    {:.4}", m.accuracy);
         println!("precision   {:.4}", m.precision);
@@ -455,7 +476,10 @@ fn eval_cmd(args: EvalArgs) -> Result<()> {
         println!("F1          {:.4}", m.f1);
         println!("avg prec.   {:.4}", m.average_precision);
         println!("loss        {:.4}", m.loss);
-        println!("confusion at 0.5:  TP {}  FP {}  TN {}  FN {}", c.tp, c.fp, c.tn, c.fn_);
+        println!(
+            "confusion at 0.5:  TP {}  FP {}  TN {}  FN {}",
+            c.tp, c.fp, c.tn, c.fn_
+        );
     }
     Ok(())
 }

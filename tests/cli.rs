@@ -32,7 +32,11 @@ patience = 0
 #[test]
 fn data_inspect_shows_the_bundled_sample() {
     let out = histoboard().args(["data", "inspect"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("3850") || text.contains("3,850"), "{text}");
     assert!(text.contains("2282") || text.contains("2,282"), "{text}");
@@ -84,7 +88,10 @@ fn wait_for_epoch(runs: &Path, timeout: Duration) -> std::path::PathBuf {
                 return run;
             }
         }
-        assert!(start.elapsed() < timeout, "no epoch ended within {timeout:?}");
+        assert!(
+            start.elapsed() < timeout,
+            "no epoch ended within {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -95,7 +102,7 @@ fn ctrl_c_checkpoints_then_stops_and_the_run_resumes() {
     let file = dir.path().join("tiny.toml");
     std::fs::write(&file, TINY).unwrap();
     let runs = dir.path().join("runs");
-    let mut child = histoboard()
+    let child = histoboard()
         .args(["train", file.to_str().unwrap(), "--plain", "--runs-dir"])
         .arg(&runs)
         .stdout(Stdio::null())
@@ -113,16 +120,47 @@ fn ctrl_c_checkpoints_then_stops_and_the_run_resumes() {
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("--resume"), "tells how to resume: {err}");
     let events = std::fs::read_to_string(run.join("events.jsonl")).unwrap();
-    assert!(events.trim_end().lines().last().unwrap().contains("\"cancelled\""));
+    assert!(
+        events
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .contains("\"cancelled\"")
+    );
 
     // The last checkpoint is loadable: evaluate it.
     let eval = histoboard()
-        .args(["eval", run.to_str().unwrap(), "--checkpoint", "last", "--json", "--device", "cpu"])
+        .args([
+            "eval",
+            run.to_str().unwrap(),
+            "--checkpoint",
+            "last",
+            "--json",
+            "--device",
+            "cpu",
+        ])
         .output()
         .unwrap();
-    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
-    for key in ["auc", "accuracy", "precision", "recall", "specificity", "f1", "n", "tp", "fp", "tn", "fn"] {
+    for key in [
+        "auc",
+        "accuracy",
+        "precision",
+        "recall",
+        "specificity",
+        "f1",
+        "n",
+        "tp",
+        "fp",
+        "tn",
+        "fn",
+    ] {
         assert!(json.get(key).is_some(), "eval --json has {key}: {json}");
     }
     assert_eq!(json["n"], 3850);

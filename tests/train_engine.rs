@@ -11,6 +11,14 @@ use histoboard::train::checkpoint::{self, Which};
 use histoboard::train::infer::{self, InferOptions};
 use histoboard::train::{self, TrainOptions};
 
+/// burn's CPU backend draws dropout masks from one process-wide generator, so two runs training
+/// at once in this process would interleave their draws: the tests here train one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A small, fast experiment on 160 real tiles.
 fn tiny(epochs: usize) -> Experiment {
     let text = format!(
@@ -35,7 +43,8 @@ device = "cpu"
 patience = 0
 "#
     );
-    let mut exps = experiment::load_str(&text, "tiny", Path::new("."), &[]).expect("valid experiment");
+    let mut exps =
+        experiment::load_str(&text, "tiny", Path::new("."), &[]).expect("valid experiment");
     exps.pop().unwrap()
 }
 
@@ -59,6 +68,7 @@ fn epochs_of(events: &[Event]) -> Vec<histoboard::runs::EpochSummary> {
 
 #[test]
 fn a_run_streams_events_and_writes_its_artefacts() {
+    let _serial = serial();
     let runs = tempfile::tempdir().unwrap();
     let (tx, rx) = mpsc::channel();
     let mut opts = TrainOptions::new(runs.path());
@@ -69,8 +79,14 @@ fn a_run_streams_events_and_writes_its_artefacts() {
 
     let on_disk = events(&out.run_dir);
     let in_process: Vec<Event> = rx.try_iter().collect();
-    assert_eq!(on_disk, in_process, "subscribers see exactly what is written");
-    assert!(matches!(on_disk.first(), Some(Event::Log { .. }) | Some(Event::Started { .. })));
+    assert_eq!(
+        on_disk, in_process,
+        "subscribers see exactly what is written"
+    );
+    assert!(matches!(
+        on_disk.first(),
+        Some(Event::Log { .. }) | Some(Event::Started { .. })
+    ));
     assert!(matches!(on_disk.last(), Some(Event::Finished { .. })));
     let epochs = epochs_of(&on_disk);
     assert_eq!(epochs.len(), 2);
@@ -85,13 +101,22 @@ fn a_run_streams_events_and_writes_its_artefacts() {
     }
 
     let paths = RunPaths::new(&out.run_dir);
-    for f in [paths.config(), paths.split(), paths.metrics_csv(), paths.predictions()] {
+    for f in [
+        paths.config(),
+        paths.split(),
+        paths.metrics_csv(),
+        paths.predictions(),
+    ] {
         assert!(f.exists(), "{} is written", f.display());
     }
     let metrics_csv = std::fs::read_to_string(paths.metrics_csv()).unwrap();
     assert_eq!(metrics_csv.lines().count(), 3, "header + one row per epoch");
     let split_csv = std::fs::read_to_string(paths.split()).unwrap();
-    assert_eq!(split_csv.lines().count(), 161, "header + every tile of the subset");
+    assert_eq!(
+        split_csv.lines().count(),
+        161,
+        "header + every tile of the subset"
+    );
     // The resolved config loads back to the same experiment.
     let back = train::load_run_config(&out.run_dir).unwrap();
     assert_eq!(back.model, tiny(2).model);
@@ -103,6 +128,7 @@ fn a_run_streams_events_and_writes_its_artefacts() {
 
 #[test]
 fn training_lowers_the_loss_on_real_tiles() {
+    let _serial = serial();
     let runs = tempfile::tempdir().unwrap();
     let mut exp = tiny(6);
     exp.train.max_batches = 6;
@@ -110,7 +136,10 @@ fn training_lowers_the_loss_on_real_tiles() {
     let out = train::run(&exp, TrainOptions::new(runs.path())).unwrap();
     let epochs = epochs_of(&events(&out.run_dir));
     let first = epochs.first().unwrap().train.loss;
-    let best = epochs.iter().map(|e| e.train.loss).fold(f64::INFINITY, f64::min);
+    let best = epochs
+        .iter()
+        .map(|e| e.train.loss)
+        .fold(f64::INFINITY, f64::min);
     assert!(
         best < first * 0.95,
         "training loss should fall: first {first:.4}, best {best:.4}"
@@ -119,6 +148,7 @@ fn training_lowers_the_loss_on_real_tiles() {
 
 #[test]
 fn resume_repeats_an_uninterrupted_run() {
+    let _serial = serial();
     let runs = tempfile::tempdir().unwrap();
     let full = train::run(&tiny(3), TrainOptions::new(runs.path())).unwrap();
 
@@ -146,6 +176,7 @@ fn resume_repeats_an_uninterrupted_run() {
 
 #[test]
 fn cancel_stops_with_a_loadable_checkpoint() {
+    let _serial = serial();
     let runs = tempfile::tempdir().unwrap();
     let mut opts = TrainOptions::new(runs.path());
     let (tx, rx) = mpsc::channel();
@@ -217,6 +248,7 @@ fn fixture_kaggle_folder() -> tempfile::TempDir {
 
 #[test]
 fn eval_and_predict_on_a_kaggle_folder() {
+    let _serial = serial();
     let runs = tempfile::tempdir().unwrap();
     let out = train::run(&tiny(1), TrainOptions::new(runs.path())).unwrap();
     let data = fixture_kaggle_folder();

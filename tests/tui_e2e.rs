@@ -1,7 +1,5 @@
-//! End-to-end: drives the real `histoboard` binary in tmux and reads the screen.
-//!
-//! Ignored until `histoboard --dir <dir>` starts the dashboard (main.rs is wired by the
-//! lead): run with `cargo test --test tui_e2e -- --ignored`.
+//! End-to-end: drives the real `histoboard` binary in tmux and reads the screen, as a user
+//! would: launch a tiny experiment on real tiles, watch it, tweak and save, compare.
 
 use std::path::Path;
 use std::process::Command;
@@ -68,6 +66,10 @@ impl Tmux {
 
     /// Waits (up to 10 s) for `text` on screen; the screen is in the panic message.
     fn wait_for(&self, text: &str) -> String {
+        self.wait_for_within(text, Duration::from_secs(10))
+    }
+
+    fn wait_for_within(&self, text: &str, limit: Duration) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();
@@ -75,7 +77,7 @@ impl Tmux {
                 return s;
             }
             assert!(
-                start.elapsed() < Duration::from_secs(10),
+                start.elapsed() < limit,
                 "timed out waiting for {text:?}; screen:\n{s}"
             );
             sleep(Duration::from_millis(100));
@@ -91,8 +93,12 @@ impl Drop for Tmux {
     }
 }
 
+/// Trains in about a second on 160 real tiles of the bundled sample.
+const TINY: &str = "name = \"tiny\"\n[data]\nlimit = 160\ncrop = 32\ncache = false\n\
+[model]\nfilters = [8, 16]\ndense = 16\n\
+[train]\nepochs = 2\nbatch_size = 16\nmax_batches = 3\ndevice = \"cpu\"\n";
+
 #[test]
-#[ignore = "needs main.rs to start the dashboard with --dir (wired by the lead)"]
 fn dashboard_end_to_end() {
     if !Tmux::available() {
         eprintln!("tmux not found: skipping the end-to-end dashboard test");
@@ -100,16 +106,37 @@ fn dashboard_end_to_end() {
     }
     let dir = tempfile::tempdir().unwrap();
     write_fixture_experiments(dir.path()).unwrap();
+    std::fs::write(dir.path().join("experiments/tiny.toml"), TINY).unwrap();
     write_fixture_runs(dir.path(), 3, 6).unwrap();
     let t = Tmux::start(dir.path());
 
     // Opening: experiments and runs listed.
-    t.wait_for("Experiments (3)");
+    t.wait_for("Experiments (4)");
     let s = t.wait_for("lr-sweep-002");
     assert!(s.contains("baseline-000") && s.contains("finished"), "{s}");
 
+    // Launch the tiny experiment for real and watch it finish with a confusion matrix.
+    t.keys(&["G", "l"]);
+    t.wait_for("launched tiny-");
+    t.keys(&["Tab", "g"]);
+    let s = t.wait_for_within("2/2", Duration::from_secs(120));
+    assert!(s.contains("tiny-"), "{s}");
+    t.wait_for_within("finished  tiny-", Duration::from_secs(60));
+    t.keys(&["2"]);
+    let s = t.wait_for("confusion, epoch 2");
+    assert!(s.contains("TN") && s.contains("TP"), "{s}");
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tiny-"))
+        .collect();
+    assert_eq!(runs.len(), 1, "one run folder for the launch");
+    assert!(runs[0].path().join("checkpoints/best.json").is_file());
+    t.keys(&["1", "BTab"]);
+
     // Mark two runs and compare them.
-    t.keys(&["Tab", "m", "j", "m", "C"]);
+    // (The tiny run is newest, at the top; the fixture sweep runs follow.)
+    t.keys(&["Tab", "g", "j", "m", "j", "m", "C"]);
     let s = t.wait_for("Compare 2 runs");
     assert!(s.contains("train.lr") && s.contains("valid AUC"), "{s}");
     t.keys(&["Escape"]);

@@ -439,6 +439,12 @@ pub(crate) const SPECS: &[Spec] = &[
         "Decode once into a memory-mapped cache",
     ),
     s(
+        "data.cache_dir",
+        Kind::Text,
+        Step::Typed,
+        "Folder of the packed tile cache",
+    ),
+    s(
         "data.workers",
         Kind::Int(USIZE),
         inc(0),

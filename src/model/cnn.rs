@@ -62,10 +62,7 @@ impl<B: Backend> Cnn<B> {
         }
         let (gap, features) = match cfg.head {
             Head::Flatten => (None, channels * spatial * spatial),
-            Head::Gap => (
-                Some(AdaptiveAvgPool2dConfig::new([1, 1]).init()),
-                channels,
-            ),
+            Head::Gap => (Some(AdaptiveAvgPool2dConfig::new([1, 1]).init()), channels),
         };
         let (dense, out_in) = if cfg.dense > 0 {
             (

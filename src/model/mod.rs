@@ -18,6 +18,9 @@ pub use cnn::Cnn;
 pub use effnet::EfficientNetLite0;
 
 /// Any model histoboard trains: one logit per image.
+// One model lives per run, so the variants' size difference costs nothing worth a Box
+// (which burn's Module derive would not see through).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Net<B: Backend> {
     Cnn(Cnn<B>),
@@ -91,7 +94,8 @@ impl<B: AutodiffBackend> Net<B> {
         match self {
             Net::Cnn(_) => (None, GradientsParams::from_module(&mut grads, self)),
             Net::EfficientNetLite0(m) => {
-                let backbone = GradientsParams::from_params(&mut grads, self, &m.backbone_param_ids());
+                let backbone =
+                    GradientsParams::from_params(&mut grads, self, &m.backbone_param_ids());
                 let head = GradientsParams::from_params(&mut grads, self, &m.head_param_ids());
                 (Some(backbone), head)
             }
@@ -106,5 +110,8 @@ pub fn export_safetensors<B: Backend>(model: &Net<B>, path: &Path) -> Result<Opt
         Net::Cnn(m) => weights::save_safetensors(m, path)?,
         Net::EfficientNetLite0(m) => weights::save_safetensors(m, path)?,
     }
-    Ok(path.file_name().and_then(|n| n.to_str()).map(str::to_string))
+    Ok(path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string))
 }

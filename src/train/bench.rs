@@ -37,7 +37,14 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-pub fn run(mode: &str, model: &str, batch: Option<usize>, steps: usize, warmup: usize, device: &str) -> Result<()> {
+pub fn run(
+    mode: &str,
+    model: &str,
+    batch: Option<usize>,
+    steps: usize,
+    warmup: usize,
+    device: &str,
+) -> Result<()> {
     let batch = batch.unwrap_or(if mode == "train" { 64 } else { 256 });
     if batch == 0 || steps == 0 {
         bail!("--batch and --steps must be at least 1");
@@ -46,10 +53,20 @@ pub fn run(mode: &str, model: &str, batch: Option<usize>, steps: usize, warmup: 
     let resolved = device::resolve(device)?;
     let times = match resolved.choice {
         DeviceChoice::Cpu => measure::<burn::backend::Autodiff<burn::backend::Flex>>(
-            mode, &cfg, batch, steps, warmup, Default::default(),
+            mode,
+            &cfg,
+            batch,
+            steps,
+            warmup,
+            Default::default(),
         )?,
         DeviceChoice::Cuda(i) => measure::<burn::backend::Autodiff<burn::backend::Cuda>>(
-            mode, &cfg, batch, steps, warmup, burn::backend::cuda::CudaDevice::new(i),
+            mode,
+            &cfg,
+            batch,
+            steps,
+            warmup,
+            burn::backend::cuda::CudaDevice::new(i),
         )?,
     };
     let mut sorted = times.clone();

@@ -109,7 +109,8 @@ pub fn read_pointer(dir: &Path, which: Which) -> Result<Pointer> {
             path.display()
         )
     })?;
-    serde_json::from_str(&text).with_context(|| format!("corrupt checkpoint pointer {}", path.display()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("corrupt checkpoint pointer {}", path.display()))
 }
 
 /// Deletes checkpoint files that neither pointer names (older epochs, interrupted saves).
@@ -125,7 +126,8 @@ pub fn collect_garbage(dir: &Path) -> Result<()> {
     for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_ckpt_file = name.starts_with('e') && name.as_bytes().get(1).is_some_and(u8::is_ascii_digit);
+        let is_ckpt_file =
+            name.starts_with('e') && name.as_bytes().get(1).is_some_and(u8::is_ascii_digit);
         if is_ckpt_file && !keep.contains(&name) {
             let _ = fs::remove_file(entry.path());
         }
@@ -153,7 +155,12 @@ mod tests {
     #[test]
     fn pointer_round_trip_and_garbage_collection() {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["e0001-model.mpk", "e0002-model.mpk", "e0002-optim.mpk", "notes.txt"] {
+        for name in [
+            "e0001-model.mpk",
+            "e0002-model.mpk",
+            "e0002-optim.mpk",
+            "notes.txt",
+        ] {
             fs::write(dir.path().join(name), b"x").unwrap();
         }
         let p = Pointer {
@@ -169,7 +176,10 @@ mod tests {
         assert!(!dir.path().join("e0001-model.mpk").exists());
         assert!(dir.path().join("e0002-model.mpk").exists());
         assert!(dir.path().join("e0002-optim.mpk").exists());
-        assert!(dir.path().join("notes.txt").exists(), "foreign files are left alone");
+        assert!(
+            dir.path().join("notes.txt").exists(),
+            "foreign files are left alone"
+        );
     }
 
     #[test]
@@ -179,6 +189,9 @@ mod tests {
         assert!(format!("{err:#}").contains("best.json"), "{err:#}");
         fs::write(dir.path().join("last.json"), b"{not json").unwrap();
         let err = read_pointer(dir.path(), Which::Last).unwrap_err();
-        assert!(format!("{err:#}").contains("corrupt checkpoint pointer"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("corrupt checkpoint pointer"),
+            "{err:#}"
+        );
     }
 }

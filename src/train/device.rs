@@ -100,7 +100,10 @@ pub fn resolve(spec: &str) -> Result<Resolved> {
 
 fn cuda(i: usize) -> Resolved {
     let description = match cuda_info(i) {
-        Some((name, _, total)) => format!("CUDA:{i} {name} ({:.0} GiB)", total as f64 / (1u64 << 30) as f64),
+        Some((name, _, total)) => format!(
+            "CUDA:{i} {name} ({:.0} GiB)",
+            total as f64 / (1u64 << 30) as f64
+        ),
         None => format!("CUDA:{i}"),
     };
     Resolved {

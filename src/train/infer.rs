@@ -33,7 +33,12 @@ pub fn evaluate(opts: &InferOptions, data: &str) -> Result<Metrics> {
     let indices: Vec<usize> = (0..ds.len()).collect();
     let probs = with_model(opts, &exp, |run| run(&ds, &indices))?;
     let labels = ds.labels();
-    Ok(metrics::compute(&probs, labels, bce_of_probs(&probs, labels), 64))
+    Ok(metrics::compute(
+        &probs,
+        labels,
+        bce_of_probs(&probs, labels),
+        64,
+    ))
 }
 
 /// Writes a Kaggle submission (`id,label` with label = probability of tumour) for an

@@ -181,15 +181,16 @@ pub fn run(exp: &Experiment, opts: TrainOptions) -> Result<Outcome> {
         resuming,
         cancel: opts.cancel.clone(),
     };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(&ctx, &emitter)))
-        .unwrap_or_else(|panic| {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(anyhow::anyhow!("the trainer panicked: {msg}"))
-        });
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(&ctx, &emitter)))
+            .unwrap_or_else(|panic| {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(anyhow::anyhow!("the trainer panicked: {msg}"))
+            });
     if let Err(e) = &result {
         let _ = emitter.emit(Event::Failed {
             error: format!("{e:#}"),

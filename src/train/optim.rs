@@ -8,7 +8,9 @@ use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{Adam, AdamConfig, AdamW, AdamWConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::optim::{
+    Adam, AdamConfig, AdamW, AdamWConfig, GradientsParams, Optimizer, Sgd, SgdConfig,
+};
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 
@@ -24,8 +26,10 @@ type Rec = NamedMpkFileRecorder<FullPrecisionSettings>;
 
 impl<M: AutodiffModule<B>, B: AutodiffBackend> AnyOptimizer<M, B> {
     pub fn new(cfg: &TrainConfig) -> Self {
-        let clip = (cfg.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(cfg.grad_clip as f32));
-        let decay = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32));
+        let clip =
+            (cfg.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(cfg.grad_clip as f32));
+        let decay =
+            (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32));
         match cfg.optimizer {
             Kind::Adam => AnyOptimizer::Adam(
                 AdamConfig::new()
@@ -44,9 +48,11 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> AnyOptimizer<M, B> {
             ),
             Kind::Sgd => AnyOptimizer::Sgd(
                 SgdConfig::new()
-                    .with_momentum(Some(MomentumConfig::new()
-                        .with_momentum(cfg.momentum)
-                        .with_dampening(0.0)))
+                    .with_momentum(Some(
+                        MomentumConfig::new()
+                            .with_momentum(cfg.momentum)
+                            .with_dampening(0.0),
+                    ))
                     .with_weight_decay(decay)
                     .with_gradient_clipping(clip)
                     .init(),

@@ -90,8 +90,11 @@ mod tests {
         assert!((lr_at(&c, 9, 10, 100) - 1e-3).abs() < 1e-12);
         assert!(lr_at(&c, 10, 10, 100) <= 1e-3);
         let one = cfg(Schedule::OneCycle);
-        assert!(lr_at(&one, 0, 10, 100) < 1e-4);
-        let peak = (0..100).map(|s| lr_at(&one, s, 10, 100)).fold(0.0, f64::max);
+        // One-cycle starts at lr / 25 and climbs over the first tenth of the run.
+        assert!(lr_at(&one, 0, 10, 100) < 2e-4);
+        let peak = (0..100)
+            .map(|s| lr_at(&one, s, 10, 100))
+            .fold(0.0, f64::max);
         assert!((peak - 1e-3).abs() < 1e-9);
     }
 }

@@ -29,7 +29,10 @@ const BATCH_EVENT_INTERVAL_S: f64 = 0.5;
 pub(crate) type ModelRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 
 /// Images as a `[N, 3, S, S]` tensor and labels as `[N, 1]`.
-pub(crate) fn to_tensors<B: Backend>(batch: Batch, device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 2>) {
+pub(crate) fn to_tensors<B: Backend>(
+    batch: Batch,
+    device: &B::Device,
+) -> (Tensor<B, 4>, Tensor<B, 2>) {
     let n = batch.labels.len();
     let s = batch.side;
     let images = Tensor::from_data(TensorData::new(batch.images, [n, 3, s, s]), device);
@@ -114,7 +117,11 @@ pub(crate) fn predict_probs<B: Backend>(
     tta: bool,
     device: &B::Device,
 ) -> Result<Vec<f32>> {
-    let transforms: Vec<Option<u8>> = if tta { (0..8).map(Some).collect() } else { vec![None] };
+    let transforms: Vec<Option<u8>> = if tta {
+        (0..8).map(Some).collect()
+    } else {
+        vec![None]
+    };
     let mut sums = vec![0f32; indices.len()];
     for t in &transforms {
         let opts = LoaderOptions {
@@ -188,7 +195,8 @@ impl Saver<'_> {
             bb.save(&p)?;
             checkpoint::fsync(&p.with_extension("mpk"))?;
         }
-        let safetensors = crate::model::export_safetensors(model, &self.dir.join(name(".safetensors")))?;
+        let safetensors =
+            crate::model::export_safetensors(model, &self.dir.join(name(".safetensors")))?;
         let pointer = Pointer {
             model: name("-model.mpk"),
             optimizer: Some(name("-optim.mpk")),
@@ -243,13 +251,18 @@ pub(crate) fn train_on<B: AutodiffBackend>(
         )?;
     }
 
-    let split = if ctx.resuming && paths.split().exists() {
+    let mut split = if ctx.resuming && paths.split().exists() {
         Split::load_csv(&ds, &paths.split()).context("loading the run's split")?
     } else {
         let split = Split::stratified(ds.labels(), &exp.data.split)?;
         split.save_csv(&ds, &paths.split())?;
         split
     };
+    // One canonical order, so that a split loaded back from split.csv shuffles exactly like
+    // the freshly drawn one (resume must repeat an uninterrupted run).
+    for part in [&mut split.train, &mut split.valid, &mut split.test] {
+        part.sort_unstable();
+    }
     if split.train.is_empty() || split.valid.is_empty() {
         bail!(
             "the split has {} training and {} validation tiles; both must be non-empty",
@@ -266,6 +279,8 @@ pub(crate) fn train_on<B: AutodiffBackend>(
     std::fs::create_dir_all(&ckpt_dir)
         .with_context(|| format!("creating {}", ckpt_dir.display()))?;
 
+    // Same seed, same initial weights: runs are reproducible and sweeps compare fairly.
+    B::seed(&device, exp.train.seed);
     let mut model: Net<B> = Net::build(&exp.model, side, &device, &ctx.base_dir)?;
     let mut head_opt = AnyOptimizer::<Net<B>, B>::new(&exp.train);
     let mut backbone_opt = model
@@ -284,7 +299,11 @@ pub(crate) fn train_on<B: AutodiffBackend>(
             .with_context(|| format!("loading {}", model_path.display()))?;
         let stem = checkpoint::stem(&ckpt_dir, ptr.state.epoch);
         let stem_name = stem.file_name().and_then(|s| s.to_str()).unwrap_or("e");
-        head_opt = load_optim(head_opt, &ckpt_dir.join(format!("{stem_name}-optim")), &device)?;
+        head_opt = load_optim(
+            head_opt,
+            &ckpt_dir.join(format!("{stem_name}-optim")),
+            &device,
+        )?;
         if let Some(bb) = backbone_opt.take() {
             backbone_opt = Some(load_optim(
                 bb,
@@ -399,9 +418,7 @@ pub(crate) fn train_on<B: AutodiffBackend>(
             .enumerate()
         {
             if ctx.cancel.is_cancelled() {
-                emitter.emit(Event::Cancelled {
-                    epoch: state.epoch,
-                })?;
+                emitter.emit(Event::Cancelled { epoch: state.epoch })?;
                 return Ok(Outcome::cancelled(paths.dir.clone(), &state));
             }
             let batch = batch?;
@@ -557,14 +574,24 @@ mod tests {
     #[test]
     fn bce_matches_the_textbook_formula() {
         let device = Default::default();
-        let x = Tensor::<Flex, 2>::from_data(TensorData::new(vec![-3.0f32, 0.0, 2.5, 40.0], [4, 1]), &device);
-        let y = Tensor::<Flex, 2>::from_data(TensorData::new(vec![0.0f32, 1.0, 1.0, 0.0], [4, 1]), &device);
-        let got = bce_with_logits(x, y, 1.0).into_data().to_vec::<f32>().unwrap();
-        let want = |x: f64, y: f64| {
-            let p = 1.0 / (1.0 + (-x).exp());
-            -(y * p.ln() + (1.0 - y) * (1.0 - p).max(1e-300).ln())
-        };
-        for (g, (x, y)) in got.iter().zip([(-3.0, 0.0), (0.0, 1.0), (2.5, 1.0), (40.0, 0.0)]) {
+        let x = Tensor::<Flex, 2>::from_data(
+            TensorData::new(vec![-3.0f32, 0.0, 2.5, 40.0], [4, 1]),
+            &device,
+        );
+        let y = Tensor::<Flex, 2>::from_data(
+            TensorData::new(vec![0.0f32, 1.0, 1.0, 0.0], [4, 1]),
+            &device,
+        );
+        let got = bce_with_logits(x, y, 1.0)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        // -[y ln s(x) + (1-y) ln(1 - s(x))], written so that f64 does not round s(40) to 1.
+        let want = |x: f64, y: f64| y * (1.0 + (-x).exp()).ln() + (1.0 - y) * (1.0 + x.exp()).ln();
+        for (g, (x, y)) in got
+            .iter()
+            .zip([(-3.0, 0.0), (0.0, 1.0), (2.5, 1.0), (40.0, 0.0)])
+        {
             assert!((*g as f64 - want(x, y)).abs() < 1e-4, "x={x} y={y}: {g}");
         }
     }
@@ -574,16 +601,29 @@ mod tests {
         let device = Default::default();
         let x = Tensor::<Flex, 2>::from_data(TensorData::new(vec![0.3f32, 0.3], [2, 1]), &device);
         let y = Tensor::<Flex, 2>::from_data(TensorData::new(vec![1.0f32, 0.0], [2, 1]), &device);
-        let w1 = bce_with_logits(x.clone(), y.clone(), 1.0).into_data().to_vec::<f32>().unwrap();
-        let w2 = bce_with_logits(x, y, 2.0).into_data().to_vec::<f32>().unwrap();
+        let w1 = bce_with_logits(x.clone(), y.clone(), 1.0)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        let w2 = bce_with_logits(x, y, 2.0)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
         assert!((w2[0] - 2.0 * w1[0]).abs() < 1e-6);
         assert!((w2[1] - w1[1]).abs() < 1e-6);
     }
 
     #[test]
     fn metric_names_resolve() {
-        let t = Metrics { auc: 0.7, ..Metrics::default() };
-        let v = Metrics { auc: 0.8, loss: 0.3, ..Metrics::default() };
+        let t = Metrics {
+            auc: 0.7,
+            ..Metrics::default()
+        };
+        let v = Metrics {
+            auc: 0.8,
+            loss: 0.3,
+            ..Metrics::default()
+        };
         assert_eq!(metric_value("valid_auc", &t, &v).unwrap(), (0.8, false));
         assert_eq!(metric_value("valid_loss", &t, &v).unwrap(), (0.3, true));
         assert_eq!(metric_value("train_auc", &t, &v).unwrap(), (0.7, false));
