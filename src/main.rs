@@ -236,6 +236,7 @@ fn train_inner(args: TrainArgs) -> Result<ExitCode> {
     let cancel = CancelToken::default();
     install_cancel_signals(&cancel)?;
     let (exps, base_dir) = match (&args.resume, &args.experiment) {
+        // A resumed run reads its own resolved config.toml; this placeholder is not used.
         (Some(_), _) => (vec![experiment::Experiment::default()], PathBuf::from(".")),
         (None, Some(path)) => {
             let exps = experiment::load(path, &args.set).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -450,6 +451,14 @@ fn eval_cmd(args: EvalArgs) -> Result<()> {
         tta: args.tta,
         device: args.device.as_deref(),
     };
+    let trained_on = train::load_run_config(&args.run_dir)?.data.source;
+    if trained_on == args.data {
+        eprintln!(
+            "note: `{}` is the set this run trained on; its training tiles inflate these figures \
+             (the run's own validation figures are in its metrics.csv)",
+            args.data
+        );
+    }
     let m = infer::evaluate(&opts, &args.data)?;
     let c = m.confusion;
     if args.json {
