@@ -795,10 +795,18 @@ fn epoch_caption(app: &App, run: &RunView, i: usize) -> String {
     )
 }
 
-fn draw_confusion_tab(f: &mut Frame, app: &App, t: &Theme, run: &RunView, area: Rect) {
+/// The caption line of the per-epoch tabs (confusion, ROC): which epoch is shown and how to
+/// step. Returns the epoch index and the area below, or `None` before the first epoch ends.
+fn epoch_tab_header(
+    f: &mut Frame,
+    app: &App,
+    t: &Theme,
+    run: &RunView,
+    area: Rect,
+) -> Option<(usize, Rect)> {
     let Some(i) = app.cm_index(run) else {
         f.render_widget(Paragraph::new("no epoch finished yet"), area);
-        return;
+        return None;
     };
     let [cap, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
     f.render_widget(
@@ -809,6 +817,13 @@ fn draw_confusion_tab(f: &mut Frame, app: &App, t: &Theme, run: &RunView, area: 
         .style(t.dim()),
         cap,
     );
+    Some((i, body))
+}
+
+fn draw_confusion_tab(f: &mut Frame, app: &App, t: &Theme, run: &RunView, area: Rect) {
+    let Some((i, body)) = epoch_tab_header(f, app, t, run, area) else {
+        return;
+    };
     draw_confusion(f, t, run, i, body);
 }
 
@@ -877,19 +892,9 @@ fn draw_confusion(f: &mut Frame, t: &Theme, run: &RunView, i: usize, area: Rect)
 }
 
 fn draw_roc_tab(f: &mut Frame, app: &App, t: &Theme, run: &RunView, area: Rect) {
-    let Some(i) = app.cm_index(run) else {
-        f.render_widget(Paragraph::new("no epoch finished yet"), area);
+    let Some((i, body)) = epoch_tab_header(f, app, t, run, area) else {
         return;
     };
-    let [cap, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
-    f.render_widget(
-        Paragraph::new(format!(
-            "{}   [ / ] step epochs, b best",
-            epoch_caption(app, run, i)
-        ))
-        .style(t.dim()),
-        cap,
-    );
     roc_chart(
         f,
         t,
