@@ -4,7 +4,7 @@ mod data_support;
 
 use data_support::*;
 use histoboard::data::{Dataset, LoaderOptions, Split, loader, normalization, output_side};
-use histoboard::experiment::{AugmentConfig, BadTilePolicy, Normalize, SplitConfig};
+use histoboard::experiment::{BadTilePolicy, Normalize, SplitConfig};
 use std::sync::Arc;
 
 fn fixture(n: usize, cache: bool) -> (tempfile::TempDir, Arc<Dataset>) {
@@ -15,20 +15,6 @@ fn fixture(n: usize, cache: bool) -> (tempfile::TempDir, Arc<Dataset>) {
     cfg.cache = cache;
     let ds = Arc::new(Dataset::open(&cfg).unwrap());
     (dir, ds)
-}
-
-fn heavy() -> AugmentConfig {
-    AugmentConfig {
-        rotate: 20.0,
-        zoom: 0.1,
-        shift: 0.05,
-        brightness: 0.1,
-        contrast: 0.2,
-        saturation: 0.2,
-        hue: 0.05,
-        hed: 0.05,
-        ..Default::default()
-    }
 }
 
 fn collect(
@@ -47,7 +33,7 @@ fn batches_are_identical_for_any_worker_count_and_store() {
     let opts = |workers| LoaderOptions {
         batch_size: 3,
         shuffle: true,
-        augment: Some(heavy()),
+        augment: Some(histoboard::data::heavy_augment()),
         seed: 7,
         epoch: 2,
         workers,

@@ -16,7 +16,7 @@ mod split;
 mod tile;
 
 pub use augment::{Augmenter, TilePlan};
-pub use bench::{BenchOptions, BenchResult, bench};
+pub use bench::{BenchOptions, BenchResult, bench, heavy_augment};
 pub use inspect::{InspectOptions, inspect};
 pub use loader::{Batch, Loader, LoaderOptions, loader};
 pub use split::Split;

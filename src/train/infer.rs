@@ -9,7 +9,7 @@ use burn::prelude::Backend;
 
 use super::checkpoint::{self, Which};
 use super::device::{self, DeviceChoice};
-use super::trainer::{ModelRecorder, bce_of_probs, predict_probs};
+use super::trainer::{ModelRecorder, ROC_POINTS, bce_of_probs, predict_probs};
 use crate::data::Dataset;
 use crate::experiment::Experiment;
 use crate::metrics::{self, Metrics};
@@ -37,7 +37,7 @@ pub fn evaluate(opts: &InferOptions, data: &str) -> Result<Metrics> {
         &probs,
         labels,
         bce_of_probs(&probs, labels),
-        64,
+        ROC_POINTS,
     ))
 }
 

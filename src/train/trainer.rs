@@ -22,7 +22,7 @@ use crate::model::Net;
 use crate::runs::{DataSummary, EpochSummary, Event, LogLevel};
 
 /// Points on the ROC curve kept in each epoch event (enough for a terminal chart).
-const ROC_POINTS: usize = 64;
+pub(crate) const ROC_POINTS: usize = 64;
 /// Minimum time between two batch-progress events.
 const BATCH_EVENT_INTERVAL_S: f64 = 0.5;
 
@@ -472,7 +472,6 @@ pub(crate) fn train_on<B: AutodiffBackend>(
         );
 
         let eval_model = model.valid();
-        let inner_device = device.clone();
         let valid_probs = predict_probs(
             &eval_model,
             &ds,
@@ -481,7 +480,7 @@ pub(crate) fn train_on<B: AutodiffBackend>(
             state.mean,
             state.std,
             false,
-            &inner_device,
+            &device,
         )?;
         let valid_metrics = metrics::compute(
             &valid_probs,
