@@ -8,6 +8,7 @@
 //! - [`train`]: the training loop; emits run events; knows nothing of the terminal.
 //! - [`metrics`]: pure classification metrics.
 //! - [`runs`]: the run event stream on disk (write, tail, fold into state) and launching.
+//! - [`slurm`]: experiments as Slurm job arrays, and their scheduler states.
 //! - [`tui`]: the dashboard; reads run events; knows nothing of burn.
 
 pub mod data;
@@ -15,5 +16,6 @@ pub mod experiment;
 pub mod metrics;
 pub mod model;
 pub mod runs;
+pub mod slurm;
 pub mod train;
 pub mod tui;

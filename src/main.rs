@@ -58,6 +58,52 @@ enum Command {
     Predict(PredictArgs),
     /// Measure training or inference speed (images/s) and peak memory.
     Bench(BenchArgs),
+    /// Submit an experiment to Slurm (a sweep becomes one job array), or re-submit a run.
+    Submit(SubmitArgs),
+    /// Stop a detached or Slurm run; it keeps its last checkpoint and can be resumed.
+    Cancel {
+        /// The run folder (runs/<run-id>).
+        run_dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct SubmitArgs {
+    /// Experiment file (experiments/*.toml). Not needed with --resume.
+    experiment: Option<PathBuf>,
+    /// Override a setting, e.g. --set train.lr=5e-4 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// The runs folder, shared with the compute nodes.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
+    /// Overrides slurm.partition.
+    #[arg(long)]
+    partition: Option<String>,
+    /// Overrides slurm.account.
+    #[arg(long)]
+    account: Option<String>,
+    /// Overrides slurm.gpus (GPUs per run).
+    #[arg(long)]
+    gpus: Option<u32>,
+    /// Overrides slurm.cpus (cores per run).
+    #[arg(long)]
+    cpus: Option<u32>,
+    /// Overrides slurm.mem, e.g. 32G.
+    #[arg(long)]
+    mem: Option<String>,
+    /// Overrides slurm.time, [D-]HH:MM:SS.
+    #[arg(long)]
+    time: Option<String>,
+    /// Overrides slurm.array_limit (runs of a sweep at once).
+    #[arg(long)]
+    array_limit: Option<u32>,
+    /// Print the batch script; create no run and submit nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Re-submit a stopped Slurm run (it resumes from its checkpoint).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "experiment")]
+    resume: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -86,6 +132,10 @@ struct TrainArgs {
     /// Continue a stopped run from its last checkpoint.
     #[arg(long, value_name = "RUN_DIR")]
     resume: Option<PathBuf>,
+    /// Train the run prepared in this folder (its launch.toml), or resume it when it has a
+    /// checkpoint: what a Slurm task runs, first time or requeued.
+    #[arg(long, hide = true, value_name = "RUN_DIR", conflicts_with_all = ["experiment", "resume"])]
+    run_folder: Option<PathBuf>,
     /// Use this run id (the dashboard passes one for detached runs).
     #[arg(long, hide = true)]
     run_id: Option<String>,
@@ -173,6 +223,8 @@ fn main() -> ExitCode {
         Some(Command::Train(args)) => return train_cmd(args),
         Some(Command::Eval(args)) => eval_cmd(args),
         Some(Command::Predict(args)) => predict_cmd(args),
+        Some(Command::Submit(args)) => submit_cmd(args),
+        Some(Command::Cancel { run_dir }) => cancel_cmd(&run_dir),
         Some(Command::Bench(args)) => histoboard::train::bench::run(
             &args.mode,
             &args.model,
@@ -232,9 +284,12 @@ fn train_cmd(args: TrainArgs) -> ExitCode {
     }
 }
 
-fn train_inner(args: TrainArgs) -> Result<ExitCode> {
+fn train_inner(mut args: TrainArgs) -> Result<ExitCode> {
     let cancel = CancelToken::default();
     install_cancel_signals(&cancel)?;
+    if let Some(dir) = args.run_folder.take() {
+        prepare_run_folder(&mut args, &dir)?;
+    }
     let (exps, base_dir) = match (&args.resume, &args.experiment) {
         // A resumed run reads its own resolved config.toml; this placeholder is not used.
         (Some(_), _) => (vec![experiment::Experiment::default()], PathBuf::from(".")),
@@ -307,6 +362,146 @@ fn train_inner(args: TrainArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--run-folder DIR` as the plain flags: resume when the folder has a checkpoint, else a
+/// fresh run from its `launch.toml` under its own id. A stream left by an attempt that died
+/// before its first checkpoint is kept aside, renamed, so the fresh start can begin its own.
+fn prepare_run_folder(args: &mut TrainArgs, dir: &Path) -> Result<()> {
+    use histoboard::runs::RunPaths;
+    let paths = RunPaths::new(dir);
+    if histoboard::train::checkpoint::read_pointer(&paths.checkpoints(), Which::Last).is_ok() {
+        args.resume = Some(dir.to_path_buf());
+        return Ok(());
+    }
+    let launch = paths.launch();
+    if !launch.is_file() {
+        bail!(
+            "{} has neither a checkpoint nor a launch.toml: nothing to train",
+            dir.display()
+        );
+    }
+    let events = paths.events();
+    if events.is_file() {
+        let aside = dir.join(format!(
+            "events.{}.jsonl",
+            histoboard::runs::now_unix() as u64
+        ));
+        std::fs::rename(&events, &aside)
+            .with_context(|| format!("moving {} aside to {}", events.display(), aside.display()))?;
+        eprintln!(
+            "note: no checkpoint yet; the earlier attempt's events are kept in {}",
+            aside.display()
+        );
+    }
+    args.experiment = Some(launch);
+    args.run_id = Some(paths.id());
+    args.runs_dir = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    Ok(())
+}
+
+fn submit_cmd(args: SubmitArgs) -> Result<()> {
+    use histoboard::slurm;
+    if let Some(run_dir) = &args.resume {
+        let record = slurm::resubmit(run_dir)?;
+        println!(
+            "re-submitted {} as Slurm job {} (it resumes from its checkpoint)",
+            run_dir.display(),
+            record.task_id()
+        );
+        return Ok(());
+    }
+    let Some(path) = &args.experiment else {
+        bail!("name an experiment file (e.g. experiments/quick.toml) or --resume RUN_DIR");
+    };
+    let mut exps = experiment::load(path, &args.set).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for exp in &mut exps {
+        let s = &mut exp.slurm;
+        if let Some(p) = &args.partition {
+            s.partition = Some(p.clone());
+        }
+        if let Some(a) = &args.account {
+            s.account = Some(a.clone());
+        }
+        if let Some(g) = args.gpus {
+            s.gpus = g;
+        }
+        if let Some(c) = args.cpus {
+            s.cpus = c;
+        }
+        if let Some(m) = &args.mem {
+            s.mem = m.clone();
+        }
+        if let Some(t) = &args.time {
+            s.time = t.clone();
+        }
+        if let Some(k) = args.array_limit {
+            s.array_limit = k;
+        }
+    }
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    // The flags went around the loader's checks: check again.
+    for exp in &exps {
+        experiment::validate(exp, &base_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let mut opts = slurm::SubmitOptions::new(&args.runs_dir, &base_dir)?;
+    opts.dry_run = args.dry_run;
+    let sub = slurm::submit(&exps, &opts)?;
+    match &sub.job_id {
+        None => print!("{}", sub.script),
+        Some(job) => {
+            for (task, (id, _)) in sub.runs.iter().enumerate() {
+                println!("{job}_{task}  {id}");
+            }
+            println!(
+                "submitted {} run(s) as Slurm job array {job} in {:.0} ms; script: {}",
+                sub.runs.len(),
+                sub.elapsed.as_secs_f64() * 1e3,
+                sub.runs[0].1.join(slurm::SCRIPT_FILE).display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Stops a run started outside this process: Slurm runs through `scancel`, detached ones
+/// through their trainer's pid. Either way the trainer checkpoints and writes `cancelled`.
+fn cancel_cmd(run_dir: &Path) -> Result<()> {
+    use histoboard::runs::{RunPaths, RunState, Tail};
+    if histoboard::slurm::SlurmRecord::read(run_dir)?.is_some() {
+        histoboard::slurm::cancel(run_dir)?;
+        println!("asked Slurm to cancel {}", run_dir.display());
+        return Ok(());
+    }
+    let paths = RunPaths::new(run_dir);
+    let mut state = RunState::new(paths.id(), run_dir);
+    for rec in Tail::new(paths.events()).poll() {
+        state.apply(&rec.map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    if state.status.is_terminal() {
+        bail!(
+            "{} is not running (it is {})",
+            run_dir.display(),
+            state.status.label()
+        );
+    }
+    let pid = state
+        .pid
+        .with_context(|| format!("{} has not started yet", run_dir.display()))?;
+    if !state.host.is_empty() && state.host != histoboard::runs::paths::host_name() {
+        bail!(
+            "{} runs on {} (pid {pid}); cancel it there",
+            run_dir.display(),
+            state.host
+        );
+    }
+    histoboard::runs::cancel_detached(pid)?;
+    println!("asked trainer {pid} to stop {}", run_dir.display());
+    Ok(())
 }
 
 /// Headless progress: a live bar on a terminal, plain lines when piped.

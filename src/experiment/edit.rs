@@ -86,7 +86,7 @@ fn field_kind(kind: Kind) -> FieldKind {
         Kind::Bool => FieldKind::Bool,
         Kind::Choice(options) => FieldKind::Choice(options.iter().map(|s| s.to_string()).collect()),
         Kind::Text | Kind::OptText => FieldKind::Text,
-        Kind::List => FieldKind::List,
+        Kind::List | Kind::Lines => FieldKind::List,
     }
 }
 

@@ -327,6 +327,8 @@ pub(crate) fn parse_value(raw: &str, kind: Kind) -> Value {
     match parsed {
         Some(v) => v,
         // "32, 64, 128" for a list field: the brackets are implied.
+        // A bare line for a list of lines is one line.
+        None if kind == Kind::Lines => Value::Array(vec![Value::String(raw.to_string())]),
         None if kind.is_list() => format!("v = [{raw}]")
             .parse::<Table>()
             .ok()
@@ -648,6 +650,13 @@ pub(crate) fn normalize_leaf(v: &mut Value, kind: Kind) -> Result<(), String> {
         Kind::Text | Kind::OptText => match v {
             Value::String(_) => Ok(()),
             other => Err(format!("expects a string, got {}", describe(other))),
+        },
+        Kind::Lines => match v {
+            Value::Array(items) if items.iter().all(|i| i.is_str()) => Ok(()),
+            other => Err(format!(
+                "expects a list of strings, like [\"--constraint=h100\"], got {}",
+                describe(other)
+            )),
         },
         Kind::List => match v {
             Value::Array(items) => {

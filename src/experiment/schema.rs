@@ -15,6 +15,10 @@ pub struct Experiment {
     pub data: DataConfig,
     pub model: ModelConfig,
     pub train: TrainConfig,
+    /// Where the dashboard's launch key runs it (`histoboard submit` always uses Slurm).
+    pub launcher: LauncherKind,
+    /// Resources and batch-script settings for `launcher = "slurm"` and `histoboard submit`.
+    pub slurm: SlurmConfig,
 }
 
 impl Default for Experiment {
@@ -25,6 +29,66 @@ impl Default for Experiment {
             data: DataConfig::default(),
             model: ModelConfig::default(),
             train: TrainConfig::default(),
+            launcher: LauncherKind::Local,
+            slurm: SlurmConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LauncherKind {
+    /// Worker threads of the dashboard (the default).
+    Local,
+    /// A background `histoboard train` process that outlives the dashboard.
+    Detached,
+    /// A Slurm job (a sweep is one job array).
+    Slurm,
+}
+
+/// The `[slurm]` table: what `sbatch` is asked for. Unset strings leave the choice to the
+/// cluster's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlurmConfig {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    /// GPUs per run (`--gres=gpu:N`); 0 asks for none.
+    pub gpus: u32,
+    /// CPU cores per run (`--cpus-per-task`).
+    pub cpus: u32,
+    /// Memory per run (`--mem`), e.g. `16G`; empty leaves the cluster default.
+    pub mem: String,
+    /// Wall-clock limit (`--time`), `[D-]HH:MM:SS`.
+    pub time: String,
+    /// Runs of a sweep running at once (the job array's `%K`); 0 = no limit.
+    pub array_limit: u32,
+    /// Seconds before the time limit at which Slurm sends SIGTERM, so the run checkpoints.
+    pub signal_lead_s: u32,
+    /// Let Slurm requeue the run after pre-emption or a node failure; it resumes.
+    pub requeue: bool,
+    /// Shell lines run before training on the node, e.g. `module load cuda`.
+    pub setup: Vec<String>,
+    /// Extra `#SBATCH` options, e.g. `--constraint=h100`.
+    pub extra: Vec<String>,
+}
+
+impl Default for SlurmConfig {
+    fn default() -> Self {
+        SlurmConfig {
+            partition: None,
+            account: None,
+            qos: None,
+            gpus: 0,
+            cpus: 4,
+            mem: "16G".into(),
+            time: "04:00:00".into(),
+            array_limit: 0,
+            signal_lead_s: 120,
+            requeue: true,
+            setup: Vec::new(),
+            extra: Vec::new(),
         }
     }
 }

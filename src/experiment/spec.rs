@@ -21,13 +21,15 @@ pub(crate) enum Kind {
     Text,
     /// `Option<String>`: an empty string means "not set".
     OptText,
-    /// A list of unsigned integers (`model.filters`), the only list field.
+    /// A list of unsigned integers (`model.filters`).
     List,
+    /// A list of strings (`slurm.extra`, `slurm.setup`).
+    Lines,
 }
 
 impl Kind {
     pub(crate) fn is_list(self) -> bool {
-        matches!(self, Kind::List)
+        matches!(self, Kind::List | Kind::Lines)
     }
 }
 
@@ -106,6 +108,7 @@ pub(crate) const FREEZE: &[&str] = &["none", "backbone"];
 pub(crate) const NORMALIZE: &[&str] = &["dataset", "lite", "unit"];
 pub(crate) const BAD_TILES: &[&str] = &["error", "skip"];
 pub(crate) const DEVICES: &[&str] = &["auto", "cpu", "cuda"];
+pub(crate) const LAUNCHERS: &[&str] = &["local", "detached", "slurm"];
 
 const USIZE: u64 = usize::MAX as u64;
 const U64: u64 = i64::MAX as u64; // TOML integers are i64
@@ -529,6 +532,92 @@ pub(crate) const SPECS: &[Spec] = &[
         "HED stain jitter sigma",
     ),
     s(
+        "launcher",
+        Kind::Choice(LAUNCHERS),
+        Step::Cycle,
+        "Where the launch key runs it: local threads, detached process or slurm",
+    ),
+    s(
+        "slurm.partition",
+        Kind::OptText,
+        Step::Typed,
+        "Slurm partition (empty = the cluster's default)",
+    ),
+    s(
+        "slurm.account",
+        Kind::OptText,
+        Step::Typed,
+        "Slurm account to charge (empty = your default)",
+    ),
+    s(
+        "slurm.qos",
+        Kind::OptText,
+        Step::Typed,
+        "Slurm quality of service (empty = the default)",
+    ),
+    s(
+        "slurm.gpus",
+        Kind::Int(U32),
+        Step::IntAdd {
+            by: 1,
+            min: 0,
+            max: 64,
+        },
+        "GPUs per run (--gres=gpu:N)",
+    ),
+    s(
+        "slurm.cpus",
+        Kind::Int(U32),
+        Step::IntMul2 { min: 1, seed: 1 },
+        "CPU cores per run (--cpus-per-task)",
+    ),
+    s(
+        "slurm.mem",
+        Kind::Text,
+        Step::CycleText(&["8G", "16G", "32G", "64G", "128G"]),
+        "Memory per run (--mem), e.g. 16G; empty = the cluster's default",
+    ),
+    s(
+        "slurm.time",
+        Kind::Text,
+        Step::CycleText(&["00:30:00", "01:00:00", "04:00:00", "12:00:00", "1-00:00:00"]),
+        "Wall-clock limit per run (--time), [D-]HH:MM:SS",
+    ),
+    s(
+        "slurm.array_limit",
+        Kind::Int(U32),
+        Step::IntAdd {
+            by: 1,
+            min: 0,
+            max: U32,
+        },
+        "Runs of a sweep running at once (0 = no limit)",
+    ),
+    s(
+        "slurm.signal_lead_s",
+        Kind::Int(U32),
+        Step::IntMul2 { min: 0, seed: 60 },
+        "Seconds before the time limit that Slurm signals the run to checkpoint",
+    ),
+    s(
+        "slurm.requeue",
+        Kind::Bool,
+        Step::Toggle,
+        "Let Slurm requeue the run after pre-emption or node failure (it resumes)",
+    ),
+    s(
+        "slurm.setup",
+        Kind::Lines,
+        Step::Typed,
+        "Shell lines run on the node before training, e.g. module load cuda",
+    ),
+    s(
+        "slurm.extra",
+        Kind::Lines,
+        Step::Typed,
+        "Extra #SBATCH options, e.g. --constraint=h100",
+    ),
+    s(
         "name",
         Kind::Text,
         Step::Typed,
@@ -551,6 +640,7 @@ pub(crate) const TABLES: &[&str] = &[
     "model",
     "train",
     "train.early_stopping",
+    "slurm",
 ];
 
 /// Keys of the root that are loader directives, not schema fields.
@@ -624,6 +714,9 @@ mod tests {
         let mut exp = Experiment::default();
         // Option fields are skipped when None; give them a value to see them.
         exp.data.labels = Some("x.csv".into());
+        exp.slurm.partition = Some("gpu".into());
+        exp.slurm.account = Some("lab".into());
+        exp.slurm.qos = Some("normal".into());
         let table = toml::Table::try_from(&exp).expect("schema serialises");
         let mut found = Vec::new();
         leaves("", &table, &mut found);
@@ -650,9 +743,9 @@ mod tests {
             if let Kind::Choice(options) = s.kind {
                 for o in options {
                     let mut t = toml::Table::try_from(Experiment::default()).unwrap();
-                    let (table, leaf) = s.key.rsplit_once('.').unwrap();
+                    let (table, leaf) = s.key.rsplit_once('.').unwrap_or(("", s.key));
                     let mut cur = &mut t;
-                    for seg in table.split('.') {
+                    for seg in table.split('.').filter(|s| !s.is_empty()) {
                         cur = cur.get_mut(seg).unwrap().as_table_mut().unwrap();
                     }
                     cur.insert(leaf.into(), toml::Value::String(o.to_string()));

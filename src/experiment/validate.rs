@@ -287,7 +287,84 @@ pub(crate) fn problems(exp: &Experiment, base_dir: Option<&Path>) -> Vec<Experim
             );
         }
     }
+
+    // Slurm: checked here so a bad value fails at load, not later as sbatch's complaint.
+    let sl = &exp.slurm;
+    for (key, v) in [
+        ("slurm.partition", &sl.partition),
+        ("slurm.account", &sl.account),
+        ("slurm.qos", &sl.qos),
+    ] {
+        if let Some(v) = v
+            && (v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            bad(key, format!("`{v}` must be one word"));
+        }
+    }
+    if sl.cpus == 0 {
+        bad("slurm.cpus", "must be at least 1".into());
+    }
+    if !sl.mem.is_empty() && !valid_slurm_mem(&sl.mem) {
+        bad(
+            "slurm.mem",
+            format!("`{}` is not a size like 16G, 512M or 64000", sl.mem),
+        );
+    }
+    if !valid_slurm_time(&sl.time) {
+        bad(
+            "slurm.time",
+            format!(
+                "`{}` is not a time limit like 04:00:00, 30:00 or 1-12:00:00",
+                sl.time
+            ),
+        );
+    }
+    for line in &sl.extra {
+        if !line.starts_with("--") || line.chars().any(|c| c.is_control()) {
+            bad(
+                "slurm.extra",
+                format!(
+                    "`{line}` must be one sbatch option starting with --, like --constraint=h100"
+                ),
+            );
+        }
+    }
+    if sl
+        .setup
+        .iter()
+        .any(|l| l.contains('\n') || l.contains('\r'))
+    {
+        bad(
+            "slurm.setup",
+            "give one shell line per list item (no line breaks inside an item)".into(),
+        );
+    }
     out
+}
+
+/// Slurm's `--mem`: a whole number with an optional K, M, G or T suffix.
+fn valid_slurm_mem(m: &str) -> bool {
+    let digits = m.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
+    m.len() - digits.len() <= 1 && !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Slurm's `--time`: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, not zero-length.
+fn valid_slurm_time(t: &str) -> bool {
+    let (days, rest) = match t.split_once('-') {
+        Some((d, r)) => (Some(d), r),
+        None => (None, t),
+    };
+    let num = |s: &str| !s.is_empty() && s.len() <= 4 && s.chars().all(|c| c.is_ascii_digit());
+    if days.is_some_and(|d| !num(d)) {
+        return false;
+    }
+    let parts: Vec<&str> = rest.split(':').collect();
+    let shape_ok = match (days.is_some(), parts.len()) {
+        (_, 1..=3) => parts.iter().all(|p| num(p)),
+        _ => false,
+    };
+    let any_time = t.chars().any(|c| c.is_ascii_digit() && c != '0');
+    shape_ok && any_time
 }
 
 fn valid_device(d: &str) -> bool {
@@ -338,6 +415,31 @@ mod tests {
         }
         for bad in ["gpu", "cuda:", "cuda:x", "CPU", "", "cuda:-1", "cuda:99999"] {
             assert!(!valid_device(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn slurm_sizes_and_times() {
+        for ok in ["16G", "512M", "64000", "1T"] {
+            assert!(valid_slurm_mem(ok), "{ok}");
+        }
+        for bad in ["", "16GB", "G", "1.5G", "-1G"] {
+            assert!(!valid_slurm_mem(bad), "{bad}");
+        }
+        for ok in ["04:00:00", "30", "30:00", "1-12", "1-12:00", "2-00:00:00"] {
+            assert!(valid_slurm_time(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "0",
+            "00:00:00",
+            "4h",
+            "1:2:3:4",
+            "-1",
+            "1-",
+            "a-01:00:00",
+        ] {
+            assert!(!valid_slurm_time(bad), "{bad}");
         }
     }
 

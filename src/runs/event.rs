@@ -40,6 +40,10 @@ pub enum Event {
         start_epoch: usize,
         /// OS process id of the trainer, so watchers can tell a dead run from a slow one.
         pid: u32,
+        /// Host name of the trainer's machine: its pid means nothing on another host (a
+        /// Slurm node). Empty in streams written before it existed.
+        #[serde(default)]
+        host: String,
     },
     /// Throttled progress inside an epoch.
     Batch {

@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use anyhow::{Context, Result};
+
 /// The files of one run, all inside `dir` (`runs/<run-id>/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunPaths {
@@ -41,6 +43,12 @@ impl RunPaths {
         self.dir.join("train.log")
     }
     /// The run id: the folder name.
+    /// The experiment a run was launched with, before its trainer starts (detached and Slurm
+    /// runs): the folder is a run, queued, from the moment this exists.
+    pub fn launch(&self) -> PathBuf {
+        self.dir.join("launch.toml")
+    }
+
     pub fn id(&self) -> String {
         self.dir
             .file_name()
@@ -129,6 +137,39 @@ pub fn now_unix() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+/// This machine's host name (what a trainer records, and a watcher compares, before trusting
+/// a pid). Empty when it cannot be read.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default()
+}
+
+/// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the folder, so
+/// a reader (or a crash) never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    };
+    write().with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

@@ -190,6 +190,8 @@ pub struct RunState {
     pub finished_reason: Option<String>,
     pub error: Option<String>,
     pub pid: Option<u32>,
+    /// Host of the trainer (empty when the stream predates the field).
+    pub host: String,
     pub data: Option<DataSummary>,
     /// Records applied (handy to tell a fresh state from a folded one).
     pub records: usize,
@@ -223,6 +225,7 @@ impl RunState {
             finished_reason: None,
             error: None,
             pid: None,
+            host: String::new(),
             data: None,
             records: 0,
         }
@@ -242,6 +245,7 @@ impl RunState {
                 data,
                 start_epoch,
                 pid,
+                host,
             } => {
                 self.experiment = experiment.clone();
                 self.config = config.clone();
@@ -253,6 +257,7 @@ impl RunState {
                 self.data = Some(data.clone());
                 self.start_epoch = *start_epoch;
                 self.pid = Some(*pid);
+                self.host = host.clone();
                 self.status = RunStatus::Running;
                 self.started_at.get_or_insert(rec.t);
                 self.resumed_at = Some(rec.t);
@@ -430,6 +435,11 @@ impl RunState {
             return false;
         };
         if now - last < quiet_s {
+            return false;
+        }
+        // A pid from another machine (a Slurm node) says nothing here; the scheduler's state
+        // tells about those runs.
+        if !self.host.is_empty() && self.host != super::paths::host_name() {
             return false;
         }
         if trainer_alive(pid, self.resumed_at) {

@@ -152,7 +152,7 @@ impl RunsWatcher {
         updates
     }
 
-    /// Ids of sub-folders holding an `events.jsonl`.
+    /// Ids of sub-folders holding an `events.jsonl`, or a `launch.toml` (queued elsewhere).
     fn discover(&self) -> BTreeSet<String> {
         let mut ids = BTreeSet::new();
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
@@ -166,7 +166,9 @@ impl RunsWatcher {
             }
             // Known runs skip the stat: their tail notices a vanished file itself, and a
             // vanished folder drops out of the listing.
-            if self.runs.contains_key(name) || entry.path().join("events.jsonl").is_file() {
+            let paths = RunPaths::new(entry.path());
+            if self.runs.contains_key(name) || paths.events().is_file() || paths.launch().is_file()
+            {
                 ids.insert(name.to_string());
             }
         }
@@ -207,6 +209,33 @@ pub struct Collector {
 }
 
 impl Collector {
+    /// Calls `tick` on a thread named `name` every `interval` until the collector is stopped or
+    /// dropped, or `tick` returns false (its receiver hung up).
+    pub fn spawn(
+        name: &str,
+        interval: Duration,
+        mut tick: impl FnMut() -> bool + Send + 'static,
+    ) -> Collector {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                while !flag.load(Ordering::SeqCst) {
+                    let started = Instant::now();
+                    if !tick() {
+                        return;
+                    }
+                    // Unparked early by `stop`.
+                    if let Some(rest) = interval.checked_sub(started.elapsed()) {
+                        std::thread::park_timeout(rest);
+                    }
+                }
+            })
+            .ok();
+        Collector { stop, handle }
+    }
+
     /// Asks the thread to stop and waits for it (at most one poll).
     pub fn stop(mut self) {
         self.shutdown();
@@ -240,27 +269,13 @@ where
     T: Send + 'static,
     F: Fn(RunUpdate) -> T + Send + 'static,
 {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
     let mut watcher = RunsWatcher::new(runs_dir);
-    let handle = std::thread::Builder::new()
-        .name("runs-collector".into())
-        .spawn(move || {
-            while !flag.load(Ordering::SeqCst) {
-                let started = Instant::now();
-                for update in watcher.poll() {
-                    if sender.send(map(update)).is_err() {
-                        return;
-                    }
-                }
-                // Unparked early by `stop`.
-                if let Some(rest) = interval.checked_sub(started.elapsed()) {
-                    std::thread::park_timeout(rest);
-                }
-            }
-        })
-        .ok();
-    Collector { stop, handle }
+    Collector::spawn("runs-collector", interval, move || {
+        watcher
+            .poll()
+            .into_iter()
+            .all(|update| sender.send(map(update)).is_ok())
+    })
 }
 
 /// Figures from [`bench_load`].

@@ -6,7 +6,6 @@
 //! `*.safetensors` copies use PyTorch-style names so the weights load in PyTorch too.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -63,6 +62,8 @@ impl Which {
     }
 }
 
+pub use crate::runs::write_atomic;
+
 /// Stem for a checkpoint's files, e.g. `dir/e0007`.
 pub fn stem(dir: &Path, epoch: usize) -> PathBuf {
     dir.join(format!("e{epoch:04}"))
@@ -73,26 +74,6 @@ pub fn fsync(path: &Path) -> Result<()> {
     fs::File::open(path)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("syncing {}", path.display()))
-}
-
-/// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    };
-    write().with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn write_pointer(dir: &Path, which: Which, pointer: &Pointer) -> Result<()> {

@@ -71,7 +71,7 @@ impl EngineLauncher {
                 match exp {
                     Some(exp) if run_dir.is_none() => {
                         // The child reads the exact experiment the user launched, edits included.
-                        let launch_file = dir.join("launch.toml");
+                        let launch_file = RunPaths::new(&dir).launch();
                         super::checkpoint::write_atomic(
                             &launch_file,
                             crate::experiment::to_toml(exp).as_bytes(),

@@ -4,12 +4,14 @@
 //! and tested without a terminal; the shell turns effects into launches, saves and
 //! cancellations and feeds their outcomes back as actions.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::experiment::Experiment;
+use crate::experiment::{Experiment, LauncherKind};
 
 use super::experiments::ExpEntry;
 use super::model::RunView;
+use super::source::JobState;
 
 /// The three panes of the main screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,6 +61,19 @@ impl DetailTab {
 pub enum LaunchKind {
     Thread,
     Detached,
+    /// Submitted to Slurm: a sweep is one job array.
+    Slurm,
+}
+
+impl LaunchKind {
+    /// The experiment's own `launcher` setting.
+    pub fn of(exp: &Experiment) -> LaunchKind {
+        match exp.launcher {
+            LauncherKind::Local => LaunchKind::Thread,
+            LauncherKind::Detached => LaunchKind::Detached,
+            LauncherKind::Slurm => LaunchKind::Slurm,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,8 +97,10 @@ pub enum Action {
     Back,
 
     // Experiments and runs.
+    /// Launch with the experiment's own `launcher` setting.
     Launch,
     LaunchDetached,
+    LaunchSlurm,
     Edit,
     Cancel,
     Resume,
@@ -135,12 +152,16 @@ pub enum Action {
     /// Wall clock, unix seconds (elapsed times and ETAs move with it).
     Tick(f64),
     RunsUpdated(Vec<RunView>),
+    /// Changed Slurm job states, by run id.
+    SlurmUpdated(BTreeMap<String, JobState>),
     ExperimentsLoaded(Vec<ExpEntry>),
     Launched {
         ticket: u64,
         result: Result<String, String>,
     },
     Saved(Result<PathBuf, String>),
+    /// Outcome of a Slurm submission, to show.
+    Submitted(Result<String, String>),
     Notice(String),
 }
 
@@ -152,6 +173,11 @@ pub enum Effect {
         experiment: Box<Experiment>,
         source: PathBuf,
         kind: LaunchKind,
+    },
+    /// Every run of a sweep in one Slurm job array.
+    Submit {
+        experiments: Vec<Experiment>,
+        source: PathBuf,
     },
     Cancel {
         run_id: String,

@@ -1,6 +1,6 @@
 //! Dashboard state and its pure transitions: `App::update(Action) -> Vec<Effect>`.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use ratatui::layout::{Position, Rect};
@@ -12,6 +12,10 @@ use super::experiments::{self, ExpEntry, FieldView};
 use super::keymap::{self, Binding, Ctx};
 use super::layout;
 use super::model::{RunView, Status};
+use super::source::JobState;
+
+/// Seconds a run may stay silent after its Slurm task ended before it counts as lost.
+const SLURM_LOST_GRACE_S: f64 = 10.0;
 
 /// A launch waiting for a free slot.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +108,8 @@ pub struct App {
     /// Index into [`App::rows`] (queued launches first, then runs).
     pub run_sel: usize,
     pub marked: BTreeSet<String>,
+    /// Scheduler state of the runs submitted to Slurm, by run id.
+    pub slurm: BTreeMap<String, JobState>,
 
     pub tab: DetailTab,
     /// Confusion matrix epoch index into the run's epochs; None follows the latest.
@@ -142,6 +148,7 @@ impl App {
             runs: Vec::new(),
             run_sel: 0,
             marked: BTreeSet::new(),
+            slurm: BTreeMap::new(),
             tab: DetailTab::Curves,
             cm_epoch: None,
             detail_scroll: 0,
@@ -225,6 +232,9 @@ impl App {
         // Ticks only matter to the screen while something runs (elapsed, ETA).
         if let Action::Tick(now) = action {
             self.now = now;
+            if self.apply_slurm() {
+                self.dirty = true;
+            }
             if self.runs.iter().any(|r| r.status == Status::Running) {
                 self.dirty = true;
             }
@@ -236,7 +246,24 @@ impl App {
                 self.size = Rect::new(0, 0, width, height);
                 Vec::new()
             }
-            Action::RunsUpdated(runs) => self.runs_updated(runs),
+            Action::RunsUpdated(runs) => {
+                let effects = self.runs_updated(runs);
+                let _ = self.apply_slurm();
+                effects
+            }
+            Action::SlurmUpdated(states) => {
+                self.slurm.extend(states);
+                let _ = self.apply_slurm();
+                Vec::new()
+            }
+            Action::Submitted(Ok(text)) => {
+                self.message = Some((false, text));
+                Vec::new()
+            }
+            Action::Submitted(Err(text)) => {
+                self.message = Some((true, text));
+                Vec::new()
+            }
             Action::ExperimentsLoaded(list) => {
                 self.experiments = list;
                 self.exp_sel = self.exp_sel.min(self.experiments.len().saturating_sub(1));
@@ -356,9 +383,17 @@ impl App {
         t
     }
 
-    /// Queues (thread) or starts (detached) every experiment given.
+    /// Queues (thread), starts (detached) or submits (Slurm) every experiment given.
     fn launch(&mut self, exps: Vec<Experiment>, source: PathBuf, kind: LaunchKind) -> Vec<Effect> {
         let n = exps.len();
+        if kind == LaunchKind::Slurm {
+            // The scheduler queues them: one submission, one job array.
+            self.message = Some((false, format!("submitting {n} run(s) to Slurm")));
+            return vec![Effect::Submit {
+                experiments: exps,
+                source,
+            }];
+        }
         let mut effects = Vec::new();
         for experiment in exps {
             let ticket = self.ticket();
@@ -369,7 +404,7 @@ impl App {
                     source: source.clone(),
                 }),
                 // Detached runs outlive the dashboard, so they cannot wait in its queue.
-                LaunchKind::Detached => effects.push(Effect::Launch {
+                LaunchKind::Detached | LaunchKind::Slurm => effects.push(Effect::Launch {
                     ticket,
                     experiment: Box::new(experiment),
                     source: source.clone(),
@@ -381,7 +416,9 @@ impl App {
             false,
             match kind {
                 LaunchKind::Thread => format!("queued {n} run(s)"),
-                LaunchKind::Detached => format!("launching {n} detached run(s)"),
+                LaunchKind::Detached | LaunchKind::Slurm => {
+                    format!("launching {n} detached run(s)")
+                }
             },
         ));
         effects.extend(self.pump());
@@ -455,19 +492,20 @@ impl App {
                 self.detail_scroll = 0;
             }
             Action::Back => self.message = None,
-            Action::Launch | Action::LaunchDetached => {
-                let kind = if action == Action::Launch {
-                    LaunchKind::Thread
-                } else {
-                    LaunchKind::Detached
-                };
+            Action::Launch | Action::LaunchDetached | Action::LaunchSlurm => {
                 return match self.selected_experiment() {
                     None => {
                         self.message = Some((true, "no experiment selected".into()));
                         Vec::new()
                     }
                     Some(e) => match &e.result {
+                        Ok(exps) if exps.is_empty() => Vec::new(),
                         Ok(exps) => {
+                            let kind = match action {
+                                Action::LaunchDetached => LaunchKind::Detached,
+                                Action::LaunchSlurm => LaunchKind::Slurm,
+                                _ => LaunchKind::of(&exps[0]),
+                            };
                             let (exps, path) = (exps.clone(), e.path.clone());
                             self.launch(exps, path, kind)
                         }
@@ -525,6 +563,25 @@ impl App {
             self.should_quit = true;
             vec![Effect::Quit]
         }
+    }
+
+    /// A run whose Slurm task is over while its stream still says queued or running lost its
+    /// trainer (a dead node, a kill, a task that never started): mark it lost, so it can be
+    /// resumed. The grace period lets the trainer's last events arrive first.
+    /// Returns whether a run changed.
+    fn apply_slurm(&mut self) -> bool {
+        let mut changed = false;
+        for r in &mut self.runs {
+            if let Some(job) = self.slurm.get(&r.id)
+                && job.state.is_final()
+                && r.status.is_active()
+                && self.now - r.updated_at >= SLURM_LOST_GRACE_S
+            {
+                r.status = Status::Lost;
+                changed = true;
+            }
+        }
+        changed
     }
 
     fn ask_cancel(&mut self) {
@@ -707,11 +764,11 @@ impl App {
                 f.saving = Some(variant_name(&stem, &existing));
                 f.message = None;
             }
-            Action::Launch | Action::LaunchDetached => {
-                let kind = if action == Action::Launch {
-                    LaunchKind::Thread
-                } else {
-                    LaunchKind::Detached
+            Action::Launch | Action::LaunchDetached | Action::LaunchSlurm => {
+                let kind = match action {
+                    Action::LaunchDetached => LaunchKind::Detached,
+                    Action::LaunchSlurm => LaunchKind::Slurm,
+                    _ => LaunchKind::of(&f.experiment),
                 };
                 let (exp, source) = (f.experiment.clone(), f.source.clone());
                 let effects = self.launch(vec![exp], source, kind);

@@ -235,7 +235,7 @@ pub fn bindings() -> Vec<Binding> {
         Experiments,
         &[Key::ch('l'), Key::plain(K::Enter)],
         A::Launch,
-        "launch (queued)",
+        "launch (as its `launcher` says)",
         true,
     );
     b(
@@ -244,6 +244,13 @@ pub fn bindings() -> Vec<Binding> {
         A::LaunchDetached,
         "launch detached (outlives the dashboard)",
         true,
+    );
+    b(
+        Experiments,
+        &[Key::ch('S')],
+        A::LaunchSlurm,
+        "submit to Slurm (a sweep is one job array)",
+        false,
     );
     b(
         Experiments,
@@ -370,6 +377,13 @@ pub fn bindings() -> Vec<Binding> {
         &[Key::ch('L')],
         A::LaunchDetached,
         "launch detached",
+        false,
+    );
+    b(
+        Form,
+        &[Key::ch('S')],
+        A::LaunchSlurm,
+        "submit to Slurm",
         false,
     );
     b(

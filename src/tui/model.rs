@@ -295,6 +295,7 @@ mod tests {
                 data: DataSummary::default(),
                 start_epoch,
                 pid: 7,
+                host: String::new(),
             },
         )
     }

@@ -26,7 +26,10 @@ use super::app::App;
 use super::experiments;
 use super::keymap;
 use super::model::Status;
-use super::source::{LaunchMode, LaunchedRun, Launcher, RunsSource, cancel_detached};
+use super::source::{
+    LaunchMode, LaunchedRun, Launcher, RunsSource, SlurmRecord, SlurmUpdate, SlurmWatcher,
+    cancel_detached,
+};
 use super::{TuiOptions, ui};
 
 /// Runs folder poll period: quick enough to feel live, cheap when idle.
@@ -244,6 +247,24 @@ fn spawn_collectors(tx: &Sender<Msg>, dir: &Path) {
         }
     });
     let t = tx.clone();
+    let runs_dir = dir.join("runs");
+    thread::spawn(move || {
+        // One batched scheduler query per refresh, and none while no run went to Slurm.
+        let mut slurm = SlurmWatcher::new(runs_dir);
+        loop {
+            for update in slurm.poll() {
+                let action = match update {
+                    SlurmUpdate::States(states) => Action::SlurmUpdated(states),
+                    SlurmUpdate::Error(e) => Action::Notice(format!("slurm: {e}")),
+                };
+                if t.send(Msg::Act(action)).is_err() {
+                    return;
+                }
+            }
+            thread::sleep(crate::slurm::watch::DEFAULT_INTERVAL);
+        }
+    });
+    let t = tx.clone();
     let exp_dir = dir.join("experiments");
     thread::spawn(move || {
         let mut seen = dir_signature(&exp_dir);
@@ -310,7 +331,8 @@ impl Shell {
             } => {
                 let mode = match kind {
                     LaunchKind::Thread => LaunchMode::Thread,
-                    LaunchKind::Detached => LaunchMode::Detached,
+                    // The app submits Slurm launches as `Effect::Submit`.
+                    LaunchKind::Detached | LaunchKind::Slurm => LaunchMode::Detached,
                 };
                 let result = match self
                     .launcher
@@ -325,14 +347,23 @@ impl Shell {
                 };
                 self.send(Action::Launched { ticket, result });
             }
+            Effect::Submit {
+                experiments,
+                source,
+            } => {
+                let result = self.submit(&experiments, &source);
+                self.send(Action::Submitted(result.map_err(|e| format!("{e:#}"))));
+            }
             Effect::Cancel { run_id, pid } => {
-                // Thread runs stop through their token; anything else (detached, or
-                // started elsewhere) through its trainer's pid from the `started` event.
+                // Thread runs stop through their token; Slurm runs through `scancel`;
+                // anything else (detached, or started elsewhere) through its trainer's pid.
+                let run_dir = self.dir.join("runs").join(&run_id);
                 let outcome = match (self.launched.get(&run_id), pid) {
                     (Some((run, LaunchMode::Thread)), _) => {
                         run.cancel.cancel();
                         Ok(())
                     }
+                    _ if is_slurm_run(&run_dir) => crate::slurm::cancel(&run_dir),
                     (_, Some(p)) => cancel_detached(p),
                     (_, None) => Err(anyhow::anyhow!("{run_id} has not reported its process yet")),
                 };
@@ -340,16 +371,29 @@ impl Shell {
                     self.send(Action::Notice(format!("cannot cancel {run_id}: {e:#}")));
                 }
             }
-            Effect::Resume { run_id } => match self
-                .launcher
-                .resume(&self.dir.join("runs").join(&run_id), LaunchMode::Thread)
-            {
-                Ok(run) => {
-                    self.launched
-                        .insert(run.run_id.clone(), (run, LaunchMode::Thread));
+            Effect::Resume { run_id } => {
+                let run_dir = self.dir.join("runs").join(&run_id);
+                if is_slurm_run(&run_dir) {
+                    // Back to the scheduler: the same array task resumes from its checkpoint.
+                    match crate::slurm::resubmit(&run_dir) {
+                        Ok(rec) => self.send(Action::Submitted(Ok(format!(
+                            "re-submitted {run_id} as Slurm job {}",
+                            rec.task_id()
+                        )))),
+                        Err(e) => {
+                            self.send(Action::Notice(format!("cannot resume {run_id}: {e:#}")))
+                        }
+                    }
+                    return;
                 }
-                Err(e) => self.send(Action::Notice(format!("cannot resume {run_id}: {e:#}"))),
-            },
+                match self.launcher.resume(&run_dir, LaunchMode::Thread) {
+                    Ok(run) => {
+                        self.launched
+                            .insert(run.run_id.clone(), (run, LaunchMode::Thread));
+                    }
+                    Err(e) => self.send(Action::Notice(format!("cannot resume {run_id}: {e:#}"))),
+                }
+            }
             Effect::SaveVariant {
                 original,
                 new_path,
@@ -365,6 +409,23 @@ impl Shell {
             }
             Effect::Quit => {}
         }
+    }
+
+    /// Submits a sweep as one Slurm job array into this dashboard's runs folder.
+    fn submit(
+        &self,
+        exps: &[crate::experiment::Experiment],
+        source: &Path,
+    ) -> anyhow::Result<String> {
+        let base = source.parent().unwrap_or(Path::new("."));
+        let mut opts = crate::slurm::SubmitOptions::new(self.dir.join("runs"), base)?;
+        opts.workdir = self.dir.clone();
+        let sub = crate::slurm::submit(exps, &opts)?;
+        Ok(format!(
+            "submitted {} run(s) to Slurm as job array {}",
+            sub.runs.len(),
+            sub.job_id.unwrap_or_default()
+        ))
     }
 
     /// Cancels every thread run (they checkpoint first); detached runs go on.
@@ -384,6 +445,10 @@ impl Shell {
         }
         ids
     }
+}
+
+fn is_slurm_run(run_dir: &Path) -> bool {
+    matches!(SlurmRecord::read(run_dir), Ok(Some(_)))
 }
 
 /// Waits until the given runs stop (or a timeout), watching their event files.

@@ -1,9 +1,12 @@
-//! The one place that talks to the `runs` module: watching `runs/` and launching.
+//! The one place that talks to the `runs` and `slurm` modules: watching `runs/`, launching,
+//! and the scheduler's view of Slurm runs.
 
 use std::path::PathBuf;
 
 pub use crate::runs::{CancelToken, LaunchMode, LaunchedRun, Launcher, cancel_detached};
 use crate::runs::{RunUpdate, RunsWatcher};
+pub use crate::slurm::watch::{SlurmUpdate, SlurmWatcher};
+pub use crate::slurm::{JobState, SlurmRecord};
 
 use super::model::RunView;
 

@@ -11,13 +11,7 @@ use histoboard::train::checkpoint::{self, Which};
 use histoboard::train::infer::{self, InferOptions};
 use histoboard::train::{self, TrainOptions};
 
-/// burn's CPU backend draws dropout masks from one process-wide generator, so two runs training
-/// at once in this process would interleave their draws: the tests here train one at a time.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::support::serial;
 
 /// A small, fast experiment on 160 real tiles.
 fn tiny(epochs: usize) -> Experiment {

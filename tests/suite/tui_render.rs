@@ -1,5 +1,5 @@
 //! Every pane rendered with ratatui's `TestBackend` from deterministic fixture runs,
-//! compared with committed insta snapshots (tests/snapshots/).
+//! compared with committed insta snapshots (tests/suite/snapshots/).
 
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 //! Dashboard benchmark: prints start-up and frame times over 50 finished runs of 100
 //! epochs. A figure to record, not a timed test:
-//! `cargo test --release --test tui_bench -- --ignored --nocapture`.
+//! `cargo test --release --test suite -- --ignored --nocapture tui_bench`.
 
 use histoboard::tui::{bench, write_fixture_runs};
 

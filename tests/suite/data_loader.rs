@@ -1,8 +1,6 @@
 //! Splits, normalisation and the batch loader on small fixtures of real tiles.
 
-mod data_support;
-
-use data_support::*;
+use crate::support::*;
 use histoboard::data::{Dataset, LoaderOptions, Split, loader, normalization, output_side};
 use histoboard::experiment::{BadTilePolicy, Normalize, SplitConfig};
 use std::sync::Arc;

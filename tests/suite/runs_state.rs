@@ -29,6 +29,7 @@ fn started(t: f64, epochs: usize, start_epoch: usize, pid: u32, config: &str) ->
             },
             start_epoch,
             pid,
+            host: String::new(),
         },
     )
 }

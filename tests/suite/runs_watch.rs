@@ -21,6 +21,7 @@ fn started(pid: u32) -> Event {
         data: DataSummary::default(),
         start_epoch: 0,
         pid,
+        host: String::new(),
     }
 }
 

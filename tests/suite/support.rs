@@ -1,10 +1,20 @@
-//! Fixtures for the data tests, built in temp dirs from real tiles of the bundled sample.
+//! Shared by the test modules: fixtures of real tiles from the bundled sample, built in temp
+//! dirs, and the lock that keeps model-building tests apart.
 #![allow(dead_code)]
 
 use histoboard::data::bundled_path;
 use histoboard::experiment::{BadTilePolicy, DataConfig};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
+/// burn's CPU backend draws random weights and dropout masks from one process-wide generator, so
+/// tests that seed it and expect repeatable numbers would see each other's draws: every test that
+/// builds or trains a model holds this lock.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// `n` real tiles from the bundled zip: (id, label, TIFF bytes), alternating labels.
 pub fn real_tiles(n: usize) -> Vec<(String, u8, Vec<u8>)> {

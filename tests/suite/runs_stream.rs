@@ -19,6 +19,7 @@ fn started(start_epoch: usize) -> Event {
         data: DataSummary::default(),
         start_epoch,
         pid: 1,
+        host: String::new(),
     }
 }
 

@@ -1,8 +1,6 @@
 //! Opening sources: layouts, labels CSV problems, bad tiles, the packed cache.
 
-mod data_support;
-
-use data_support::*;
+use crate::support::*;
 use histoboard::data::Dataset;
 use histoboard::experiment::BadTilePolicy;
 

@@ -66,6 +66,7 @@ fn trained_small() -> Small<Cpu> {
 
 #[test]
 fn round_trip_is_exact_and_pytorch_named() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("nested/small.safetensors");
     let device = Default::default();
@@ -119,6 +120,7 @@ fn round_trip_is_exact_and_pytorch_named() {
 
 #[test]
 fn mismatches_are_errors_naming_file_and_tensor() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("small.safetensors");
     let device = Default::default();
@@ -196,6 +198,7 @@ fn mismatches_are_errors_naming_file_and_tensor() {
 
 #[test]
 fn effnet_checkpoint_round_trip() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("effnet.safetensors");
     let device = Default::default();

@@ -89,6 +89,7 @@ fn pretrained<B: Backend>(device: &B::Device, with_fc: bool) -> EfficientNetLite
 
 #[test]
 fn matches_reference_at_96() {
+    let _serial = crate::support::serial();
     let device = Default::default();
     let model = pretrained::<Cpu>(&device, true);
     let cases = [
@@ -115,6 +116,7 @@ fn matches_reference_at_96() {
 
 #[test]
 fn matches_reference_at_224() {
+    let _serial = crate::support::serial();
     let device = Default::default();
     let model = pretrained::<Cpu>(&device, true);
     let case = reference("chelsea_224");
@@ -133,6 +135,7 @@ fn matches_reference_at_224() {
 
 #[test]
 fn without_imagenet_classifier() {
+    let _serial = crate::support::serial();
     let device = Default::default();
     let model = pretrained::<Cpu>(&device, false);
     let case = reference("tile");
@@ -145,6 +148,7 @@ fn without_imagenet_classifier() {
 
 #[test]
 fn rejects_bad_config_and_weights() {
+    let _serial = crate::support::serial();
     let device = Default::default();
     let err = EfficientNetLite0::<Cpu>::new(&device, 1.0, false).unwrap_err();
     assert!(err.to_string().contains("dropout"), "{err}");
@@ -207,6 +211,7 @@ impl ModuleVisitor<Ad> for GradCheck<'_> {
 
 #[test]
 fn forward_backward_gives_finite_gradients() {
+    let _serial = crate::support::serial();
     let device = Default::default();
     let model = pretrained::<Ad>(&device, false);
     let grads = loss(&model, batch96(&device)).backward();
@@ -243,6 +248,7 @@ fn values<M: Module<Ad>>(model: &M) -> BTreeMap<String, Vec<f32>> {
 
 #[test]
 fn frozen_backbone_stays_unchanged() {
+    let _serial = crate::support::serial();
     let device = Default::default();
     let model = pretrained::<Ad>(&device, false).freeze_backbone();
     assert!(model.is_backbone_frozen());
@@ -286,10 +292,11 @@ fn frozen_backbone_stays_unchanged() {
 }
 
 /// Inference time of a batch of 32 tiles at 96x96 on the CPU backend, for sizing experiments:
-/// `cargo test --test effnet_model -- --ignored --nocapture bench_`
+/// `cargo test --test suite -- --ignored --nocapture effnet_model::bench_`
 #[test]
 #[ignore = "benchmark: prints timings"]
 fn bench_inference_batch32_96() {
+    let _serial = crate::support::serial();
     let device = Default::default();
     let model = pretrained::<Cpu>(&device, false);
     let tile = input_tensor::<Cpu>(&reference("tile"), &device);

@@ -1,0 +1,296 @@
+//! Slurm end to end, against the real single-node cluster `scripts/slurm-up.sh` starts
+//! (Debian's slurm-wlm and munge): a sweep goes in as one job array, its runs stream into
+//! `runs/`, a cancelled run checkpoints and resumes when re-submitted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use histoboard::runs::{RunState, RunStatus, RunsWatcher};
+use histoboard::slurm::{self, SchedState, SlurmRecord};
+
+/// The cluster has two cores: one Slurm test at a time.
+static CLUSTER: Mutex<()> = Mutex::new(());
+
+/// Starts (or checks) the cluster. `None` only when its packages cannot be installed on this
+/// machine (exit 3), said out loud; any other failure fails the test.
+fn cluster() -> Option<std::sync::MutexGuard<'static, ()>> {
+    let guard = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/slurm-up.sh");
+    let out = Command::new("bash").arg(&script).output().unwrap();
+    match out.status.code() {
+        Some(0) => Some(guard),
+        Some(3) => {
+            eprintln!(
+                "SKIPPED: no Slurm cluster here: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            None
+        }
+        _ => panic!(
+            "scripts/slurm-up.sh failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+fn histoboard(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_histoboard"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A project folder with a two-run sweep: a short run and a long one.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("experiments")).unwrap();
+    std::fs::write(
+        dir.path().join("experiments/tiny.toml"),
+        r#"
+name = "tiny"
+[data]
+limit = 160
+crop = 32
+cache = false
+workers = 1
+[model]
+filters = [8, 16]
+dense = 16
+[train]
+batch_size = 16
+max_batches = 3
+device = "cpu"
+[train.early_stopping]
+patience = 0
+[slurm]
+cpus = 1
+mem = "1G"
+time = "00:10:00"
+[sweep]
+"train.epochs" = [2, 30]
+"#,
+    )
+    .unwrap();
+    dir
+}
+
+/// Polls `runs/` until `done` holds for the run `id`, or panics after `secs` with the state.
+fn wait_for(runs: &Path, id: &str, secs: u64, what: &str, done: impl Fn(&RunState) -> bool) {
+    let mut watcher = RunsWatcher::new(runs).with_quiet_after(f64::INFINITY);
+    let start = Instant::now();
+    loop {
+        watcher.poll();
+        if let Some(s) = watcher.get(id)
+            && done(s)
+        {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let log = std::fs::read_to_string(runs.join(id).join("train.log")).unwrap_or_default();
+            panic!(
+                "{id}: not {what} after {secs} s: {:?}\ntrain.log:\n{log}",
+                watcher.get(id).map(|s| (s.status, s.completed.len()))
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn sched_state(run_dir: &Path) -> SchedState {
+    let rec = SlurmRecord::read(run_dir).unwrap().expect("a Slurm record");
+    let id = rec.task_id();
+    slurm::query(std::slice::from_ref(&id)).unwrap()[&id]
+        .state
+        .clone()
+}
+
+#[test]
+fn sweep_runs_as_one_array_cancels_and_resumes() {
+    let Some(_cluster) = cluster() else { return };
+    let proj = project();
+    let out = ok(histoboard(
+        proj.path(),
+        &["submit", "experiments/tiny.toml", "--runs-dir", "runs"],
+    ));
+    // `JOB_TASK  RUN_ID` per run, then the summary naming one array.
+    let rows: Vec<(String, String)> = out
+        .lines()
+        .filter_map(|l| {
+            let mut p = l.split_whitespace();
+            let (task, id) = (p.next()?, p.next()?);
+            (p.next().is_none() && task.contains('_')).then(|| (task.into(), id.into()))
+        })
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    let job = rows[0].0.split('_').next().unwrap().to_string();
+    assert_eq!(rows[1].0, format!("{job}_1"), "one array, two tasks: {out}");
+    assert!(out.contains(&format!("as Slurm job array {job}")), "{out}");
+    let runs = proj.path().join("runs");
+    let (short, long): (PathBuf, PathBuf) = (runs.join(&rows[0].1), runs.join(&rows[1].1));
+    for dir in [&short, &long] {
+        for f in ["launch.toml", "slurm.sh", "slurm.json"] {
+            assert!(dir.join(f).is_file(), "{} lacks {f}", dir.display());
+        }
+    }
+    assert!(
+        std::fs::read_to_string(short.join("slurm.sh"))
+            .unwrap()
+            .contains("#SBATCH --array=0-1\n"),
+    );
+
+    // Both stream into runs/; the short one finishes.
+    wait_for(&runs, &rows[0].1, 180, "finished", |s| {
+        s.status == RunStatus::Finished
+    });
+    wait_for(&runs, &rows[1].1, 180, "past epoch 1", |s| {
+        s.status == RunStatus::Running && !s.completed.is_empty()
+    });
+
+    // Cancel the long one through Slurm: it checkpoints and says so.
+    ok(histoboard(proj.path(), &["cancel", long.to_str().unwrap()]));
+    wait_for(&runs, &rows[1].1, 60, "cancelled", |s| {
+        s.status == RunStatus::Cancelled
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sched_state(&long) != SchedState::Cancelled && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(sched_state(&long), SchedState::Cancelled);
+    assert_eq!(sched_state(&short), SchedState::Completed);
+    let done_before = {
+        let mut w = RunsWatcher::new(&runs);
+        w.poll();
+        w.get(&rows[1].1).unwrap().completed.len()
+    };
+    assert!(done_before >= 1);
+    assert!(long.join("checkpoints/last.json").is_file());
+
+    // Re-submitted, the same array task resumes from the checkpoint and completes.
+    let out = ok(histoboard(
+        proj.path(),
+        &["submit", "--resume", long.to_str().unwrap()],
+    ));
+    assert!(out.contains("re-submitted"), "{out}");
+    let rec = SlurmRecord::read(&long).unwrap().unwrap();
+    assert_eq!(rec.previous_jobs, vec![job.clone()]);
+    assert_eq!(rec.task, 1);
+    wait_for(&runs, &rows[1].1, 240, "finished after resuming", |s| {
+        s.status == RunStatus::Finished
+    });
+    let mut w = RunsWatcher::new(&runs);
+    w.poll();
+    let s = w.get(&rows[1].1).unwrap();
+    assert!(s.start_epoch >= done_before, "resumed at {}", s.start_epoch);
+    assert_eq!(s.completed.len(), 30);
+    assert!(!s.host.is_empty());
+}
+
+#[test]
+fn refusals_show_the_scheduler_message_and_leave_nothing() {
+    let Some(_cluster) = cluster() else { return };
+    let proj = project();
+    let out = histoboard(
+        proj.path(),
+        &[
+            "submit",
+            "experiments/tiny.toml",
+            "--partition",
+            "no-such-partition",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sbatch"), "{err}");
+    assert!(err.to_lowercase().contains("partition"), "{err}");
+    // No half-made runs for the dashboard to show.
+    let left: Vec<_> = std::fs::read_dir(proj.path().join("runs"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn thirty_run_sweep_is_one_sbatch_call() {
+    let Some(_cluster) = cluster() else { return };
+    let proj = project();
+    let exp = proj.path().join("experiments/wide.toml");
+    std::fs::write(
+        &exp,
+        "name = \"wide\"\n[slurm]\ncpus = 1\narray_limit = 4\n[train]\nepochs = 1\n[sweep]\n\"train.seed\" = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29]\n",
+    )
+    .unwrap();
+    // Held, so the scheduler starts none of them: this is about submission only.
+    let out = ok(histoboard(
+        proj.path(),
+        &[
+            "submit",
+            "experiments/wide.toml",
+            "--runs-dir",
+            "runs",
+            "--dry-run",
+        ],
+    ));
+    assert!(out.contains("#SBATCH --array=0-29%4"), "{out}");
+    let exps = histoboard::experiment::load(&exp, &[]).unwrap();
+    let mut opts = slurm::SubmitOptions::new(proj.path().join("runs"), proj.path()).unwrap();
+    opts.exe = env!("CARGO_BIN_EXE_histoboard").into();
+    let mut held = exps.clone();
+    for e in &mut held {
+        e.slurm.extra.push("--hold".into());
+    }
+    let sub = slurm::submit(&held, &opts).unwrap();
+    let job = sub.job_id.clone().unwrap();
+    assert_eq!(sub.runs.len(), 30);
+    let tasks: Vec<String> = (0..30).map(|t| format!("{job}_{t}")).collect();
+    let states = slurm::query(&tasks).unwrap();
+    assert_eq!(states.len(), 30);
+    assert!(
+        states.values().all(|s| s.state == SchedState::Pending),
+        "{states:?}"
+    );
+    eprintln!(
+        "submitting a 30-run sweep took {:.1} ms",
+        sub.elapsed.as_secs_f64() * 1e3
+    );
+    Command::new("scancel").arg(&job).status().unwrap();
+}
+
+#[test]
+fn without_slurm_commands_the_error_says_so() {
+    let proj = project();
+    let out = Command::new(env!("CARGO_BIN_EXE_histoboard"))
+        .args(["submit", "experiments/tiny.toml"])
+        .current_dir(proj.path())
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`sbatch` is not on the PATH"), "{err}");
+    assert!(
+        !proj.path().join("runs").exists()
+            || std::fs::read_dir(proj.path().join("runs"))
+                .unwrap()
+                .flatten()
+                .all(|e| e.file_name().to_string_lossy().starts_with('.'))
+    );
+}
