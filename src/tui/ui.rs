@@ -345,6 +345,12 @@ fn draw_runs(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         header.push("device");
         widths.push(Constraint::Length(18));
     }
+    // The scheduler's word beside the run's own, once any run went to Slurm.
+    let slurm = wide && !app.slurm.is_empty();
+    if slurm {
+        header.push("slurm");
+        widths.push(Constraint::Length(22));
+    }
     let visible = layout::visible_rows(area, 1);
     let off = layout::offset(app.run_sel, visible);
     let pending = app.pending_views();
@@ -368,7 +374,12 @@ fn draw_runs(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             };
             let mut cells = vec![
                 Cell::from(mark).style(t.fg(Color::Yellow)),
-                Cell::from(r.status.label()).style(t.status(r.status)),
+                // A run the scheduler holds says why it has not started (`pending`).
+                Cell::from(match app.slurm.get(&r.id) {
+                    Some(job) if r.status == Status::Queued => job.state.label(),
+                    _ => r.status.label(),
+                })
+                .style(t.status(r.status)),
                 Cell::from(name),
                 Cell::from(format!("{}/{}", r.epochs_done(), r.epochs_total)),
                 Cell::from(r.best_valid_auc().map_or("-".into(), |a| format!("{a:.3}"))),
@@ -379,6 +390,11 @@ fn draw_runs(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             }
             if wide {
                 cells.push(Cell::from(r.device.clone()));
+            }
+            if slurm {
+                cells.push(Cell::from(
+                    app.slurm.get(&r.id).map_or(String::new(), |j| j.describe()),
+                ));
             }
             let row = Row::new(cells);
             if i == app.run_sel {
@@ -558,6 +574,9 @@ fn progress_line<'a>(run: &RunView, app: &App, t: &Theme, width: u16) -> Line<'a
     }
     if !run.device.is_empty() {
         info.push_str(&format!("  {}", run.device));
+    }
+    if let Some(job) = app.slurm.get(&run.id) {
+        info.push_str(&format!("  slurm: {}", job.describe()));
     }
     let bar_w = (width as usize)
         .saturating_sub(info.chars().count())

@@ -294,3 +294,53 @@ fn without_slurm_commands_the_error_says_so() {
                 .all(|e| e.file_name().to_string_lossy().starts_with('.'))
     );
 }
+
+#[test]
+fn a_requeued_task_resumes_from_its_checkpoint() {
+    let Some(_cluster) = cluster() else { return };
+    let proj = project();
+    let out = ok(histoboard(
+        proj.path(),
+        &[
+            "submit",
+            "experiments/tiny.toml",
+            "--runs-dir",
+            "runs",
+            "--set",
+            "train.epochs=30",
+        ],
+    ));
+    let (task, id) = out
+        .lines()
+        .find_map(|l| l.split_once("  "))
+        .map(|(t, i)| (t.to_string(), i.trim().to_string()))
+        .unwrap();
+    let runs = proj.path().join("runs");
+    wait_for(&runs, &id, 180, "past epoch 1", |s| {
+        s.status == RunStatus::Running && !s.completed.is_empty()
+    });
+    // What pre-emption or a node failure does: Slurm stops the task and queues it again.
+    for args in [
+        vec!["requeue".to_string(), task.clone()],
+        // Requeued tasks wait a while before they are eligible; not here.
+        vec!["update".into(), format!("jobid={task}"), "starttime=now".into()],
+    ] {
+        let st = Command::new("scontrol").args(&args).output().unwrap();
+        assert!(
+            st.status.success(),
+            "scontrol {args:?}: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    wait_for(&runs, &id, 240, "finished after the requeue", |s| {
+        s.status == RunStatus::Finished
+    });
+    let mut w = RunsWatcher::new(&runs);
+    w.poll();
+    let s = w.get(&id).unwrap();
+    assert!(s.start_epoch >= 1, "the second start resumed: {}", s.start_epoch);
+    assert_eq!(s.completed.len(), 30);
+    let log = std::fs::read_to_string(runs.join(&id).join("train.log")).unwrap();
+    assert!(log.contains("restart 1"), "{log}");
+}

@@ -457,3 +457,71 @@ fn help_and_focus_and_mouse() {
     });
     assert_eq!(app.run_sel, 1);
 }
+
+#[test]
+fn slurm_launches_submit_a_whole_sweep_at_once() {
+    let dir = fixture_dir(0);
+    std::fs::write(
+        dir.path().join("experiments/cluster.toml"),
+        "launcher = \"slurm\"\n[train]\nepochs = 2\nlr = [1e-3, 5e-4, 2e-4]\n[slurm]\ngpus = 1\n",
+    )
+    .unwrap();
+    let mut app = load_app(dir.path());
+    select_experiment(&mut app, "cluster");
+    // The experiment's own launcher: one submission of every point, nothing in the queue.
+    let effects = app.update(Action::Launch);
+    let [Effect::Submit { experiments, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    let lrs: Vec<f64> = experiments.iter().map(|e| e.train.lr).collect();
+    assert_eq!(lrs, vec![1e-3, 5e-4, 2e-4]);
+    assert!(experiments.iter().all(|e| e.slurm.gpus == 1));
+    assert!(app.queue.is_empty());
+    // `S` sends a local experiment to Slurm too.
+    select_experiment(&mut app, "small");
+    let effects = app.update(Action::LaunchSlurm);
+    assert!(
+        matches!(effects.as_slice(), [Effect::Submit { experiments, .. }] if experiments.len() == 1),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn slurm_states_show_and_a_dead_task_leaves_a_resumable_lost_run() {
+    use histoboard::slurm::{JobState, SchedState};
+    let dir = fixture_dir(1);
+    let (id, live) = with_running_run(dir.path());
+    let mut app = load_app(dir.path());
+    app.update(Action::RunsUpdated(vec![live.clone()]));
+    app.now = live.updated_at + 1.0;
+    let job = |state| JobState {
+        state,
+        reason: None,
+        nodes: Some("gpu-07".into()),
+    };
+    app.update(Action::SlurmUpdated(
+        [(id.clone(), job(SchedState::Running))].into(),
+    ));
+    select_run(&mut app, &id);
+    assert_eq!(app.selected_run().unwrap().status, Status::Running);
+    let screen = histoboard::tui::render_once(&app, 240, 40);
+    assert!(screen.contains("slurm"), "{screen}");
+    assert!(screen.contains("running on gpu-07"), "{screen}");
+
+    // The node dies: Slurm says so, the stream stops. After the grace period the run is lost.
+    app.update(Action::SlurmUpdated(
+        [(id.clone(), job(SchedState::NodeFail))].into(),
+    ));
+    assert_eq!(
+        app.selected_run().unwrap().status,
+        Status::Running,
+        "its last events may still be on the way"
+    );
+    app.update(Action::Tick(live.updated_at + 60.0));
+    assert_eq!(app.selected_run().unwrap().status, Status::Lost);
+    assert!(histoboard::tui::render_once(&app, 240, 40).contains("node failed on gpu-07"));
+    assert_eq!(
+        app.update(Action::Resume),
+        vec![Effect::Resume { run_id: id }]
+    );
+}
