@@ -238,7 +238,6 @@ fn thirty_run_sweep_is_one_sbatch_call() {
         "name = \"wide\"\n[slurm]\ncpus = 1\narray_limit = 4\n[train]\nepochs = 1\n[sweep]\n\"train.seed\" = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29]\n",
     )
     .unwrap();
-    // Held, so the scheduler starts none of them: this is about submission only.
     let out = ok(histoboard(
         proj.path(),
         &[
@@ -250,6 +249,7 @@ fn thirty_run_sweep_is_one_sbatch_call() {
         ],
     ));
     assert!(out.contains("#SBATCH --array=0-29%4"), "{out}");
+    // Held, so the scheduler starts none of them: this is about submission.
     let exps = histoboard::experiment::load(&exp, &[]).unwrap();
     let mut opts = slurm::SubmitOptions::new(proj.path().join("runs"), proj.path()).unwrap();
     opts.exe = env!("CARGO_BIN_EXE_histoboard").into();
@@ -271,6 +271,16 @@ fn thirty_run_sweep_is_one_sbatch_call() {
         "submitting a 30-run sweep took {:.1} ms",
         sub.elapsed.as_secs_f64() * 1e3
     );
+    // A task cancelled before it ever started still ends as a cancelled run, not a queued one.
+    let first = &sub.runs[0];
+    ok(histoboard(
+        proj.path(),
+        &["cancel", first.1.to_str().unwrap()],
+    ));
+    let mut w = RunsWatcher::new(proj.path().join("runs"));
+    w.poll();
+    assert_eq!(w.get(&first.0).unwrap().status, RunStatus::Cancelled);
+    assert_eq!(w.get(&sub.runs[1].0).unwrap().status, RunStatus::Queued);
     Command::new("scancel").arg(&job).status().unwrap();
 }
 
@@ -323,7 +333,11 @@ fn a_requeued_task_resumes_from_its_checkpoint() {
     for args in [
         vec!["requeue".to_string(), task.clone()],
         // Requeued tasks wait a while before they are eligible; not here.
-        vec!["update".into(), format!("jobid={task}"), "starttime=now".into()],
+        vec![
+            "update".into(),
+            format!("jobid={task}"),
+            "starttime=now".into(),
+        ],
     ] {
         let st = Command::new("scontrol").args(&args).output().unwrap();
         assert!(
@@ -339,7 +353,11 @@ fn a_requeued_task_resumes_from_its_checkpoint() {
     let mut w = RunsWatcher::new(&runs);
     w.poll();
     let s = w.get(&id).unwrap();
-    assert!(s.start_epoch >= 1, "the second start resumed: {}", s.start_epoch);
+    assert!(
+        s.start_epoch >= 1,
+        "the second start resumed: {}",
+        s.start_epoch
+    );
     assert_eq!(s.completed.len(), 30);
     let log = std::fs::read_to_string(runs.join(&id).join("train.log")).unwrap();
     assert!(log.contains("restart 1"), "{log}");
