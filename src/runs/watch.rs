@@ -209,33 +209,6 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Calls `tick` on a thread named `name` every `interval` until the collector is stopped or
-    /// dropped, or `tick` returns false (its receiver hung up).
-    pub fn spawn(
-        name: &str,
-        interval: Duration,
-        mut tick: impl FnMut() -> bool + Send + 'static,
-    ) -> Collector {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                while !flag.load(Ordering::SeqCst) {
-                    let started = Instant::now();
-                    if !tick() {
-                        return;
-                    }
-                    // Unparked early by `stop`.
-                    if let Some(rest) = interval.checked_sub(started.elapsed()) {
-                        std::thread::park_timeout(rest);
-                    }
-                }
-            })
-            .ok();
-        Collector { stop, handle }
-    }
-
     /// Asks the thread to stop and waits for it (at most one poll).
     pub fn stop(mut self) {
         self.shutdown();
@@ -269,13 +242,27 @@ where
     T: Send + 'static,
     F: Fn(RunUpdate) -> T + Send + 'static,
 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
     let mut watcher = RunsWatcher::new(runs_dir);
-    Collector::spawn("runs-collector", interval, move || {
-        watcher
-            .poll()
-            .into_iter()
-            .all(|update| sender.send(map(update)).is_ok())
-    })
+    let handle = std::thread::Builder::new()
+        .name("runs-collector".into())
+        .spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                let started = Instant::now();
+                for update in watcher.poll() {
+                    if sender.send(map(update)).is_err() {
+                        return;
+                    }
+                }
+                // Unparked early by `stop`.
+                if let Some(rest) = interval.checked_sub(started.elapsed()) {
+                    std::thread::park_timeout(rest);
+                }
+            }
+        })
+        .ok();
+    Collector { stop, handle }
 }
 
 /// Figures from [`bench_load`].

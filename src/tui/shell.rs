@@ -351,8 +351,14 @@ impl Shell {
                 experiments,
                 source,
             } => {
-                let result = self.submit(&experiments, &source);
-                self.send(Action::Submitted(result.map_err(|e| format!("{e:#}"))));
+                // Off the UI thread: a busy controller can take seconds to answer sbatch.
+                let (dir, tx) = (self.dir.clone(), self.tx.clone());
+                thread::spawn(move || {
+                    let result = submit(&dir, &experiments, &source);
+                    let _ = tx.send(Msg::Act(Action::Submitted(
+                        result.map_err(|e| format!("{e:#}")),
+                    )));
+                });
             }
             Effect::Cancel { run_id, pid } => {
                 // Thread runs stop through their token; Slurm runs through `scancel`;
@@ -411,23 +417,6 @@ impl Shell {
         }
     }
 
-    /// Submits a sweep as one Slurm job array into this dashboard's runs folder.
-    fn submit(
-        &self,
-        exps: &[crate::experiment::Experiment],
-        source: &Path,
-    ) -> anyhow::Result<String> {
-        let base = source.parent().unwrap_or(Path::new("."));
-        let mut opts = crate::slurm::SubmitOptions::new(self.dir.join("runs"), base)?;
-        opts.workdir = self.dir.clone();
-        let sub = crate::slurm::submit(exps, &opts)?;
-        Ok(format!(
-            "submitted {} run(s) to Slurm as job array {}",
-            sub.runs.len(),
-            sub.job_id.unwrap_or_default()
-        ))
-    }
-
     /// Cancels every thread run (they checkpoint first); detached runs go on.
     fn cancel_thread_runs(&self, app: &App) -> Vec<String> {
         let mut ids = Vec::new();
@@ -445,6 +434,23 @@ impl Shell {
         }
         ids
     }
+}
+
+/// Submits a sweep as one Slurm job array into the dashboard's runs folder under `dir`.
+fn submit(
+    dir: &Path,
+    exps: &[crate::experiment::Experiment],
+    source: &Path,
+) -> anyhow::Result<String> {
+    let base = source.parent().unwrap_or(Path::new("."));
+    let mut opts = crate::slurm::SubmitOptions::new(dir.join("runs"), base)?;
+    opts.workdir = dir.to_path_buf();
+    let sub = crate::slurm::submit(exps, &opts)?;
+    Ok(format!(
+        "submitted {} run(s) to Slurm as job array {}",
+        sub.runs.len(),
+        sub.job_id.unwrap_or_default()
+    ))
 }
 
 fn is_slurm_run(run_dir: &Path) -> bool {
