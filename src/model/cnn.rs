@@ -22,7 +22,7 @@ impl<B: Backend> ConvBlock<B> {
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let x = self.conv.forward(x);
         let x = match &self.bn {
-            Some(bn) => bn.forward(x),
+            Some(bn) => super::norm::forward(bn, x),
             None => x,
         };
         self.pool.forward(relu(x))

@@ -2,6 +2,7 @@
 
 pub mod cnn;
 pub mod effnet;
+pub mod norm;
 pub mod weights;
 
 use std::path::Path;

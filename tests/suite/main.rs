@@ -12,6 +12,7 @@ mod experiment_edit;
 mod experiment_load;
 mod metrics_degenerate;
 mod metrics_fixtures;
+mod model_norm;
 mod runs_state;
 mod runs_stream;
 mod runs_watch;
