@@ -443,7 +443,12 @@ fn submit_cmd(args: SubmitArgs) -> Result<()> {
             s.array_limit = k;
         }
     }
-    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    // `submit x.toml` has an empty parent, which cannot be made absolute for the script.
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
     // The flags went around the loader's checks: check again.
     for exp in &exps {
         experiment::validate(exp, &base_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
