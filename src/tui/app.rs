@@ -386,41 +386,42 @@ impl App {
     /// Queues (thread), starts (detached) or submits (Slurm) every experiment given.
     fn launch(&mut self, exps: Vec<Experiment>, source: PathBuf, kind: LaunchKind) -> Vec<Effect> {
         let n = exps.len();
-        if kind == LaunchKind::Slurm {
-            // The scheduler queues them: one submission, one job array.
-            self.message = Some((false, format!("submitting {n} run(s) to Slurm")));
-            return vec![Effect::Submit {
-                experiments: exps,
-                source,
-            }];
-        }
         let mut effects = Vec::new();
-        for experiment in exps {
-            let ticket = self.ticket();
-            match kind {
-                LaunchKind::Thread => self.queue.push_back(Pending {
-                    ticket,
-                    experiment,
-                    source: source.clone(),
-                }),
-                // Detached runs outlive the dashboard, so they cannot wait in its queue.
-                LaunchKind::Detached | LaunchKind::Slurm => effects.push(Effect::Launch {
-                    ticket,
-                    experiment: Box::new(experiment),
-                    source: source.clone(),
-                    kind,
-                }),
-            }
-        }
-        self.message = Some((
-            false,
-            match kind {
-                LaunchKind::Thread => format!("queued {n} run(s)"),
-                LaunchKind::Detached | LaunchKind::Slurm => {
-                    format!("launching {n} detached run(s)")
+        let message = match kind {
+            LaunchKind::Thread => {
+                for experiment in exps {
+                    let ticket = self.ticket();
+                    self.queue.push_back(Pending {
+                        ticket,
+                        experiment,
+                        source: source.clone(),
+                    });
                 }
-            },
-        ));
+                format!("queued {n} run(s)")
+            }
+            // Detached runs outlive the dashboard, so they cannot wait in its queue.
+            LaunchKind::Detached => {
+                for experiment in exps {
+                    let ticket = self.ticket();
+                    effects.push(Effect::Launch {
+                        ticket,
+                        experiment: Box::new(experiment),
+                        source: source.clone(),
+                        kind,
+                    });
+                }
+                format!("launching {n} detached run(s)")
+            }
+            // The scheduler queues them: one submission, one job array.
+            LaunchKind::Slurm => {
+                effects.push(Effect::Submit {
+                    experiments: exps,
+                    source,
+                });
+                format!("submitting {n} run(s) to Slurm")
+            }
+        };
+        self.message = Some((false, message));
         effects.extend(self.pump());
         effects
     }
