@@ -8,11 +8,13 @@
 //! - [`train`]: the training loop; emits run events; knows nothing of the terminal.
 //! - [`metrics`]: pure classification metrics.
 //! - [`runs`]: the run event stream on disk (write, tail, fold into state) and launching.
+//! - [`gpu`]: live GPU figures (name, utilisation, memory) for the dashboard.
 //! - [`slurm`]: experiments as Slurm job arrays, and their scheduler states.
 //! - [`tui`]: the dashboard; reads run events; knows nothing of burn.
 
 pub mod data;
 pub mod experiment;
+pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod runs;

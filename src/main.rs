@@ -183,8 +183,9 @@ struct PredictArgs {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// train (forward, backward, Adam step) or infer (forward only).
-    #[arg(value_parser = ["train", "infer"])]
+    /// train (forward, backward, Adam step), infer (forward only), or agree (one forward and
+    /// backward pass on real tiles on the CPU and on --device cuda, compared).
+    #[arg(value_parser = ["train", "infer", "agree"])]
     mode: String,
     #[arg(long, default_value = "seed-cnn-3", value_parser = ["seed-cnn-3", "seed-cnn-5", "efficientnet-lite0"])]
     model: String,
@@ -197,6 +198,9 @@ struct BenchArgs {
     warmup: usize,
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// agree: the largest relative error (L2) allowed in logits, loss and each gradient.
+    #[arg(long, default_value_t = 1e-3)]
+    tolerance: f64,
 }
 
 fn main() -> ExitCode {
@@ -225,6 +229,12 @@ fn main() -> ExitCode {
         Some(Command::Predict(args)) => predict_cmd(args),
         Some(Command::Submit(args)) => submit_cmd(args),
         Some(Command::Cancel { run_dir }) => cancel_cmd(&run_dir),
+        Some(Command::Bench(args)) if args.mode == "agree" => histoboard::train::agree::run(
+            &args.model,
+            &args.device,
+            args.batch.unwrap_or(32),
+            args.tolerance,
+        ),
         Some(Command::Bench(args)) => histoboard::train::bench::run(
             &args.mode,
             &args.model,

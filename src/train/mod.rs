@@ -4,6 +4,7 @@
 //! (next to the resolved `config.toml`, `split.csv`, `metrics.csv` and `checkpoints/`), and
 //! in-process subscribers can receive the same events over a channel.
 
+pub mod agree;
 pub mod bench;
 pub mod checkpoint;
 pub mod device;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::experiment::{Experiment, LauncherKind};
+use crate::gpu::GpuStat;
 
 use super::experiments::ExpEntry;
 use super::model::RunView;
@@ -155,6 +156,8 @@ pub enum Action {
     /// Changed Slurm job states, by run id.
     SlurmUpdated(BTreeMap<String, JobState>),
     ExperimentsLoaded(Vec<ExpEntry>),
+    /// The machine's GPUs as last read (changes only).
+    GpusUpdated(Vec<GpuStat>),
     Launched {
         ticket: u64,
         result: Result<String, String>,

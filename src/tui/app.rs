@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use ratatui::layout::{Position, Rect};
 
 use crate::experiment::Experiment;
+use crate::gpu::GpuStat;
 
 use super::action::{Action, DetailTab, Effect, LaunchKind, Pane};
 use super::experiments::{self, ExpEntry, FieldView};
@@ -110,6 +111,10 @@ pub struct App {
     pub marked: BTreeSet<String>,
     /// Scheduler state of the runs submitted to Slurm, by run id.
     pub slurm: BTreeMap<String, JobState>,
+    /// The header's device line: GPUs where `nvidia-smi` reports some, else the CPU
+    /// threads (0 = not known, nothing shown).
+    pub gpus: Vec<GpuStat>,
+    pub cpu_threads: usize,
 
     pub tab: DetailTab,
     /// Confusion matrix epoch index into the run's epochs; None follows the latest.
@@ -149,6 +154,8 @@ impl App {
             run_sel: 0,
             marked: BTreeSet::new(),
             slurm: BTreeMap::new(),
+            gpus: Vec::new(),
+            cpu_threads: 0,
             tab: DetailTab::Curves,
             cm_epoch: None,
             detail_scroll: 0,
@@ -250,6 +257,10 @@ impl App {
                 let effects = self.runs_updated(runs);
                 let _ = self.apply_slurm();
                 effects
+            }
+            Action::GpusUpdated(gpus) => {
+                self.gpus = gpus;
+                Vec::new()
             }
             Action::SlurmUpdated(states) => {
                 self.slurm.extend(states);

@@ -36,6 +36,8 @@ use super::{TuiOptions, ui};
 const POLL: Duration = Duration::from_millis(250);
 /// Experiments folder re-scan period.
 const EXP_POLL: Duration = Duration::from_secs(2);
+/// GPU utilisation and memory refresh.
+const GPU_POLL: Duration = Duration::from_secs(2);
 /// At most ~20 frames per second.
 const MIN_FRAME: Duration = Duration::from_millis(50);
 /// How long quitting waits for cancelled thread runs to checkpoint.
@@ -90,6 +92,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     app.no_color = no_color;
     app.max_concurrent = opts.max_concurrent.max(1);
     app.now = now_unix();
+    app.cpu_threads = crate::train::device::cpu_threads();
     app.update(Action::ExperimentsLoaded(experiments::discover(
         &app.experiments_dir(),
     )));
@@ -262,6 +265,23 @@ fn spawn_collectors(tx: &Sender<Msg>, dir: &Path) {
                 }
             }
             thread::sleep(crate::slurm::watch::DEFAULT_INTERVAL);
+        }
+    });
+    let t = tx.clone();
+    thread::spawn(move || {
+        // Only where nvidia-smi answers; a CPU machine pays one failed spawn.
+        let mut last = Vec::new();
+        while let Ok(gpus) = crate::gpu::query() {
+            if gpus.is_empty() {
+                return;
+            }
+            if gpus != last {
+                last = gpus.clone();
+                if t.send(Msg::Act(Action::GpusUpdated(gpus))).is_err() {
+                    return;
+                }
+            }
+            thread::sleep(GPU_POLL);
         }
     });
     let t = tx.clone();

@@ -257,6 +257,16 @@ fn draw_header(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     if !app.marked.is_empty() {
         spans.push(Span::raw(format!("| {} marked ", app.marked.len())));
     }
+    if !app.gpus.is_empty() {
+        let gpus: Vec<String> = app.gpus.iter().map(|g| g.describe()).collect();
+        spans.push(Span::raw("| "));
+        spans.push(Span::styled(
+            format!("{} ", gpus.join(", ")),
+            t.fg(Color::Magenta),
+        ));
+    } else if app.cpu_threads > 0 {
+        spans.push(Span::raw(format!("| CPU ({} threads) ", app.cpu_threads)));
+    }
     if let Some((err, msg)) = &app.message {
         spans.push(Span::raw("| "));
         spans.push(Span::styled(

@@ -118,6 +118,8 @@ fn dashboard_end_to_end() {
     // Launch the tiny experiment for real and watch it finish with a confusion matrix.
     t.keys(&["G", "l"]);
     t.wait_for("launched tiny-");
+    // The run joins the list once its folder is found; select it only then.
+    t.wait_for("Runs (4)");
     t.keys(&["Tab", "g"]);
     let s = t.wait_for_within("2/2", Duration::from_secs(120));
     assert!(s.contains("tiny-"), "{s}");

@@ -188,3 +188,22 @@ fn live_updates_reach_the_runs_pane() {
     let screen = render_once(&app, 80, 24);
     assert!(screen.contains("from-elsewhere"), "{screen}");
 }
+
+#[test]
+fn header_shows_the_gpus_or_the_cpu() {
+    let (_d, mut app) = app(140, 30);
+    app.cpu_threads = 2;
+    let screen = render_once(&app, 140, 30);
+    let header = screen.lines().next().unwrap();
+    assert!(header.contains("| CPU (2 threads)"), "{header}");
+
+    let gpus = histoboard::gpu::parse("0, NVIDIA H200, 87, 12583, 143771\n").unwrap();
+    app.update(Action::GpusUpdated(gpus));
+    let screen = render_once(&app, 140, 30);
+    let header = screen.lines().next().unwrap();
+    assert!(
+        header.contains("| GPU0 H200 87% 12.3/140.4 GiB"),
+        "{header}"
+    );
+    assert!(!header.contains("CPU ("), "{header}");
+}
