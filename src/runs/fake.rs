@@ -221,7 +221,7 @@ fn started_event(s: &Script, batches: usize) -> Event {
         data: synthetic_data(),
         start_epoch: s.start_epoch,
         pid: std::process::id(),
-        host: crate::runs::paths::host_name(),
+        host: crate::runs::paths::host_name().to_string(),
     }
 }
 

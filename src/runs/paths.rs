@@ -141,13 +141,17 @@ pub fn now_unix() -> f64 {
 
 /// This machine's host name (what a trainer records, and a watcher compares, before trusting
 /// a pid). Empty when it cannot be read.
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_default()
+pub fn host_name() -> &'static str {
+    // Read once: the watcher asks on every poll of every live run.
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_default()
+    })
 }
 
 /// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the folder, so

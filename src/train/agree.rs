@@ -43,6 +43,9 @@ fn rel_err(a: &[f32], b: &[f32]) -> f64 {
 
 pub fn run(model: &str, device: &str, batch: usize, tolerance: f64) -> Result<()> {
     let resolved = device::resolve(device)?;
+    if let Some(note) = &resolved.note {
+        eprintln!("{note}");
+    }
     let mut cfg = model_config(model)?;
     // Dropout masks come from each backend's own RNG; without it both passes see one net.
     cfg.dropout = 0.0;
@@ -86,7 +89,7 @@ pub fn run(model: &str, device: &str, batch: usize, tolerance: f64) -> Result<()
 
     if cpu.grads.len() != gpu.grads.len() {
         bail!(
-            "{} gradients on the CPU, {} on the GPU",
+            "{} gradients on the CPU, {} on the device",
             cpu.grads.len(),
             gpu.grads.len()
         );
@@ -94,7 +97,21 @@ pub fn run(model: &str, device: &str, batch: usize, tolerance: f64) -> Result<()
     let logits = rel_err(&gpu.logits, &cpu.logits);
     let loss = ((gpu.loss - cpu.loss) as f64).abs() / (cpu.loss as f64).abs().max(1e-12);
     let mut worst = (String::new(), 0f64);
+    if gpu.logits.len() != cpu.logits.len() || gpu.logits.is_empty() {
+        bail!(
+            "{} logits on the CPU, {} on the device",
+            cpu.logits.len(),
+            gpu.logits.len()
+        );
+    }
     for ((name, g), (_, c)) in gpu.grads.iter().zip(&cpu.grads) {
+        if g.len() != c.len() {
+            bail!(
+                "gradient {name}: {} values on the CPU, {} on the device",
+                c.len(),
+                g.len()
+            );
+        }
         let e = rel_err(g, c);
         eprintln!("grad {name:<48} rel err {e:.2e}");
         if e > worst.1 || e.is_nan() {
@@ -139,10 +156,10 @@ fn replay<B: AutodiffBackend>(
         .load(bytes, &dev)
         .context("loading the weights on the device")?;
     let net: Net<B> = Net::build(cfg, 96, &dev, std::path::Path::new("."))?.load_record(record);
-    Ok(pass(net, tiles, &dev))
+    pass(net, tiles, &dev)
 }
 
-fn pass<B: AutodiffBackend>(net: Net<B>, tiles: data::Batch, dev: &B::Device) -> Pass {
+fn pass<B: AutodiffBackend>(net: Net<B>, tiles: data::Batch, dev: &B::Device) -> Result<Pass> {
     let (x, y) = to_tensors::<B>(tiles, dev);
     let logits = net.forward(x);
     let loss = bce_with_logits(logits.clone(), y, 1.0).mean();
@@ -151,19 +168,27 @@ fn pass<B: AutodiffBackend>(net: Net<B>, tiles: data::Batch, dev: &B::Device) ->
         grads: &grads,
         path: Vec::new(),
         out: Vec::new(),
+        error: None,
     };
     net.visit(&mut collect);
-    Pass {
-        logits: logits.into_data().to_vec().unwrap_or_default(),
+    if let Some(e) = collect.error {
+        bail!("reading a gradient: {e}");
+    }
+    Ok(Pass {
+        logits: logits
+            .into_data()
+            .to_vec()
+            .map_err(|e| anyhow::anyhow!("reading the logits: {e:?}"))?,
         loss: loss.into_scalar().elem(),
         grads: collect.out,
-    }
+    })
 }
 
 struct Collect<'a, B: AutodiffBackend> {
     grads: &'a B::Gradients,
     path: Vec<String>,
     out: Vec<(String, Vec<f32>)>,
+    error: Option<String>,
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_, B> {
@@ -180,8 +205,10 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_, B> {
         if let Some(g) = param.val().grad(self.grads) {
             // Numbered, since a weight and its bias share the module path.
             let name = format!("{}#{}", self.path.join("."), self.out.len());
-            self.out
-                .push((name, g.into_data().to_vec().unwrap_or_default()));
+            match g.into_data().to_vec() {
+                Ok(v) => self.out.push((name, v)),
+                Err(e) => self.error = Some(format!("{name}: {e:?}")),
+            }
         }
     }
 }

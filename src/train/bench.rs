@@ -51,6 +51,9 @@ pub fn run(
     }
     let cfg = model_config(model)?;
     let resolved = device::resolve(device)?;
+    if let Some(note) = &resolved.note {
+        eprintln!("{note}");
+    }
     let times = match resolved.choice {
         DeviceChoice::Cpu => measure::<burn::backend::Autodiff<burn::backend::Flex>>(
             mode,

@@ -2,6 +2,15 @@
 //!
 //! Touching burn's CUDA backend on a machine without the driver panics inside cudarc, so we
 //! probe for the driver library first and fall back to the CPU with a clear message.
+//!
+//! The first use of a model on a GPU compiles its kernels (NVRTC) and times candidate kernels
+//! for each shape: measured on an H200, about 0.5 s per kernel and well over two minutes for
+//! one forward and backward pass of seed-cnn-3. Both results go to a cache on disk, so only
+//! the first run on a machine pays.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{Result, bail};
 
@@ -98,7 +107,79 @@ pub fn resolve(spec: &str) -> Result<Resolved> {
     }
 }
 
+/// Where compiled GPU kernels and tuning results are kept: `$HISTOBOARD_CACHE/cubecl`,
+/// else `$XDG_CACHE_HOME/histoboard/cubecl`, else `~/.cache/histoboard/cubecl`.
+pub fn gpu_cache_dir() -> Option<PathBuf> {
+    let var = |k| std::env::var_os(k).filter(|v: &OsString| !v.is_empty());
+    gpu_cache_dir_from(var("HISTOBOARD_CACHE"), var("XDG_CACHE_HOME"), var("HOME"))
+}
+
+fn gpu_cache_dir_from(
+    histoboard: Option<OsString>,
+    xdg: Option<OsString>,
+    home: Option<OsString>,
+) -> Option<PathBuf> {
+    if let Some(d) = histoboard {
+        return Some(PathBuf::from(d).join("cubecl"));
+    }
+    if let Some(d) = xdg {
+        return Some(PathBuf::from(d).join("histoboard").join("cubecl"));
+    }
+    home.map(|h| {
+        PathBuf::from(h)
+            .join(".cache")
+            .join("histoboard")
+            .join("cubecl")
+    })
+}
+
+/// The file cubecl would read its settings from (it searches the working folder and its
+/// parents): a user who wrote one has chosen their own caches.
+fn cubecl_config_file(start: &Path) -> Option<PathBuf> {
+    const NAMES: [&str; 4] = ["cubecl.toml", "CubeCL.toml", "burn.toml", "Burn.toml"];
+    start
+        .ancestors()
+        .flat_map(|d| NAMES.iter().map(move |n| d.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// Points cubecl's kernel and autotune caches at [`gpu_cache_dir`] before the first GPU use;
+/// returns a line for the run's log. Once per process: cubecl reads its settings once.
+fn configure_gpu_cache() -> &'static str {
+    static NOTE: OnceLock<String> = OnceLock::new();
+    NOTE.get_or_init(|| {
+        use burn::cubecl::config::cache::CacheConfig;
+        use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        if let Some(file) = cubecl_config_file(&cwd) {
+            return format!("GPU kernel settings from {}", file.display());
+        }
+        let Some(dir) = gpu_cache_dir() else {
+            return "no home folder: GPU kernels are compiled and tuned afresh each run".into();
+        };
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            return format!(
+                "cannot create {} ({e}): GPU kernels are compiled afresh",
+                dir.display()
+            );
+        }
+        if CubeClRuntimeConfig::storage().lock().is_some() {
+            return "GPU kernel settings were already fixed in this process".into();
+        }
+        let mut config = CubeClRuntimeConfig::default().override_from_env();
+        config.compilation.cache = Some(CacheConfig::File(dir.clone()));
+        config.autotune.cache = CacheConfig::File(dir.clone());
+        CubeClRuntimeConfig::set(config);
+        format!(
+            "compiled GPU kernels and their tuning are cached in {}; the first run of a model \
+             on a machine spends minutes compiling them",
+            dir.display()
+        )
+    })
+}
+
 fn cuda(i: usize) -> Resolved {
+    let cache_note = configure_gpu_cache();
     let description = match cuda_info(i) {
         Some((name, _, total)) => format!(
             "CUDA:{i} {name} ({:.0} GiB)",
@@ -109,7 +190,7 @@ fn cuda(i: usize) -> Resolved {
     Resolved {
         choice: DeviceChoice::Cuda(i),
         description,
-        note: None,
+        note: Some(cache_note.to_string()),
     }
 }
 
@@ -126,6 +207,37 @@ mod tests {
         let err = parse("cuda:x").unwrap_err().to_string();
         assert!(err.contains("cuda:x"), "{err}");
         assert!(parse("tpu").is_err());
+    }
+
+    #[test]
+    fn gpu_cache_dir_follows_the_environment() {
+        let s = |v: &str| Some(OsString::from(v));
+        assert_eq!(
+            gpu_cache_dir_from(s("/scratch/hb"), s("/x"), s("/home/u")),
+            Some(PathBuf::from("/scratch/hb/cubecl"))
+        );
+        assert_eq!(
+            gpu_cache_dir_from(None, s("/x"), s("/home/u")),
+            Some(PathBuf::from("/x/histoboard/cubecl"))
+        );
+        assert_eq!(
+            gpu_cache_dir_from(None, None, s("/home/u")),
+            Some(PathBuf::from("/home/u/.cache/histoboard/cubecl"))
+        );
+        assert_eq!(gpu_cache_dir_from(None, None, None), None);
+    }
+
+    #[test]
+    fn a_cubecl_settings_file_is_found_above_the_working_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b");
+        std::fs::create_dir_all(&deep).unwrap();
+        assert_eq!(cubecl_config_file(&deep), None);
+        std::fs::write(dir.path().join("a/cubecl.toml"), "").unwrap();
+        assert_eq!(
+            cubecl_config_file(&deep),
+            Some(dir.path().join("a/cubecl.toml"))
+        );
     }
 
     #[test]

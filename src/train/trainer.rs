@@ -371,7 +371,7 @@ pub(crate) fn train_on<B: AutodiffBackend>(
         },
         start_epoch: state.epoch,
         pid: std::process::id(),
-        host: crate::runs::paths::host_name(),
+        host: crate::runs::paths::host_name().to_string(),
     })?;
     emitter.log(
         LogLevel::Info,

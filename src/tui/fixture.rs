@@ -169,7 +169,7 @@ pub fn fixture_records(index: usize, epochs: usize, done: usize) -> Vec<Record> 
                 } else {
                     40_000 + index as u32
                 },
-                host: crate::runs::paths::host_name(),
+                host: crate::runs::paths::host_name().to_string(),
             },
         ),
         rec(
