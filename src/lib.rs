@@ -6,6 +6,7 @@
 //! - [`data`]: tiles in (Kaggle zip/folder), augmented normalised batches out.
 //! - [`model`]: burn models (the seed CNN family, EfficientNet-Lite0).
 //! - [`train`]: the training loop; emits run events; knows nothing of the terminal.
+//! - [`kernels`]: the project's own CPU kernels, plugged into burn (convolution gradients).
 //! - [`metrics`]: pure classification metrics.
 //! - [`runs`]: the run event stream on disk (write, tail, fold into state) and launching.
 //! - [`gpu`]: live GPU figures (name, utilisation, memory) for the dashboard.
@@ -15,6 +16,7 @@
 pub mod data;
 pub mod experiment;
 pub mod gpu;
+pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod runs;

@@ -183,9 +183,10 @@ struct PredictArgs {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// train (forward, backward, Adam step), infer (forward only), or agree (one forward and
-    /// backward pass on real tiles on the CPU and on --device cuda, compared).
-    #[arg(value_parser = ["train", "infer", "agree"])]
+    /// train (forward, backward, Adam step), infer (forward only), agree (one forward and
+    /// backward pass on real tiles on the CPU and on --device cuda, compared), or conv (the
+    /// CPU convolution gradients, burn's against the project's kernels).
+    #[arg(value_parser = ["train", "infer", "agree", "conv"])]
     mode: String,
     #[arg(long, default_value = "seed-cnn-3", value_parser = ["seed-cnn-3", "seed-cnn-5", "efficientnet-lite0"])]
     model: String,
@@ -203,7 +204,30 @@ struct BenchArgs {
     tolerance: f64,
 }
 
+/// Keeps freed tensor buffers in the process instead of handing them back to the kernel.
+///
+/// glibc serves large allocations with fresh `mmap`s and unmaps them on free, and gives each
+/// thread its own arena; a CPU training step allocates and frees hundreds of megabytes, so
+/// every step paid for zeroing new pages (a fifth of a seed-cnn-3 step in `perf`). One arena
+/// that never unmaps or trims trained 49% faster with a smaller peak (BENCHMARKS.md).
+/// `GLIBC_TUNABLES` naming malloc settings takes precedence.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("malloc")) {
+            return;
+        }
+        // SAFETY: mallopt only changes allocator parameters; called before any thread starts.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+            libc::mallopt(libc::M_MMAP_MAX, 0);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         None => dashboard(cli.dash),
@@ -229,6 +253,9 @@ fn main() -> ExitCode {
         Some(Command::Predict(args)) => predict_cmd(args),
         Some(Command::Submit(args)) => submit_cmd(args),
         Some(Command::Cancel { run_dir }) => cancel_cmd(&run_dir),
+        Some(Command::Bench(args)) if args.mode == "conv" => {
+            histoboard::kernels::bench(args.batch.unwrap_or(64), args.steps)
+        }
         Some(Command::Bench(args)) if args.mode == "agree" => histoboard::train::agree::run(
             &args.model,
             &args.device,

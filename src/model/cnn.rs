@@ -2,6 +2,8 @@
 //! flatten or global pooling, dropout, dense, dropout and one logit.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+
+use crate::kernels::{self, Kernels};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
@@ -18,9 +20,9 @@ pub struct ConvBlock<B: Backend> {
     pub pool: MaxPool2d,
 }
 
-impl<B: Backend> ConvBlock<B> {
+impl<B: Kernels> ConvBlock<B> {
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let x = self.conv.forward(x);
+        let x = kernels::conv2d(&self.conv, x);
         let x = match &self.bn {
             Some(bn) => super::norm::forward(bn, x),
             None => x,
@@ -81,7 +83,9 @@ impl<B: Backend> Cnn<B> {
             out: LinearConfig::new(out_in, 1).init(device),
         }
     }
+}
 
+impl<B: Kernels> Cnn<B> {
     /// `[N, 3, S, S]` normalised images to `[N, 1]` logits.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let mut x = x;

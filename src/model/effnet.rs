@@ -31,6 +31,8 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use burn::module::{Module, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+
+use crate::kernels::{self, Kernels};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
 };
@@ -202,6 +204,22 @@ fn linear_ids<B: Backend>(l: &Linear<B>, ids: &mut Vec<ParamId>) {
     ids.extend(l.bias.as_ref().map(|b| b.id));
 }
 
+impl<B: Kernels> MbConvBlock<B> {
+    fn forward(&self, x: Tensor<B, 4>, bn_eval: bool) -> Tensor<B, 4> {
+        let mut h = x.clone();
+        if let (Some(expand), Some(norm)) = (&self._expand_conv, &self._bn0) {
+            h = relu6(bn(norm, kernels::conv2d(expand, h), bn_eval));
+        }
+        h = relu6(bn(
+            &self._bn1,
+            kernels::conv2d(&self._depthwise_conv, h),
+            bn_eval,
+        ));
+        h = bn(&self._bn2, kernels::conv2d(&self._project_conv, h), bn_eval);
+        if self.residual { h + x } else { h }
+    }
+}
+
 impl<B: Backend> MbConvBlock<B> {
     fn new(device: &B::Device, s: &BlockSpec) -> Self {
         let mid = s.input * s.expand;
@@ -222,16 +240,6 @@ impl<B: Backend> MbConvBlock<B> {
             _bn2: batch_norm(device, s.output),
             residual: s.stride == 1 && s.input == s.output,
         }
-    }
-
-    fn forward(&self, x: Tensor<B, 4>, bn_eval: bool) -> Tensor<B, 4> {
-        let mut h = x.clone();
-        if let (Some(expand), Some(norm)) = (&self._expand_conv, &self._bn0) {
-            h = relu6(bn(norm, expand.forward(h), bn_eval));
-        }
-        h = relu6(bn(&self._bn1, self._depthwise_conv.forward(h), bn_eval));
-        h = bn(&self._bn2, self._project_conv.forward(h), bn_eval);
-        if self.residual { h + x } else { h }
     }
 
     fn set_require_grad(self, require_grad: bool) -> Self {
@@ -317,15 +325,17 @@ impl<B: Backend> EfficientNetLite0<B> {
         }
         Ok(model)
     }
+}
 
+impl<B: Kernels> EfficientNetLite0<B> {
     /// Pooled backbone features: `[N, 3, H, W]` -> `[N, 1280]`.
     pub fn forward_features(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let eval = self.backbone_bn_eval;
-        let mut x = relu6(bn(&self._bn0, self._conv_stem.forward(x), eval));
+        let mut x = relu6(bn(&self._bn0, kernels::conv2d(&self._conv_stem, x), eval));
         for block in &self._blocks {
             x = block.forward(x, eval);
         }
-        let x = relu6(bn(&self._bn1, self._conv_head.forward(x), eval));
+        let x = relu6(bn(&self._bn1, kernels::conv2d(&self._conv_head, x), eval));
         let [n, c, h, w] = x.dims();
         x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c])
     }
@@ -346,7 +356,9 @@ impl<B: Backend> EfficientNetLite0<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         self.forward_head(self.forward_features(x))
     }
+}
 
+impl<B: Backend> EfficientNetLite0<B> {
     /// Linear probe: the backbone (and `_fc`) stop requiring gradients and its BatchNorms use
     /// running statistics; only `head` trains.
     pub fn freeze_backbone(self) -> Self {

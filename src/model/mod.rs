@@ -14,6 +14,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::experiment::{Arch, ModelConfig};
+use crate::kernels::Kernels;
 
 pub use cnn::Cnn;
 pub use effnet::EfficientNetLite0;
@@ -60,6 +61,13 @@ impl<B: Backend> Net<B> {
         }
     }
 
+    /// Whether the model has a pretrained-style backbone with its own learning rate.
+    pub fn has_backbone(&self) -> bool {
+        matches!(self, Net::EfficientNetLite0(_))
+    }
+}
+
+impl<B: Kernels> Net<B> {
     /// `[N, 3, S, S]` to `[N, 1]` logits.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         match self {
@@ -67,14 +75,12 @@ impl<B: Backend> Net<B> {
             Net::EfficientNetLite0(m) => m.forward(x),
         }
     }
-
-    /// Whether the model has a pretrained-style backbone with its own learning rate.
-    pub fn has_backbone(&self) -> bool {
-        matches!(self, Net::EfficientNetLite0(_))
-    }
 }
 
-impl<B: AutodiffBackend> Net<B> {
+impl<B: AutodiffBackend + Kernels> Net<B>
+where
+    B::InnerBackend: Kernels,
+{
     /// Training forward pass. With `frozen_backbone`, the backbone runs without autodiff in
     /// inference mode (a linear probe: no backbone gradients or BatchNorm statistics updates,
     /// and no backward pass through it, which makes frozen epochs several times cheaper).

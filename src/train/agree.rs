@@ -17,6 +17,7 @@ use super::device::{self, DeviceChoice};
 use super::trainer::{bce_with_logits, to_tensors};
 use crate::data::{self, Dataset, LoaderOptions};
 use crate::experiment::DataConfig;
+use crate::kernels::Kernels;
 use crate::model::Net;
 
 type Cpu = burn::backend::Autodiff<burn::backend::Flex>;
@@ -146,7 +147,7 @@ pub fn run(model: &str, device: &str, batch: usize, tolerance: f64) -> Result<()
 }
 
 /// The pass again on another backend, from the serialised weights.
-fn replay<B: AutodiffBackend>(
+fn replay<B: AutodiffBackend + Kernels>(
     cfg: &crate::experiment::ModelConfig,
     bytes: Vec<u8>,
     tiles: data::Batch,
@@ -159,7 +160,11 @@ fn replay<B: AutodiffBackend>(
     pass(net, tiles, &dev)
 }
 
-fn pass<B: AutodiffBackend>(net: Net<B>, tiles: data::Batch, dev: &B::Device) -> Result<Pass> {
+fn pass<B: AutodiffBackend + Kernels>(
+    net: Net<B>,
+    tiles: data::Batch,
+    dev: &B::Device,
+) -> Result<Pass> {
     let (x, y) = to_tensors::<B>(tiles, dev);
     let logits = net.forward(x);
     let loss = bce_with_logits(logits.clone(), y, 1.0).mean();

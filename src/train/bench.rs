@@ -13,6 +13,7 @@ use burn::tensor::{Distribution, ElementConversion};
 use super::device::{self, DeviceChoice};
 use super::trainer::bce_with_logits;
 use crate::experiment::{Arch, ModelConfig};
+use crate::kernels::Kernels;
 use crate::model::Net;
 
 pub fn model_config(name: &str) -> Result<ModelConfig> {
@@ -91,14 +92,17 @@ pub fn run(
     Ok(())
 }
 
-fn measure<B: AutodiffBackend>(
+fn measure<B: AutodiffBackend + Kernels>(
     mode: &str,
     cfg: &ModelConfig,
     batch: usize,
     steps: usize,
     warmup: usize,
     device: B::Device,
-) -> Result<Vec<f64>> {
+) -> Result<Vec<f64>>
+where
+    B::InnerBackend: Kernels,
+{
     B::seed(&device, 0);
     let mut model: Net<B> = Net::build(cfg, 96, &device, std::path::Path::new("."))?;
     let xs: Vec<Tensor<B, 4>> = (0..2)

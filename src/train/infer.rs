@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use burn::module::Module;
-use burn::prelude::Backend;
 
 use super::checkpoint::{self, Which};
 use super::device::{self, DeviceChoice};
 use super::trainer::{ModelRecorder, ROC_POINTS, bce_of_probs, predict_probs};
 use crate::data::Dataset;
 use crate::experiment::Experiment;
+use crate::kernels::Kernels;
 use crate::metrics::{self, Metrics};
 use crate::model::Net;
 
@@ -80,7 +80,7 @@ fn with_model<T>(
     }
 }
 
-fn run_on<B: Backend, T>(
+fn run_on<B: Kernels, T>(
     opts: &InferOptions,
     exp: &Experiment,
     device: B::Device,

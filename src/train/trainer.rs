@@ -17,6 +17,7 @@ use super::schedule::lr_at;
 use super::{Emitter, Outcome, RunContext};
 use crate::data::{self, Batch, Dataset, LoaderOptions, Split};
 use crate::experiment::{Experiment, Freeze};
+use crate::kernels::Kernels;
 use crate::metrics::{self, Metrics};
 use crate::model::Net;
 use crate::runs::{DataSummary, EpochSummary, Event, LogLevel};
@@ -107,7 +108,7 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 
 /// Probabilities for `indices`, averaged over the 8 dihedral transforms when `tta`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn predict_probs<B: Backend>(
+pub(crate) fn predict_probs<B: Kernels>(
     model: &Net<B>,
     ds: &Arc<Dataset>,
     indices: &[usize],
@@ -228,12 +229,15 @@ fn load_optim<B: AutodiffBackend>(
 }
 
 /// Trains `ctx.exp` on backend `B`. Returns when finished, stopped early or cancelled.
-pub(crate) fn train_on<B: AutodiffBackend>(
+pub(crate) fn train_on<B: AutodiffBackend + Kernels>(
     ctx: &RunContext,
     emitter: &Emitter,
     device: B::Device,
     device_name: &str,
-) -> Result<Outcome> {
+) -> Result<Outcome>
+where
+    B::InnerBackend: Kernels,
+{
     let exp = &ctx.exp;
     let paths = &ctx.paths;
     emitter.log(LogLevel::Info, format!("opening data: {}", exp.data.source))?;

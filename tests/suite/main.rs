@@ -10,6 +10,7 @@ mod effnet_model;
 mod effnet_weights;
 mod experiment_edit;
 mod experiment_load;
+mod kernels_conv;
 mod metrics_degenerate;
 mod metrics_fixtures;
 mod model_norm;
