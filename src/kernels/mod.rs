@@ -1,10 +1,10 @@
 //! The project's own compute kernels, brought into burn through its extension points.
 //!
 //! [`Kernels`] is a backend trait whose methods default to burn's own operations; a backend
-//! overrides what it does faster. The CPU backend (burn-flex) overrides the convolution
-//! gradients ([`conv`]); CUDA keeps burn's. Under autodiff, [`conv2d`] records its own graph
-//! node whose backward pass calls those methods, so a model calls [`conv2d`] where it would
-//! call `Conv2d::forward` and nothing else changes.
+//! overrides what it does faster. The CPU backend (burn-flex) overrides the convolution and
+//! its gradients ([`conv`]) for ungrouped f32 convolutions; CUDA keeps burn's. Under autodiff,
+//! [`conv2d`] records its own graph node whose backward pass calls those methods, so a model
+//! calls [`conv2d`] where it would call `Conv2d::forward` and nothing else changes.
 
 pub mod conv;
 
@@ -91,6 +91,31 @@ fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
 }
 
 impl Kernels for Flex {
+    fn conv2d_op(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let Some(g) = flex_geometry(&x, &weight, &options) else {
+            return Self::conv2d(x, weight, bias, options);
+        };
+        let (xc, wc) = (f32_contiguous(&x), f32_contiguous(&weight));
+        let bc = bias.as_ref().map(f32_contiguous);
+        let b = bc.as_ref().map(|b| b.as_slice::<f32>());
+        match (xc.as_slice::<f32>(), wc.as_slice::<f32>(), b) {
+            (Some(xv), Some(wv), None) => flex_tensor(
+                conv::forward(&g, xv, wv, None),
+                [g.n, g.o, g.out_h(), g.out_w()],
+            ),
+            (Some(xv), Some(wv), Some(Some(bv))) => flex_tensor(
+                conv::forward(&g, xv, wv, Some(bv)),
+                [g.n, g.o, g.out_h(), g.out_w()],
+            ),
+            _ => Self::conv2d(x, weight, bias, options),
+        }
+    }
+
     fn conv2d_x_grad(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -282,10 +307,20 @@ pub fn bench(batch: usize, reps: usize) -> anyhow::Result<()> {
         let burn_dx = median(Box::new(move || {
             Flex::conv2d_x_backward(x1.clone(), w1.clone(), dy1.clone(), o1.clone());
         }));
+        let (x1, w1, dy1, o1) = (x.clone(), w.clone(), dy.clone(), opts.clone());
         let ours_dx = median(Box::new(move || {
-            Flex::conv2d_x_grad(x.clone(), w.clone(), dy.clone(), opts.clone());
+            Flex::conv2d_x_grad(x1.clone(), w1.clone(), dy1.clone(), o1.clone());
+        }));
+        let (x1, w1, o1) = (x.clone(), w.clone(), opts.clone());
+        let burn_fwd = median(Box::new(move || {
+            Flex::conv2d(x1.clone(), w1.clone(), None, o1.clone());
+        }));
+        let (x1, w1, o1) = (x.clone(), w.clone(), opts.clone());
+        let ours_fwd = median(Box::new(move || {
+            Flex::conv2d_op(x1.clone(), w1.clone(), None, o1.clone());
         }));
         let result = serde_json::json!({
+            "forward_s": {"burn": burn_fwd, "histoboard": ours_fwd},
             "mode": "conv-grad",
             "shape": format!("{batch}x{c}x{side}x{side} -> {o}, k{k}"),
             "threads": rayon::current_num_threads(),
