@@ -4,9 +4,7 @@
 
 use std::process::Command;
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GpuStat {
     pub index: u32,
     pub name: String,

@@ -68,6 +68,17 @@ fn flex_geometry(
     if xs.num_dims() != 4 || ws.num_dims() != 4 || xs[1] != ws[1] {
         return None;
     }
+    // Shapes burn rejects (zero stride, a kernel wider than the padded input) get burn's
+    // error, not an underflow here.
+    let fits = |i: usize, k: usize| {
+        options.stride[i] > 0
+            && options.dilation[i] > 0
+            && k > 0
+            && xs[2 + i] + 2 * options.padding[i] > options.dilation[i] * (k - 1)
+    };
+    if !fits(0, ws[2]) || !fits(1, ws[3]) {
+        return None;
+    }
     Some(conv::Geometry {
         n: xs[0],
         c: xs[1],
@@ -80,10 +91,6 @@ fn flex_geometry(
         pad: options.padding,
         dilation: options.dilation,
     })
-}
-
-fn f32_contiguous(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
 }
 
 fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
@@ -100,8 +107,8 @@ impl Kernels for Flex {
         let Some(g) = flex_geometry(&x, &weight, &options) else {
             return Self::conv2d(x, weight, bias, options);
         };
-        let (xc, wc) = (f32_contiguous(&x), f32_contiguous(&weight));
-        let bc = bias.as_ref().map(f32_contiguous);
+        let (xc, wc) = (x.to_contiguous(), weight.to_contiguous());
+        let bc = bias.as_ref().map(FlexTensor::to_contiguous);
         let b = bc.as_ref().map(|b| b.as_slice::<f32>());
         match (xc.as_slice::<f32>(), wc.as_slice::<f32>(), b) {
             (Some(xv), Some(wv), None) => flex_tensor(
@@ -125,7 +132,7 @@ impl Kernels for Flex {
         let Some(g) = flex_geometry(&x, &weight, &options) else {
             return Self::conv2d_x_backward(x, weight, grad, options);
         };
-        let (w, dy) = (f32_contiguous(&weight), f32_contiguous(&grad));
+        let (w, dy) = (weight.to_contiguous(), grad.to_contiguous());
         let (Some(w), Some(dy)) = (w.as_slice::<f32>(), dy.as_slice::<f32>()) else {
             return Self::conv2d_x_backward(x, weight, grad, options);
         };
@@ -141,7 +148,7 @@ impl Kernels for Flex {
         let Some(g) = flex_geometry(&x, &weight, &options) else {
             return Self::conv2d_weight_backward(x, weight, grad, options);
         };
-        let (xc, dy) = (f32_contiguous(&x), f32_contiguous(&grad));
+        let (xc, dy) = (x.to_contiguous(), grad.to_contiguous());
         let (Some(xv), Some(dy)) = (xc.as_slice::<f32>(), dy.as_slice::<f32>()) else {
             return Self::conv2d_weight_backward(x, weight, grad, options);
         };
