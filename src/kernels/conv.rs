@@ -264,6 +264,95 @@ pub fn input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     dx
 }
 
+/// Valid output columns `ox` for kernel column offset `x0` (input column `x0 + ox·stride`).
+fn valid_cols(g: &Geometry, x0: isize) -> std::ops::Range<usize> {
+    let (s, w, ow) = (g.stride[1] as isize, g.w as isize, g.out_w() as isize);
+    let lo = if x0 >= 0 { 0 } else { (-x0 + s - 1) / s };
+    let hi = if x0 >= w {
+        0
+    } else {
+        ((w - 1 - x0) / s + 1).min(ow)
+    };
+    lo as usize..(hi.max(lo)) as usize
+}
+
+/// Depthwise convolution (groups = channels = outputs, weights `[C, 1, KH, KW]`): the input
+/// gradient, one `(image, channel)` plane per task.
+pub fn depthwise_input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let plane = g.h * g.w;
+    assert_eq!(w.len(), g.c * g.kh * g.kw, "depthwise weight size");
+    assert_eq!(
+        dy.len(),
+        g.n * g.c * oh * ow,
+        "depthwise output-gradient size"
+    );
+    let mut dx = vec![0f32; g.n * g.c * plane];
+    dx.par_chunks_mut(plane).enumerate().for_each(|(nc, dxp)| {
+        let c = nc % g.c;
+        let dyp = &dy[nc * oh * ow..(nc + 1) * oh * ow];
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let wv = w[(c * g.kh + i) * g.kw + j];
+                let x0 = (j * g.dilation[1]) as isize - g.pad[1] as isize;
+                let cols = valid_cols(g, x0);
+                for oy in 0..oh {
+                    let y = (oy * g.stride[0] + i * g.dilation[0]) as isize - g.pad[0] as isize;
+                    if y < 0 || y >= g.h as isize {
+                        continue;
+                    }
+                    let row = &mut dxp[y as usize * g.w..(y as usize + 1) * g.w];
+                    let src = &dyp[oy * ow..(oy + 1) * ow];
+                    for ox in cols.clone() {
+                        row[(x0 + (ox * g.stride[1]) as isize) as usize] += wv * src[ox];
+                    }
+                }
+            }
+        }
+    });
+    dx
+}
+
+/// Depthwise convolution: the weight gradient `[C, 1, KH, KW]`, one channel per task.
+pub fn depthwise_weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let (plane, k) = (g.h * g.w, g.kh * g.kw);
+    assert_eq!(x.len(), g.n * g.c * plane, "depthwise input size");
+    assert_eq!(
+        dy.len(),
+        g.n * g.c * oh * ow,
+        "depthwise output-gradient size"
+    );
+    let mut dw = vec![0f32; g.c * k];
+    dw.par_chunks_mut(k).enumerate().for_each(|(c, dwc)| {
+        for n in 0..g.n {
+            let nc = n * g.c + c;
+            let xp = &x[nc * plane..(nc + 1) * plane];
+            let dyp = &dy[nc * oh * ow..(nc + 1) * oh * ow];
+            for i in 0..g.kh {
+                for j in 0..g.kw {
+                    let x0 = (j * g.dilation[1]) as isize - g.pad[1] as isize;
+                    let cols = valid_cols(g, x0);
+                    let mut acc = 0f32;
+                    for oy in 0..oh {
+                        let y = (oy * g.stride[0] + i * g.dilation[0]) as isize - g.pad[0] as isize;
+                        if y < 0 || y >= g.h as isize {
+                            continue;
+                        }
+                        let row = &xp[y as usize * g.w..(y as usize + 1) * g.w];
+                        let src = &dyp[oy * ow..(oy + 1) * ow];
+                        for ox in cols.clone() {
+                            acc += src[ox] * row[(x0 + (ox * g.stride[1]) as isize) as usize];
+                        }
+                    }
+                    dwc[i * g.kw + j] += acc;
+                }
+            }
+        }
+    });
+    dw
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +390,101 @@ mod tests {
             }
         }
         y
+    }
+
+    /// Direct depthwise convolution: channel c of the output sees channel c of the input.
+    fn naive_depthwise(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let mut y = vec![0f32; g.n * g.c * oh * ow];
+        for n in 0..g.n {
+            for c in 0..g.c {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut s = 0f64;
+                        for i in 0..g.kh {
+                            for j in 0..g.kw {
+                                let yy = (oy * g.stride[0] + i * g.dilation[0]) as isize
+                                    - g.pad[0] as isize;
+                                let xx = (ox * g.stride[1] + j * g.dilation[1]) as isize
+                                    - g.pad[1] as isize;
+                                if yy < 0 || xx < 0 || yy >= g.h as isize || xx >= g.w as isize {
+                                    continue;
+                                }
+                                let xv = x[((n * g.c + c) * g.h + yy as usize) * g.w + xx as usize];
+                                s += (xv * w[(c * g.kh + i) * g.kw + j]) as f64;
+                            }
+                        }
+                        y[((n * g.c + c) * oh + oy) * ow + ox] = s as f32;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn depthwise_gradients_satisfy_the_adjoint_identities() {
+        let dot = |a: &[f32], b: &[f32]| -> f64 {
+            a.iter()
+                .zip(b)
+                .map(|(p, q)| (*p as f64) * (*q as f64))
+                .sum()
+        };
+        // EfficientNet's 3x3 and 5x5, strides 1 and 2, plus odd sizes and dilation.
+        let shapes = [
+            (2, 4, 9, 9, 3, [1, 1], [1, 1], [1, 1]),
+            (3, 5, 10, 10, 3, [2, 2], [1, 1], [1, 1]),
+            (2, 3, 11, 8, 5, [1, 1], [2, 2], [1, 1]),
+            (2, 3, 12, 12, 5, [2, 2], [2, 2], [1, 1]),
+            (1, 2, 9, 7, 3, [2, 1], [0, 2], [1, 2]),
+        ];
+        for (n, c, h, w, k, stride, pad, dilation) in shapes {
+            let g = Geometry {
+                n,
+                c,
+                h,
+                w,
+                o: c,
+                kh: k,
+                kw: k,
+                stride,
+                pad,
+                dilation,
+            };
+            let x = values(n * c * h * w, 5);
+            let wt = values(c * k * k, 6);
+            let dy = values(n * c * g.out_h() * g.out_w(), 7);
+            let y = naive_depthwise(&g, &x, &wt);
+            let dx = depthwise_input_grad(&g, &wt, &dy);
+            let dw = depthwise_weight_grad(&g, &x, &dy);
+            let lhs = dot(&y, &dy);
+            assert!(
+                (lhs - dot(&x, &dx)).abs() < 1e-3 * lhs.abs().max(1.0),
+                "{g:?} dX"
+            );
+            assert!(
+                (lhs - dot(&wt, &dw)).abs() < 1e-3 * lhs.abs().max(1.0),
+                "{g:?} dW"
+            );
+            for kk in [0, dw.len() / 2, dw.len() - 1] {
+                let mut e = vec![0f32; wt.len()];
+                e[kk] = 1.0;
+                let want = dot(&naive_depthwise(&g, &x, &e), &dy);
+                assert!(
+                    (dw[kk] as f64 - want).abs() < 1e-4 * want.abs().max(1.0),
+                    "{g:?} dW[{kk}]"
+                );
+            }
+            for kk in [0, dx.len() / 3, dx.len() - 1] {
+                let mut e = vec![0f32; x.len()];
+                e[kk] = 1.0;
+                let want = dot(&naive_depthwise(&g, &e, &wt), &dy);
+                assert!(
+                    (dx[kk] as f64 - want).abs() < 1e-4 * want.abs().max(1.0),
+                    "{g:?} dX[{kk}]"
+                );
+            }
+        }
     }
 
     fn values(len: usize, seed: u32) -> Vec<f32> {

@@ -1,6 +1,6 @@
 //! The project's convolution path (`kernels::conv2d`, with its own gradients on the CPU)
-//! against burn's `Conv2d::forward` on random inputs of several shapes: output and the
-//! gradients of input, weight and bias.
+//! against burn's `Conv2d::forward` on random inputs of several shapes (dense, depthwise, and a
+//! grouped one it leaves to burn): output and the gradients of input, weight and bias.
 
 use burn::backend::{Autodiff, Flex};
 use burn::module::Param;
@@ -42,7 +42,9 @@ fn matches_burn_forward_and_every_gradient() {
         (2, 6, 10, 13, 11, 3, 2, 1, 1, 1, true), // EfficientNet's stem: stride 2
         (5, 16, 24, 7, 7, 1, 1, 0, 1, 1, false), // 1x1 expand / project
         (2, 4, 6, 10, 9, 3, 1, 2, 2, 1, true),   // dilation
-        (2, 8, 8, 9, 9, 3, 1, 1, 1, 8, false),   // depthwise: burn's own path
+        (2, 8, 8, 9, 9, 3, 1, 1, 1, 8, false),   // depthwise, as in EfficientNet
+        (3, 6, 6, 12, 12, 5, 2, 2, 1, 6, true),  // depthwise 5x5, stride 2, bias
+        (2, 4, 8, 9, 9, 3, 1, 1, 1, 4, false),   // grouped, two outputs a group: burn's path
     ];
     for (n, ci, co, h, w, k, s, p, d, g, bias) in cases {
         let name = format!("{n}x{ci}x{h}x{w} -> {co}, k{k} s{s} p{p} d{d} g{g} bias {bias}");
