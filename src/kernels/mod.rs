@@ -55,14 +55,15 @@ pub trait Kernels: Backend {
 
 impl Kernels for burn::backend::Cuda {}
 
-/// How the slice kernels see a flex convolution: `Dense` (groups 1) or `Depthwise` (one
-/// group per channel, one output per channel); None for what they leave to burn.
+/// The convolutions the slice kernels handle: `Dense` (groups 1) and `Depthwise` (one group
+/// and one output per channel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Dense,
     Depthwise,
 }
 
+/// The kind and sizes of an f32 flex convolution, or None for what the kernels leave to burn.
 fn flex_geometry(
     x: &FlexTensor,
     w: &FlexTensor,
