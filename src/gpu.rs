@@ -65,7 +65,7 @@ pub fn parse(text: &str) -> Result<Vec<GpuStat>, String> {
 impl GpuStat {
     /// `GPU0 H200 87% 12.3/140.4 GiB`: short enough for a header.
     pub fn describe(&self) -> String {
-        let name = self.name.trim_start_matches("NVIDIA ").to_string();
+        let name = self.name.trim_start_matches("NVIDIA ");
         let util = self.util_pct.map_or(String::new(), |u| format!(" {u}%"));
         format!(
             "GPU{} {name}{util} {:.1}/{:.1} GiB",

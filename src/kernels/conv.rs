@@ -115,7 +115,6 @@ fn col2im(g: &Geometry, cols: &[f32], dx: &mut [f32]) {
 }
 
 /// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, each given by its row and column strides.
-#[allow(clippy::too_many_arguments)]
 fn matmul(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
@@ -357,16 +356,19 @@ pub fn depthwise_weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    /// Direct convolution, the definition the fast paths must match.
-    fn naive_forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    /// Direct convolution, the definition the fast paths must match. `depthwise`: output
+    /// channel c sees only input channel c (weights `[C, 1, KH, KW]`).
+    fn naive(g: &Geometry, x: &[f32], w: &[f32], depthwise: bool) -> Vec<f32> {
         let (oh, ow) = (g.out_h(), g.out_w());
+        let wc = if depthwise { 1 } else { g.c };
         let mut y = vec![0f32; g.n * g.o * oh * ow];
         for n in 0..g.n {
             for o in 0..g.o {
+                let channels = if depthwise { o..o + 1 } else { 0..g.c };
                 for oy in 0..oh {
                     for ox in 0..ow {
                         let mut s = 0f64;
-                        for c in 0..g.c {
+                        for c in channels.clone() {
                             for i in 0..g.kh {
                                 for j in 0..g.kw {
                                     let yy = (oy * g.stride[0] + i * g.dilation[0]) as isize
@@ -379,7 +381,8 @@ mod tests {
                                     }
                                     let xv =
                                         x[((n * g.c + c) * g.h + yy as usize) * g.w + xx as usize];
-                                    let wv = w[((o * g.c + c) * g.kh + i) * g.kw + j];
+                                    let wi = if depthwise { 0 } else { c };
+                                    let wv = w[((o * wc + wi) * g.kh + i) * g.kw + j];
                                     s += (xv * wv) as f64;
                                 }
                             }
@@ -390,101 +393,6 @@ mod tests {
             }
         }
         y
-    }
-
-    /// Direct depthwise convolution: channel c of the output sees channel c of the input.
-    fn naive_depthwise(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
-        let (oh, ow) = (g.out_h(), g.out_w());
-        let mut y = vec![0f32; g.n * g.c * oh * ow];
-        for n in 0..g.n {
-            for c in 0..g.c {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        let mut s = 0f64;
-                        for i in 0..g.kh {
-                            for j in 0..g.kw {
-                                let yy = (oy * g.stride[0] + i * g.dilation[0]) as isize
-                                    - g.pad[0] as isize;
-                                let xx = (ox * g.stride[1] + j * g.dilation[1]) as isize
-                                    - g.pad[1] as isize;
-                                if yy < 0 || xx < 0 || yy >= g.h as isize || xx >= g.w as isize {
-                                    continue;
-                                }
-                                let xv = x[((n * g.c + c) * g.h + yy as usize) * g.w + xx as usize];
-                                s += (xv * w[(c * g.kh + i) * g.kw + j]) as f64;
-                            }
-                        }
-                        y[((n * g.c + c) * oh + oy) * ow + ox] = s as f32;
-                    }
-                }
-            }
-        }
-        y
-    }
-
-    #[test]
-    fn depthwise_gradients_satisfy_the_adjoint_identities() {
-        let dot = |a: &[f32], b: &[f32]| -> f64 {
-            a.iter()
-                .zip(b)
-                .map(|(p, q)| (*p as f64) * (*q as f64))
-                .sum()
-        };
-        // EfficientNet's 3x3 and 5x5, strides 1 and 2, plus odd sizes and dilation.
-        let shapes = [
-            (2, 4, 9, 9, 3, [1, 1], [1, 1], [1, 1]),
-            (3, 5, 10, 10, 3, [2, 2], [1, 1], [1, 1]),
-            (2, 3, 11, 8, 5, [1, 1], [2, 2], [1, 1]),
-            (2, 3, 12, 12, 5, [2, 2], [2, 2], [1, 1]),
-            (1, 2, 9, 7, 3, [2, 1], [0, 2], [1, 2]),
-        ];
-        for (n, c, h, w, k, stride, pad, dilation) in shapes {
-            let g = Geometry {
-                n,
-                c,
-                h,
-                w,
-                o: c,
-                kh: k,
-                kw: k,
-                stride,
-                pad,
-                dilation,
-            };
-            let x = values(n * c * h * w, 5);
-            let wt = values(c * k * k, 6);
-            let dy = values(n * c * g.out_h() * g.out_w(), 7);
-            let y = naive_depthwise(&g, &x, &wt);
-            let dx = depthwise_input_grad(&g, &wt, &dy);
-            let dw = depthwise_weight_grad(&g, &x, &dy);
-            let lhs = dot(&y, &dy);
-            assert!(
-                (lhs - dot(&x, &dx)).abs() < 1e-3 * lhs.abs().max(1.0),
-                "{g:?} dX"
-            );
-            assert!(
-                (lhs - dot(&wt, &dw)).abs() < 1e-3 * lhs.abs().max(1.0),
-                "{g:?} dW"
-            );
-            for kk in [0, dw.len() / 2, dw.len() - 1] {
-                let mut e = vec![0f32; wt.len()];
-                e[kk] = 1.0;
-                let want = dot(&naive_depthwise(&g, &x, &e), &dy);
-                assert!(
-                    (dw[kk] as f64 - want).abs() < 1e-4 * want.abs().max(1.0),
-                    "{g:?} dW[{kk}]"
-                );
-            }
-            for kk in [0, dx.len() / 3, dx.len() - 1] {
-                let mut e = vec![0f32; x.len()];
-                e[kk] = 1.0;
-                let want = dot(&naive_depthwise(&g, &e, &wt), &dy);
-                assert!(
-                    (dx[kk] as f64 - want).abs() < 1e-4 * want.abs().max(1.0),
-                    "{g:?} dX[{kk}]"
-                );
-            }
-        }
     }
 
     fn values(len: usize, seed: u32) -> Vec<f32> {
@@ -499,41 +407,89 @@ mod tests {
             .collect()
     }
 
+    fn dot(a: &[f32], b: &[f32]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(p, q)| (*p as f64) * (*q as f64))
+            .sum()
+    }
+
     /// conv is linear in x and in w, so its gradients are fixed by the adjoint identities
     /// <conv(x, w), dy> = <x, dX(dy)> = <w, dW(dy)>, and entry by entry by
     /// dW[k] = <dy, conv(x, e_k)> and dX[k] = <dy, conv(e_k, w)>.
+    fn check_gradients(g: &Geometry, depthwise: bool, seed: u32) {
+        let wlen = g.o * if depthwise { 1 } else { g.c } * g.kh * g.kw;
+        let x = values(g.n * g.c * g.h * g.w, seed);
+        let wt = values(wlen, seed + 1);
+        let dy = values(g.n * g.o * g.out_h() * g.out_w(), seed + 2);
+        let (dx, dw) = if depthwise {
+            (
+                depthwise_input_grad(g, &wt, &dy),
+                depthwise_weight_grad(g, &x, &dy),
+            )
+        } else {
+            (input_grad(g, &wt, &dy), weight_grad(g, &x, &dy))
+        };
+        let lhs = dot(&naive(g, &x, &wt, depthwise), &dy);
+        let tol = 1e-3 * lhs.abs().max(1.0);
+        assert!((lhs - dot(&x, &dx)).abs() < tol, "{g:?} dX adjoint");
+        assert!((lhs - dot(&wt, &dw)).abs() < tol, "{g:?} dW adjoint");
+        for k in [0, dw.len() / 2, dw.len() - 1] {
+            let mut e = vec![0f32; wt.len()];
+            e[k] = 1.0;
+            let want = dot(&naive(g, &x, &e, depthwise), &dy);
+            let got = dw[k] as f64;
+            assert!(
+                (got - want).abs() < 1e-4 * want.abs().max(1.0),
+                "{g:?} dW[{k}]"
+            );
+        }
+        for k in [0, dx.len() / 3, dx.len() - 1] {
+            let mut e = vec![0f32; x.len()];
+            e[k] = 1.0;
+            let want = dot(&naive(g, &e, &wt, depthwise), &dy);
+            let got = dx[k] as f64;
+            assert!(
+                (got - want).abs() < 1e-4 * want.abs().max(1.0),
+                "{g:?} dX[{k}]"
+            );
+        }
+    }
+
+    fn geometry(
+        (n, c, h, w, o): (usize, usize, usize, usize, usize),
+        (kh, kw): (usize, usize),
+        stride: [usize; 2],
+        pad: [usize; 2],
+        dilation: [usize; 2],
+    ) -> Geometry {
+        Geometry {
+            n,
+            c,
+            h,
+            w,
+            o,
+            kh,
+            kw,
+            stride,
+            pad,
+            dilation,
+        }
+    }
+
     #[test]
-    fn gradients_satisfy_the_adjoint_identities() {
+    fn dense_forward_and_gradients_match_the_definition() {
         let shapes = [
-            (2, 3, 9, 9, 4, 5, 5, [1, 1], [2, 2], [1, 1]),
-            (3, 4, 8, 7, 5, 3, 3, [1, 1], [1, 1], [1, 1]),
-            (2, 3, 11, 10, 6, 3, 3, [2, 2], [1, 1], [1, 1]),
-            (1, 5, 6, 6, 3, 1, 1, [1, 1], [0, 0], [1, 1]),
-            (2, 2, 9, 9, 3, 3, 3, [1, 2], [2, 1], [2, 1]),
+            geometry((2, 3, 9, 9, 4), (5, 5), [1, 1], [2, 2], [1, 1]),
+            geometry((3, 4, 8, 7, 5), (3, 3), [1, 1], [1, 1], [1, 1]),
+            geometry((2, 3, 11, 10, 6), (3, 3), [2, 2], [1, 1], [1, 1]),
+            geometry((1, 5, 6, 6, 3), (1, 1), [1, 1], [0, 0], [1, 1]),
+            geometry((2, 2, 9, 9, 3), (3, 3), [1, 2], [2, 1], [2, 1]),
         ];
-        for (n, c, h, w, o, kh, kw, stride, pad, dilation) in shapes {
-            let g = Geometry {
-                n,
-                c,
-                h,
-                w,
-                o,
-                kh,
-                kw,
-                stride,
-                pad,
-                dilation,
-            };
-            let x = values(n * c * h * w, 1);
-            let wt = values(o * c * kh * kw, 2);
-            let dy = values(n * o * g.out_h() * g.out_w(), 3);
-            let dot = |a: &[f32], b: &[f32]| -> f64 {
-                a.iter()
-                    .zip(b)
-                    .map(|(p, q)| (*p as f64) * (*q as f64))
-                    .sum()
-            };
-            let y = naive_forward(&g, &x, &wt);
+        for g in shapes {
+            let x = values(g.n * g.c * g.h * g.w, 1);
+            let wt = values(g.o * g.c * g.kh * g.kw, 2);
+            let y = naive(&g, &x, &wt, false);
             let fast = forward(&g, &x, &wt, None);
             let err: f64 = y
                 .iter()
@@ -545,44 +501,30 @@ mod tests {
                 "{g:?} forward"
             );
             let b = values(g.o, 4);
-            let fast_b = forward(&g, &x, &wt, Some(&b));
             let p = g.out_h() * g.out_w();
+            let fast_b = forward(&g, &x, &wt, Some(&b));
             for (k, (yb, yf)) in fast_b.iter().zip(&fast).enumerate() {
                 assert!(
                     (yb - yf - b[(k / p) % g.o]).abs() < 1e-5,
                     "{g:?} forward bias"
                 );
             }
-            let dw = weight_grad(&g, &x, &dy);
-            let dx = input_grad(&g, &wt, &dy);
-            let lhs = dot(&y, &dy);
-            assert!(
-                (lhs - dot(&wt, &dw)).abs() < 1e-3 * lhs.abs().max(1.0),
-                "{g:?}"
-            );
-            assert!(
-                (lhs - dot(&x, &dx)).abs() < 1e-3 * lhs.abs().max(1.0),
-                "{g:?}"
-            );
-            // Entry-wise: dW[k] = <dy, conv(x, e_k)>, dX[k] = <dy, conv(e_k, w)>.
-            for k in [0, dw.len() / 2, dw.len() - 1] {
-                let mut e = vec![0f32; wt.len()];
-                e[k] = 1.0;
-                let want = dot(&naive_forward(&g, &x, &e), &dy);
-                assert!(
-                    (dw[k] as f64 - want).abs() < 1e-4 * want.abs().max(1.0),
-                    "{g:?} dW[{k}]"
-                );
-            }
-            for k in [0, dx.len() / 3, dx.len() - 1] {
-                let mut e = vec![0f32; x.len()];
-                e[k] = 1.0;
-                let want = dot(&naive_forward(&g, &e, &wt), &dy);
-                assert!(
-                    (dx[k] as f64 - want).abs() < 1e-4 * want.abs().max(1.0),
-                    "{g:?} dX[{k}]"
-                );
-            }
+            check_gradients(&g, false, 1);
+        }
+    }
+
+    #[test]
+    fn depthwise_gradients_match_the_definition() {
+        // EfficientNet's 3x3 and 5x5, strides 1 and 2, plus odd sizes and dilation.
+        let shapes = [
+            geometry((2, 4, 9, 9, 4), (3, 3), [1, 1], [1, 1], [1, 1]),
+            geometry((3, 5, 10, 10, 5), (3, 3), [2, 2], [1, 1], [1, 1]),
+            geometry((2, 3, 11, 8, 3), (5, 5), [1, 1], [2, 2], [1, 1]),
+            geometry((2, 3, 12, 12, 3), (5, 5), [2, 2], [2, 2], [1, 1]),
+            geometry((1, 2, 9, 7, 2), (3, 3), [2, 1], [0, 2], [1, 2]),
+        ];
+        for g in shapes {
+            check_gradients(&g, true, 5);
         }
     }
 }

@@ -128,14 +128,14 @@ impl Kernels for Flex {
         };
         let (xc, wc) = (x.to_contiguous(), weight.to_contiguous());
         let bc = bias.as_ref().map(FlexTensor::to_contiguous);
-        let b = bc.as_ref().map(|b| b.as_slice::<f32>());
+        // Some(None): no bias; None: a bias the slices cannot read.
+        let b = match &bc {
+            None => Some(None),
+            Some(t) => t.as_slice::<f32>().map(Some),
+        };
         match (xc.as_slice::<f32>(), wc.as_slice::<f32>(), b) {
-            (Some(xv), Some(wv), None) => flex_tensor(
-                conv::forward(&g, xv, wv, None),
-                [g.n, g.o, g.out_h(), g.out_w()],
-            ),
-            (Some(xv), Some(wv), Some(Some(bv))) => flex_tensor(
-                conv::forward(&g, xv, wv, Some(bv)),
+            (Some(xv), Some(wv), Some(bv)) => flex_tensor(
+                conv::forward(&g, xv, wv, bv),
                 [g.n, g.o, g.out_h(), g.out_w()],
             ),
             _ => Self::conv2d(x, weight, bias, options),
@@ -190,6 +190,26 @@ struct Conv2dWithBias;
 #[derive(Debug)]
 struct Conv2dNoBias;
 
+/// The input and weight gradients both nodes share.
+fn register_x_and_weight<B: Kernels>(
+    node_x: Option<NodeId>,
+    node_w: Option<NodeId>,
+    x: &FloatTensor<B>,
+    w: FloatTensor<B>,
+    grad: &FloatTensor<B>,
+    options: ConvOptions<2>,
+    grads: &mut Gradients,
+) {
+    if let Some(id) = node_x {
+        let g = B::conv2d_x_grad(x.clone(), w.clone(), grad.clone(), options.clone());
+        grads.register::<B>(id, g);
+    }
+    if let Some(id) = node_w {
+        let g = B::conv2d_weight_grad(x.clone(), w, grad.clone(), options);
+        grads.register::<B>(id, g);
+    }
+}
+
 impl<B: Kernels> Backward<B, 3> for Conv2dWithBias {
     type State = (NodeId, NodeId, NodeId, ConvOptions<2>);
 
@@ -200,14 +220,8 @@ impl<B: Kernels> Backward<B, 3> for Conv2dWithBias {
         let x = cp.retrieve_node_output::<B::FloatTensorPrimitive>(x);
         let w = cp.retrieve_node_output::<B::FloatTensorPrimitive>(w);
         let b = cp.retrieve_node_output::<B::FloatTensorPrimitive>(b);
-        if let Some(node) = node_x {
-            let g = B::conv2d_x_grad(x.clone(), w.clone(), grad.clone(), options.clone());
-            grads.register::<B>(node.id, g);
-        }
-        if let Some(node) = node_w {
-            let g = B::conv2d_weight_grad(x.clone(), w, grad.clone(), options);
-            grads.register::<B>(node.id, g);
-        }
+        let (idx, idw) = (node_x.map(|n| n.id), node_w.map(|n| n.id));
+        register_x_and_weight::<B>(idx, idw, &x, w, &grad, options, grads);
         if let Some(node) = node_b {
             grads.register::<B>(node.id, B::conv2d_bias_backward(x, b, grad));
         }
@@ -223,13 +237,8 @@ impl<B: Kernels> Backward<B, 2> for Conv2dNoBias {
         let (x, w, options) = ops.state;
         let x = cp.retrieve_node_output::<B::FloatTensorPrimitive>(x);
         let w = cp.retrieve_node_output::<B::FloatTensorPrimitive>(w);
-        if let Some(node) = node_x {
-            let g = B::conv2d_x_grad(x.clone(), w.clone(), grad.clone(), options.clone());
-            grads.register::<B>(node.id, g);
-        }
-        if let Some(node) = node_w {
-            grads.register::<B>(node.id, B::conv2d_weight_grad(x, w, grad, options));
-        }
+        let (idx, idw) = (node_x.map(|n| n.id), node_w.map(|n| n.id));
+        register_x_and_weight::<B>(idx, idw, &x, w, &grad, options, grads);
     }
 }
 
