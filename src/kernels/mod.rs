@@ -7,7 +7,40 @@
 //! [`conv2d`] records its own graph node whose backward pass calls those methods, so a model
 //! calls [`conv2d`] where it would call `Conv2d::forward` and nothing else changes.
 
+/// `fn $name(..)` that runs `$body` compiled for AVX2 and FMA where the CPU has them, and as
+/// built elsewhere. The build targets baseline x86-64, whose 4-wide SSE2 code left the
+/// kernels' loops at half speed and some (masked sums) not vectorised at all. `$body` must be
+/// `#[inline(always)]`, so that its loops are compiled inside the feature-enabled copy.
+macro_rules! multiversion {
+    ($(#[$m:meta])* $vis:vis fn $name:ident $(<$g:ident: $bound:path>)?
+        ($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:ident;) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn wide $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? {
+                    $body $(::<$g>)? ($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: this CPU has the features `wide` is compiled for.
+                    return unsafe { wide $(::<$g>)? ($($arg),*) };
+                }
+            }
+            $body $(::<$g>)? ($($arg),*)
+        }
+    };
+}
+
 pub mod conv;
+pub mod norm;
+pub mod pool;
+
+pub use norm::Activation;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -17,7 +50,9 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::{ConvOptions, FloatTensor, ModuleOps};
 use burn::tensor::{DType, TensorPrimitive};
 
@@ -51,6 +86,118 @@ pub trait Kernels: Backend {
     ) -> FloatTensor<Self> {
         Self::conv2d(x, weight, bias, options)
     }
+
+    /// Training BatchNorm (batch statistics) of an NCHW tensor followed by `act`, as one
+    /// operation; under autodiff it records a node whose backward calls
+    /// [`Kernels::batch_norm_act_backward`]. None where the backend has no such kernel: the
+    /// caller then composes burn's operations.
+    fn batch_norm_act(
+        _x: FloatTensor<Self>,
+        _gamma: FloatTensor<Self>,
+        _beta: FloatTensor<Self>,
+        _epsilon: f64,
+        _act: Activation,
+    ) -> Option<BatchNormOutput<Self>> {
+        None
+    }
+
+    /// Gradients of [`Kernels::batch_norm_act`] with respect to `(x, gamma, beta)`, from the
+    /// saved input, output and batch statistics. The default is the textbook formula in
+    /// burn's tensor operations (see [`norm::train_backward`]).
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_act_backward(
+        x: FloatTensor<Self>,
+        y: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        epsilon: f64,
+        act: Activation,
+    ) -> [FloatTensor<Self>; 3] {
+        let t4 = |t| Tensor::<Self, 4>::from_primitive(TensorPrimitive::Float(t));
+        let t1 = |t| Tensor::<Self, 1>::from_primitive(TensorPrimitive::Float(t));
+        let (x, y, dy) = (t4(x), t4(y), t4(dy));
+        let (mean, var, gamma) = (t1(mean), t1(var), t1(gamma));
+        let [n, c, h, w] = x.dims();
+        let per_channel = |v: Tensor<Self, 1>| v.reshape([1, c, 1, 1]);
+        let channel_sum =
+            |v: Tensor<Self, 4>| v.reshape([n, c, h * w]).sum_dim(2).sum_dim(0).reshape([c]);
+        let g = match act {
+            Activation::Identity => dy,
+            Activation::Relu => dy.mask_fill(y.lower_equal_elem(0.0), 0.0),
+            Activation::Relu6 => {
+                let clipped = y
+                    .clone()
+                    .lower_equal_elem(0.0)
+                    .bool_or(y.greater_equal_elem(6.0));
+                dy.mask_fill(clipped, 0.0)
+            }
+        };
+        let inv_std = var.add_scalar(epsilon).sqrt().recip();
+        let x_hat = (x - per_channel(mean)) * per_channel(inv_std.clone());
+        let dbeta = channel_sum(g.clone());
+        let dgamma = channel_sum(g.clone() * x_hat.clone());
+        let count = (n * h * w) as f64;
+        let dx = (g
+            - per_channel(dbeta.clone().div_scalar(count))
+            - x_hat * per_channel(dgamma.clone().div_scalar(count)))
+            * per_channel(gamma * inv_std);
+        [
+            dx.into_primitive().tensor(),
+            dgamma.into_primitive().tensor(),
+            dbeta.into_primitive().tensor(),
+        ]
+    }
+
+    /// Inference BatchNorm folded into one scale and shift per channel, then `act`:
+    /// `act(x · scale[c] + shift[c])`; None where the backend has no such kernel.
+    fn scale_shift_act(
+        _x: FloatTensor<Self>,
+        _scale: FloatTensor<Self>,
+        _shift: FloatTensor<Self>,
+        _act: Activation,
+    ) -> Option<FloatTensor<Self>> {
+        None
+    }
+
+    /// Max pooling without padding or dilation; under autodiff it records a node whose
+    /// backward calls [`Kernels::max_pool2d_op_backward`]. None where the backend has no such
+    /// kernel: the caller then uses burn's pooling.
+    fn max_pool2d_op(
+        _x: FloatTensor<Self>,
+        _kernel: [usize; 2],
+        _stride: [usize; 2],
+    ) -> Option<FloatTensor<Self>> {
+        None
+    }
+
+    /// The input gradient of [`Kernels::max_pool2d_op`]; the default is burn's pooling with
+    /// indices and its backward.
+    fn max_pool2d_op_backward(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> FloatTensor<Self> {
+        let (padding, dilation) = ([0, 0], [1, 1]);
+        let indices =
+            Self::max_pool2d_with_indices(x.clone(), kernel, stride, padding, dilation, false)
+                .indices;
+        Self::max_pool2d_with_indices_backward(
+            x, kernel, stride, padding, dilation, false, dy, indices,
+        )
+        .x_grad
+    }
+}
+
+/// What a training BatchNorm produces: the activated output and the batch statistics (for
+/// the running averages; not differentiated).
+pub struct BatchNormOutput<B: Backend> {
+    pub output: FloatTensor<B>,
+    pub mean: FloatTensor<B>,
+    /// Biased, as burn's and PyTorch's normalisation use.
+    pub var: FloatTensor<B>,
 }
 
 impl Kernels for burn::backend::Cuda {}
@@ -110,8 +257,41 @@ fn flex_geometry(
     Some((kind, g))
 }
 
-fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+fn flex_tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// The planes of a 4-d f32 flex tensor, or None for what the norm kernels leave to burn.
+fn flex_planes(x: &FlexTensor) -> Option<norm::Planes> {
+    let s = x.layout().shape();
+    (x.dtype() == DType::F32 && s.num_dims() == 4 && s[1] > 0).then(|| norm::Planes {
+        n: s[0],
+        c: s[1],
+        hw: s[2] * s[3],
+    })
+}
+
+/// The pooling windows over a 4-d f32 flex tensor, or None for what the kernels leave to burn.
+fn flex_window(x: &FlexTensor, k: [usize; 2], stride: [usize; 2]) -> Option<pool::Window> {
+    let s = x.layout().shape();
+    let fits = k.iter().chain(&stride).all(|&v| v > 0)
+        && s.num_dims() == 4
+        && s[2] >= k[0]
+        && s[3] >= k[1];
+    (x.dtype() == DType::F32 && fits).then(|| pool::Window {
+        n: s[0],
+        c: s[1],
+        h: s[2],
+        w: s[3],
+        k,
+        stride,
+    })
+}
+
+/// The f32 values of a contiguous copy (or view) of `t`.
+fn flex_values(t: &FlexTensor) -> Option<FlexTensor> {
+    let c = t.to_contiguous();
+    (c.dtype() == DType::F32).then_some(c)
 }
 
 impl Kernels for Flex {
@@ -121,9 +301,7 @@ impl Kernels for Flex {
         bias: Option<FloatTensor<Self>>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        // Depthwise forward: burn-flex's own direct kernel is already fast (9% of an
-        // EfficientNet step against 31% for the gradients).
-        let Some((Kind::Dense, g)) = flex_geometry(&x, &weight, &options) else {
+        let Some((kind, g)) = flex_geometry(&x, &weight, &options) else {
             return Self::conv2d(x, weight, bias, options);
         };
         let (xc, wc) = (x.to_contiguous(), weight.to_contiguous());
@@ -134,10 +312,13 @@ impl Kernels for Flex {
             Some(t) => t.as_slice::<f32>().map(Some),
         };
         match (xc.as_slice::<f32>(), wc.as_slice::<f32>(), b) {
-            (Some(xv), Some(wv), Some(bv)) => flex_tensor(
-                conv::forward(&g, xv, wv, bv),
-                [g.n, g.o, g.out_h(), g.out_w()],
-            ),
+            (Some(xv), Some(wv), Some(bv)) => {
+                let y = match kind {
+                    Kind::Dense => conv::forward(&g, xv, wv, bv),
+                    Kind::Depthwise => conv::depthwise_forward(&g, xv, wv, bv),
+                };
+                flex_tensor(y, [g.n, g.o, g.out_h(), g.out_w()])
+            }
             _ => Self::conv2d(x, weight, bias, options),
         }
     }
@@ -181,6 +362,168 @@ impl Kernels for Flex {
                 conv::depthwise_weight_grad(&g, xv, dy),
                 [g.c, 1, g.kh, g.kw],
             ),
+        }
+    }
+
+    fn batch_norm_act(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        act: Activation,
+    ) -> Option<BatchNormOutput<Self>> {
+        let s = flex_planes(&x)?;
+        let (x, gamma, beta) = (flex_values(&x)?, flex_values(&gamma)?, flex_values(&beta)?);
+        let (xv, gv, bv) = (
+            x.as_slice::<f32>()?,
+            gamma.as_slice::<f32>()?,
+            beta.as_slice::<f32>()?,
+        );
+        if gv.len() != s.c || bv.len() != s.c {
+            return None;
+        }
+        let shape = x.layout().shape();
+        let (y, mean, var) = norm::train_forward(s, xv, gv, bv, epsilon as f32, act);
+        Some(BatchNormOutput {
+            output: flex_tensor(y, [shape[0], shape[1], shape[2], shape[3]]),
+            mean: flex_tensor(mean, [s.c]),
+            var: flex_tensor(var, [s.c]),
+        })
+    }
+
+    fn batch_norm_act_backward(
+        x: FloatTensor<Self>,
+        y: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        epsilon: f64,
+        act: Activation,
+    ) -> [FloatTensor<Self>; 3] {
+        // The forward only recorded its node for shapes it handled, so these are all f32.
+        let s = flex_planes(&x).expect("batch norm backward: the forward's 4-d f32 input");
+        let shape = x.layout().shape().clone();
+        let [x, y, dy, mean, var, gamma] = [x, y, dy, mean, var, gamma]
+            .map(|t| flex_values(&t).expect("batch norm backward: f32 tensors"));
+        fn v(t: &FlexTensor) -> &[f32] {
+            t.as_slice::<f32>()
+                .expect("batch norm backward: f32 values")
+        }
+        let (dx, dgamma, dbeta) = norm::train_backward(
+            s,
+            v(&x),
+            v(&y),
+            v(&dy),
+            v(&mean),
+            v(&var),
+            v(&gamma),
+            epsilon as f32,
+            act,
+        );
+        [
+            flex_tensor(dx, [shape[0], shape[1], shape[2], shape[3]]),
+            flex_tensor(dgamma, [s.c]),
+            flex_tensor(dbeta, [s.c]),
+        ]
+    }
+
+    fn scale_shift_act(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        act: Activation,
+    ) -> Option<FloatTensor<Self>> {
+        let s = flex_planes(&x)?;
+        let (x, scale, shift) = (flex_values(&x)?, flex_values(&scale)?, flex_values(&shift)?);
+        let (xv, a, b) = (
+            x.as_slice::<f32>()?,
+            scale.as_slice::<f32>()?,
+            shift.as_slice::<f32>()?,
+        );
+        if a.len() != s.c || b.len() != s.c {
+            return None;
+        }
+        let shape = x.layout().shape();
+        let y = norm::normalize(s, xv, &vec![0.0; s.c], a, b, act);
+        Some(flex_tensor(y, [shape[0], shape[1], shape[2], shape[3]]))
+    }
+
+    fn max_pool2d_op(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> Option<FloatTensor<Self>> {
+        let g = flex_window(&x, kernel, stride)?;
+        let x = flex_values(&x)?;
+        let [oh, ow] = g.out();
+        Some(flex_tensor(
+            pool::forward(&g, x.as_slice::<f32>()?),
+            [g.n, g.c, oh, ow],
+        ))
+    }
+
+    fn max_pool2d_op_backward(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> FloatTensor<Self> {
+        // The forward only recorded its node for inputs it handled.
+        let g = flex_window(&x, kernel, stride).expect("max pool backward: the forward's input");
+        let x = flex_values(&x).expect("max pool backward: f32 input");
+        let dy = flex_values(&dy).expect("max pool backward: f32 gradient");
+        let (xv, dyv) = (
+            x.as_slice::<f32>().expect("max pool backward: f32 input"),
+            dy.as_slice::<f32>()
+                .expect("max pool backward: f32 gradient"),
+        );
+        flex_tensor(pool::backward(&g, xv, dyv), [g.n, g.c, g.h, g.w])
+    }
+}
+
+/// The autodiff node of [`Kernels::max_pool2d_op`]: keeps the input, kernel and stride.
+#[derive(Debug)]
+struct MaxPool;
+
+impl<B: Kernels> Backward<B, 1> for MaxPool {
+    type State = (FloatTensor<B>, [usize; 2], [usize; 2]);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = grads.consume::<B>(&ops.node);
+        let (x, kernel, stride) = ops.state;
+        if let [Some(node)] = ops.parents {
+            grads.register::<B>(node.id, B::max_pool2d_op_backward(x, dy, kernel, stride));
+        }
+    }
+}
+
+/// The autodiff node of [`Kernels::batch_norm_act`]; parents `(x, gamma, beta)`.
+#[derive(Debug)]
+struct BatchNormAct;
+
+impl<B: Kernels> Backward<B, 3> for BatchNormAct {
+    /// Input, output, batch mean and variance, gamma, epsilon, activation.
+    #[allow(clippy::type_complexity)]
+    type State = (
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        f64,
+        Activation,
+    );
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = grads.consume::<B>(&ops.node);
+        let (x, y, mean, var, gamma, epsilon, act) = ops.state;
+        let [dx, dgamma, dbeta] =
+            B::batch_norm_act_backward(x, y, dy, mean, var, gamma, epsilon, act);
+        for (node, grad) in ops.parents.into_iter().zip([dx, dgamma, dbeta]) {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
         }
     }
 }
@@ -290,6 +633,82 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
                 }
             },
         }
+    }
+
+    fn batch_norm_act(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        act: Activation,
+    ) -> Option<BatchNormOutput<Self>> {
+        let out = B::batch_norm_act(
+            x.primitive.clone(),
+            gamma.primitive.clone(),
+            beta.primitive.clone(),
+            epsilon,
+            act,
+        )?;
+        // The node keeps the input and output it needs; the composed ops it replaces kept
+        // several activation-sized intermediates instead.
+        let output = match BatchNormAct
+            .prepare::<C>([x.node, gamma.node, beta.node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let state = (
+                    x.primitive,
+                    out.output.clone(),
+                    out.mean.clone(),
+                    out.var.clone(),
+                    gamma.primitive,
+                    epsilon,
+                    act,
+                );
+                prep.finish(state, out.output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out.output),
+        };
+        Some(BatchNormOutput {
+            output,
+            mean: Self::from_inner(out.mean),
+            var: Self::from_inner(out.var),
+        })
+    }
+
+    fn max_pool2d_op(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> Option<FloatTensor<Self>> {
+        let y = B::max_pool2d_op(x.primitive.clone(), kernel, stride)?;
+        Some(
+            match MaxPool.prepare::<C>([x.node]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => prep.finish((x.primitive, kernel, stride), y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            },
+        )
+    }
+}
+
+/// `pool.forward(x)` through [`Kernels`]; padded, dilated and `ceil_mode` pooling take burn's
+/// path, as do backends without the kernel.
+pub fn max_pool2d<B: Kernels>(pool: &MaxPool2d, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let unpadded = matches!(
+        pool.padding,
+        PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+    );
+    if !unpadded || pool.dilation != [1, 1] || pool.ceil_mode {
+        return pool.forward(x);
+    }
+    match B::max_pool2d_op(
+        x.clone().into_primitive().tensor(),
+        pool.kernel_size,
+        pool.stride,
+    ) {
+        Some(y) => Tensor::from_primitive(TensorPrimitive::Float(y)),
+        None => pool.forward(x),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 
-use crate::kernels::{self, Kernels};
+use crate::kernels::{self, Activation, Kernels};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
@@ -24,10 +24,10 @@ impl<B: Kernels> ConvBlock<B> {
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let x = kernels::conv2d(&self.conv, x);
         let x = match &self.bn {
-            Some(bn) => super::norm::forward(bn, x),
-            None => x,
+            Some(bn) => super::norm::forward(bn, x, Activation::Relu),
+            None => relu(x),
         };
-        self.pool.forward(relu(x))
+        kernels::max_pool2d(&self.pool, x)
     }
 }
 

@@ -32,7 +32,7 @@ use anyhow::{Result, bail};
 use burn::module::{Module, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 
-use crate::kernels::{self, Kernels};
+use crate::kernels::{self, Activation, Kernels};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
 };
@@ -152,16 +152,18 @@ fn batch_norm<B: Backend>(device: &B::Device, channels: usize) -> BatchNorm<B> {
         .init(device)
 }
 
-fn relu6<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    x.clamp(0.0, 6.0)
-}
-
-/// BatchNorm with an override: `eval` forces running statistics even on an autodiff backend.
-fn bn<B: Backend>(norm: &BatchNorm<B>, x: Tensor<B, 4>, eval: bool) -> Tensor<B, 4> {
+/// `act(BatchNorm(x))`, with an override: `eval` forces running statistics even on an
+/// autodiff backend.
+fn bn<B: Kernels>(
+    norm: &BatchNorm<B>,
+    x: Tensor<B, 4>,
+    eval: bool,
+    act: Activation,
+) -> Tensor<B, 4> {
     if eval {
-        super::norm::forward_eval(norm, x)
+        super::norm::forward_eval(norm, x, act)
     } else {
-        super::norm::forward(norm, x)
+        super::norm::forward(norm, x, act)
     }
 }
 
@@ -208,14 +210,20 @@ impl<B: Kernels> MbConvBlock<B> {
     fn forward(&self, x: Tensor<B, 4>, bn_eval: bool) -> Tensor<B, 4> {
         let mut h = x.clone();
         if let (Some(expand), Some(norm)) = (&self._expand_conv, &self._bn0) {
-            h = relu6(bn(norm, kernels::conv2d(expand, h), bn_eval));
+            h = bn(norm, kernels::conv2d(expand, h), bn_eval, Activation::Relu6);
         }
-        h = relu6(bn(
+        h = bn(
             &self._bn1,
             kernels::conv2d(&self._depthwise_conv, h),
             bn_eval,
-        ));
-        h = bn(&self._bn2, kernels::conv2d(&self._project_conv, h), bn_eval);
+            Activation::Relu6,
+        );
+        h = bn(
+            &self._bn2,
+            kernels::conv2d(&self._project_conv, h),
+            bn_eval,
+            Activation::Identity,
+        );
         if self.residual { h + x } else { h }
     }
 }
@@ -331,11 +339,13 @@ impl<B: Kernels> EfficientNetLite0<B> {
     /// Pooled backbone features: `[N, 3, H, W]` -> `[N, 1280]`.
     pub fn forward_features(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let eval = self.backbone_bn_eval;
-        let mut x = relu6(bn(&self._bn0, kernels::conv2d(&self._conv_stem, x), eval));
+        let stem = kernels::conv2d(&self._conv_stem, x);
+        let mut x = bn(&self._bn0, stem, eval, Activation::Relu6);
         for block in &self._blocks {
             x = block.forward(x, eval);
         }
-        let x = relu6(bn(&self._bn1, kernels::conv2d(&self._conv_head, x), eval));
+        let head = kernels::conv2d(&self._conv_head, x);
+        let x = bn(&self._bn1, head, eval, Activation::Relu6);
         let [n, c, h, w] = x.dims();
         x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c])
     }

@@ -11,6 +11,7 @@ mod effnet_weights;
 mod experiment_edit;
 mod experiment_load;
 mod kernels_conv;
+mod kernels_pool;
 mod metrics_degenerate;
 mod metrics_fixtures;
 mod model_norm;
