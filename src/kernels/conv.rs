@@ -425,6 +425,188 @@ multiversion! {
     ) = depthwise_forward_plane_body;
 }
 
+/// From this many channels on, depthwise convolutions run channels-last: one image per task,
+/// transposed to `[H, W, C]`, so every tap is one contiguous multiply-add across the channels.
+/// Plane by plane (below), EfficientNet's late stages (3x3 to 12x12 planes, up to 1,152
+/// channels) spent their time in per-row overheads of 3-12 values.
+const CHANNELS_LAST_FROM: usize = 16;
+
+/// `dst[p·C + c] = src[c·P + p]` for `[C, P]` -> `[P, C]` (and back with the sizes swapped).
+#[inline(always)]
+fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
+    // Blocks of 8 rows keep the strided writes within a few cache lines.
+    for r0 in (0..rows).step_by(8) {
+        let r1 = (r0 + 8).min(rows);
+        for col in 0..cols {
+            for r in r0..r1 {
+                dst[col * rows + r] = src[r * cols + col];
+            }
+        }
+    }
+}
+
+/// `out[c] += w[c] · v[c]` across the channels.
+#[inline(always)]
+fn fma_channels(out: &mut [f32], w: &[f32], v: &[f32]) {
+    for ((o, &a), &b) in out.iter_mut().zip(w).zip(v) {
+        *o += a * b;
+    }
+}
+
+/// Every `(output pixel, kernel entry, input pixel)` the convolution links, in output order,
+/// as flat indices: pixels `oy·OW + ox` and `y·W + x`, entry `i·KW + j`.
+fn channels_last_links(g: &Geometry) -> Vec<(usize, usize, usize)> {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let mut links = Vec::with_capacity(oh * ow * g.kh * g.kw);
+    for oy in 0..oh {
+        for ox in 0..ow {
+            for i in 0..g.kh {
+                let y = (oy * g.stride[0] + i * g.dilation[0]) as isize - g.pad[0] as isize;
+                if y < 0 || y >= g.h as isize {
+                    continue;
+                }
+                for j in 0..g.kw {
+                    let x = (ox * g.stride[1] + j * g.dilation[1]) as isize - g.pad[1] as isize;
+                    if x >= 0 && x < g.w as isize {
+                        links.push((oy * ow + ox, i * g.kw + j, y as usize * g.w + x as usize));
+                    }
+                }
+            }
+        }
+    }
+    links
+}
+
+/// Scratch for one image channels-last: input and output, `[pixels, C]` each.
+struct ChannelsLast {
+    x: Vec<f32>,
+    y: Vec<f32>,
+}
+
+impl ChannelsLast {
+    fn new(g: &Geometry) -> Self {
+        ChannelsLast {
+            x: vec![0f32; g.h * g.w * g.c],
+            y: vec![0f32; g.out_h() * g.out_w() * g.c],
+        }
+    }
+}
+
+/// Forward pass of one image: `yi` `[C, OH, OW]` from `xi` `[C, H, W]`; `wt` is the weight
+/// `[KH·KW, C]`, `bias` one per channel.
+#[inline(always)]
+fn dw_cl_forward_body(
+    g: &Geometry,
+    links: &[(usize, usize, usize)],
+    wt: &[f32],
+    bias: &[f32],
+    xi: &[f32],
+    yi: &mut [f32],
+    t: &mut ChannelsLast,
+) {
+    let (c, p, op) = (g.c, g.h * g.w, g.out_h() * g.out_w());
+    transpose(xi, &mut t.x, c, p);
+    for out in t.y.chunks_exact_mut(c) {
+        out.copy_from_slice(bias);
+    }
+    for &(o, k, i) in links {
+        fma_channels(
+            &mut t.y[o * c..(o + 1) * c],
+            &wt[k * c..(k + 1) * c],
+            &t.x[i * c..(i + 1) * c],
+        );
+    }
+    transpose(&t.y, yi, op, c);
+}
+
+multiversion! {
+    fn dw_cl_forward(
+        g: &Geometry,
+        links: &[(usize, usize, usize)],
+        wt: &[f32],
+        bias: &[f32],
+        xi: &[f32],
+        yi: &mut [f32],
+        t: &mut ChannelsLast,
+    ) = dw_cl_forward_body;
+}
+
+/// Input gradient of one image: `dxi` `[C, H, W]` from `dyi` `[C, OH, OW]` (the scratch's
+/// `y` holds the output gradient, `x` the input gradient).
+#[inline(always)]
+fn dw_cl_input_grad_body(
+    g: &Geometry,
+    links: &[(usize, usize, usize)],
+    wt: &[f32],
+    dyi: &[f32],
+    dxi: &mut [f32],
+    t: &mut ChannelsLast,
+) {
+    let (c, p, op) = (g.c, g.h * g.w, g.out_h() * g.out_w());
+    transpose(dyi, &mut t.y, c, op);
+    t.x.fill(0.0);
+    for &(o, k, i) in links {
+        fma_channels(
+            &mut t.x[i * c..(i + 1) * c],
+            &wt[k * c..(k + 1) * c],
+            &t.y[o * c..(o + 1) * c],
+        );
+    }
+    transpose(&t.x, dxi, p, c);
+}
+
+multiversion! {
+    fn dw_cl_input_grad(
+        g: &Geometry,
+        links: &[(usize, usize, usize)],
+        wt: &[f32],
+        dyi: &[f32],
+        dxi: &mut [f32],
+        t: &mut ChannelsLast,
+    ) = dw_cl_input_grad_body;
+}
+
+/// Adds one image's weight gradient into `dwt` `[KH·KW, C]`.
+#[inline(always)]
+fn dw_cl_weight_grad_body(
+    g: &Geometry,
+    links: &[(usize, usize, usize)],
+    xi: &[f32],
+    dyi: &[f32],
+    dwt: &mut [f32],
+    t: &mut ChannelsLast,
+) {
+    let (c, p, op) = (g.c, g.h * g.w, g.out_h() * g.out_w());
+    transpose(xi, &mut t.x, c, p);
+    transpose(dyi, &mut t.y, c, op);
+    for &(o, k, i) in links {
+        fma_channels(
+            &mut dwt[k * c..(k + 1) * c],
+            &t.y[o * c..(o + 1) * c],
+            &t.x[i * c..(i + 1) * c],
+        );
+    }
+}
+
+multiversion! {
+    fn dw_cl_weight_grad(
+        g: &Geometry,
+        links: &[(usize, usize, usize)],
+        xi: &[f32],
+        dyi: &[f32],
+        dwt: &mut [f32],
+        t: &mut ChannelsLast,
+    ) = dw_cl_weight_grad_body;
+}
+
+/// Weights `[C, KH·KW]` as `[KH·KW, C]`.
+fn weights_channels_last(g: &Geometry, w: &[f32]) -> Vec<f32> {
+    let k = g.kh * g.kw;
+    let mut wt = vec![0f32; k * g.c];
+    transpose(w, &mut wt, g.c, k);
+    wt
+}
+
 /// Depthwise convolution (groups = channels = outputs, weights `[C, 1, KH, KW]`), one
 /// `(image, channel)` plane per task: `[N, C, OH, OW]`.
 pub fn depthwise_forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
@@ -434,6 +616,18 @@ pub fn depthwise_forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]
     assert_eq!(w.len(), g.c * k, "depthwise weight size");
     let mut y = vec![0f32; g.n * g.c * oh * ow];
     if y.is_empty() {
+        return y;
+    }
+    if g.c >= CHANNELS_LAST_FROM {
+        let (links, wt) = (channels_last_links(g), weights_channels_last(g, w));
+        let zeros = vec![0f32; g.c];
+        let bias = bias.unwrap_or(&zeros);
+        y.par_chunks_mut(g.c * oh * ow)
+            .zip(x.par_chunks(g.c * plane))
+            .for_each_init(
+                || ChannelsLast::new(g),
+                |t, (yi, xi)| dw_cl_forward(g, &links, &wt, bias, xi, yi, t),
+            );
         return y;
     }
     let taps = depthwise_taps(g);
@@ -489,6 +683,16 @@ pub fn depthwise_input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     if dx.is_empty() {
         return dx;
     }
+    if g.c >= CHANNELS_LAST_FROM {
+        let (links, wt) = (channels_last_links(g), weights_channels_last(g, w));
+        dx.par_chunks_mut(g.c * plane)
+            .zip(dy.par_chunks(g.c * oh * ow))
+            .for_each_init(
+                || ChannelsLast::new(g),
+                |t, (dxi, dyi)| dw_cl_input_grad(g, &links, &wt, dyi, dxi, t),
+            );
+        return dx;
+    }
     let taps = depthwise_taps(g);
     dx.par_chunks_mut(plane)
         .enumerate()
@@ -537,6 +741,29 @@ pub fn depthwise_weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         g.n * g.c * oh * ow,
         "depthwise output-gradient size"
     );
+    if g.c >= CHANNELS_LAST_FROM && g.n > 0 {
+        // Per-task partial gradients `[KH·KW, C]`, summed, then back to `[C, KH·KW]`.
+        let links = channels_last_links(g);
+        let dwt = x
+            .par_chunks(g.c * plane)
+            .zip(dy.par_chunks(g.c * oh * ow))
+            .fold(
+                || (ChannelsLast::new(g), vec![0f32; k * g.c]),
+                |(mut t, mut acc), (xi, dyi)| {
+                    dw_cl_weight_grad(g, &links, xi, dyi, &mut acc, &mut t);
+                    (t, acc)
+                },
+            )
+            .map(|(_, acc)| acc)
+            .reduce_with(|mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(p, q)| *p += q);
+                a
+            })
+            .unwrap_or_else(|| vec![0f32; k * g.c]);
+        let mut dw = vec![0f32; g.c * k];
+        transpose(&dwt, &mut dw, k, g.c);
+        return dw;
+    }
     let mut dw = vec![0f32; g.c * k];
     let taps = depthwise_taps(g);
     dw.par_chunks_mut(k).enumerate().for_each(|(c, dwc)| {
@@ -720,6 +947,11 @@ mod tests {
             geometry((2, 3, 11, 8, 3), (5, 5), [1, 1], [2, 2], [1, 1]),
             geometry((2, 3, 12, 12, 3), (5, 5), [2, 2], [2, 2], [1, 1]),
             geometry((1, 2, 9, 7, 2), (3, 3), [2, 1], [0, 2], [1, 2]),
+            // Channels-last from 16 channels: 3x3 and 5x5 planes, stride 2, dilation.
+            geometry((2, 16, 6, 6, 16), (3, 3), [1, 1], [1, 1], [1, 1]),
+            geometry((3, 20, 3, 3, 20), (5, 5), [1, 1], [2, 2], [1, 1]),
+            geometry((2, 24, 12, 11, 24), (5, 5), [2, 2], [2, 2], [1, 1]),
+            geometry((1, 17, 9, 7, 17), (3, 3), [2, 1], [0, 2], [1, 2]),
         ];
         for g in shapes {
             let x = values(g.n * g.c * g.h * g.w, 3);

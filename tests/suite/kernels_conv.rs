@@ -44,6 +44,8 @@ fn matches_burn_forward_and_every_gradient() {
         (2, 4, 6, 10, 9, 3, 1, 2, 2, 1, true),   // dilation
         (2, 8, 8, 9, 9, 3, 1, 1, 1, 8, false),   // depthwise, as in EfficientNet
         (3, 6, 6, 12, 12, 5, 2, 2, 1, 6, true),  // depthwise 5x5, stride 2, bias
+        (2, 24, 24, 7, 7, 5, 1, 2, 1, 24, false), // depthwise channels-last (16+ channels)
+        (3, 32, 32, 12, 12, 3, 2, 1, 1, 32, true), // ... stride 2, bias
         (2, 4, 8, 9, 9, 3, 1, 1, 1, 4, false),   // grouped, two outputs a group: burn's path
     ];
     for (n, ci, co, h, w, k, s, p, d, g, bias) in cases {
