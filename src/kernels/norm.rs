@@ -17,17 +17,6 @@ pub enum Activation {
     Relu6,
 }
 
-impl Activation {
-    #[cfg(test)]
-    fn apply(self, v: f32) -> f32 {
-        match self {
-            Activation::Identity => Identity::apply(v),
-            Activation::Relu => Relu::apply(v),
-            Activation::Relu6 => Relu6::apply(v),
-        }
-    }
-}
-
 /// An activation as a type, so each kernel is compiled once per activation with the choice
 /// outside its loops (a `match` per element kept them from vectorising: 2.5x slower).
 trait Act: Copy + Send + Sync {

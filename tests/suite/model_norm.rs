@@ -144,7 +144,7 @@ fn fused_backward_matches_default_formula() {
         let fused = Flex::batch_norm_act_backward(x, y, dy, mean, var, gamma, 1e-3, act);
         // The same tensors on a backend that keeps the trait's default.
         let [x, y, dy, mean, var, gamma] =
-            saved.map(|t| <Ad as burn::tensor::backend::AutodiffBackend>::from_inner(t));
+            saved.map(<Ad as burn::tensor::backend::AutodiffBackend>::from_inner);
         let default = Ad::batch_norm_act_backward(x, y, dy, mean, var, gamma, 1e-3, act);
         let data = |rank4: bool, t| match rank4 {
             true => Tensor::<Ad, 4>::from_primitive(TensorPrimitive::Float(t)).to_data(),
