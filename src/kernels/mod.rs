@@ -1,11 +1,13 @@
 //! The project's own compute kernels, brought into burn through its extension points.
 //!
-//! [`Kernels`] is a backend trait whose methods default to burn's own operations; a backend
-//! overrides what it does faster. The CPU backend (burn-flex) overrides the convolution and
-//! its gradients ([`conv`]) for ungrouped f32 convolutions, and the gradients of depthwise
-//! ones; CUDA keeps burn's. Under autodiff,
-//! [`conv2d`] records its own graph node whose backward pass calls those methods, so a model
-//! calls [`conv2d`] where it would call `Conv2d::forward` and nothing else changes.
+//! [`Kernels`] is a backend trait whose methods default to burn's own operations (or, for the
+//! fused ones, return None so the caller composes burn's); a backend overrides what it does
+//! faster. The CPU backend (burn-flex) overrides the convolution and its gradients ([`conv`],
+//! ungrouped and depthwise f32), BatchNorm with the activation after it ([`norm`]) and
+//! unpadded max pooling ([`pool`]); CUDA keeps burn's. Under autodiff each records its own
+//! graph node whose backward pass calls the matching gradient method, so a model calls
+//! [`conv2d`], [`max_pool2d`] or `model::norm::forward` where it would call burn's layer and
+//! nothing else changes.
 
 /// `fn $name(..)` that runs `$body` compiled for AVX2 and FMA where the CPU has them, and as
 /// built elsewhere. The build targets baseline x86-64, whose 4-wide SSE2 code left the
