@@ -67,13 +67,27 @@ enum Command {
     },
 }
 
+/// The experiment a command works on, and its overrides: the same for `train` and `submit`.
 #[derive(Args)]
-struct SubmitArgs {
+struct ExperimentArgs {
     /// Experiment file (experiments/*.toml). Not needed with --resume.
     experiment: Option<PathBuf>,
     /// Override a setting, e.g. --set train.lr=5e-4 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+}
+
+impl ExperimentArgs {
+    /// The experiment file's runs with the overrides applied.
+    fn load(&self, path: &Path) -> Result<Vec<experiment::Experiment>> {
+        experiment::load(path, &self.set).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+#[derive(Args)]
+struct SubmitArgs {
+    #[command(flatten)]
+    exp: ExperimentArgs,
     /// The runs folder, shared with the compute nodes.
     #[arg(long, default_value = "runs")]
     runs_dir: PathBuf,
@@ -119,11 +133,8 @@ enum DataCmd {
 
 #[derive(Args)]
 struct TrainArgs {
-    /// Experiment file (experiments/*.toml). Not needed with --resume.
-    experiment: Option<PathBuf>,
-    /// Override a setting, e.g. --set train.lr=5e-4 (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    #[command(flatten)]
+    exp: ExperimentArgs,
     #[arg(long, default_value = "runs")]
     runs_dir: PathBuf,
     /// auto, cpu, cuda or cuda:N (overrides train.device).
@@ -327,11 +338,11 @@ fn train_inner(mut args: TrainArgs) -> Result<ExitCode> {
     if let Some(dir) = args.run_folder.take() {
         prepare_run_folder(&mut args, &dir)?;
     }
-    let (exps, base_dir) = match (&args.resume, &args.experiment) {
+    let (exps, base_dir) = match (&args.resume, &args.exp.experiment) {
         // A resumed run reads its own resolved config.toml; this placeholder is not used.
         (Some(_), _) => (vec![experiment::Experiment::default()], PathBuf::from(".")),
         (None, Some(path)) => {
-            let exps = experiment::load(path, &args.set).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let exps = args.exp.load(path)?;
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
             (exps, base)
         }
@@ -431,7 +442,7 @@ fn prepare_run_folder(args: &mut TrainArgs, dir: &Path) -> Result<()> {
             aside.display()
         );
     }
-    args.experiment = Some(launch);
+    args.exp.experiment = Some(launch);
     args.run_id = Some(paths.id());
     args.runs_dir = dir
         .parent()
@@ -452,10 +463,10 @@ fn submit_cmd(args: SubmitArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let Some(path) = &args.experiment else {
+    let Some(path) = &args.exp.experiment else {
         bail!("name an experiment file (e.g. experiments/quick.toml) or --resume RUN_DIR");
     };
-    let mut exps = experiment::load(path, &args.set).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut exps = args.exp.load(path)?;
     for exp in &mut exps {
         let s = &mut exp.slurm;
         if let Some(p) = &args.partition {
