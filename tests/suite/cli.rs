@@ -10,24 +10,10 @@ fn histoboard() -> Command {
     c
 }
 
-const TINY: &str = r#"
-name = "tiny"
-[data]
-limit = 160
-crop = 32
-cache = false
-workers = 1
-[model]
-filters = [8, 16]
-dense = 16
-[train]
-epochs = 40
-batch_size = 16
-max_batches = 3
-device = "cpu"
-[train.early_stopping]
-patience = 0
-"#;
+/// 40 epochs of 3 batches: long enough to still be running when a test stops it.
+fn tiny() -> String {
+    crate::support::tiny_toml("", "epochs = 40\nmax_batches = 3", "")
+}
 
 #[test]
 fn data_inspect_shows_the_bundled_sample() {
@@ -100,7 +86,7 @@ fn wait_for_epoch(runs: &Path, timeout: Duration) -> std::path::PathBuf {
 fn ctrl_c_checkpoints_then_stops_and_the_run_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tiny.toml");
-    std::fs::write(&file, TINY).unwrap();
+    std::fs::write(&file, tiny()).unwrap();
     let runs = dir.path().join("runs");
     let child = histoboard()
         .args(["train", file.to_str().unwrap(), "--plain", "--runs-dir"])

@@ -61,29 +61,11 @@ fn project() -> tempfile::TempDir {
     std::fs::create_dir_all(dir.path().join("experiments")).unwrap();
     std::fs::write(
         dir.path().join("experiments/tiny.toml"),
-        r#"
-name = "tiny"
-[data]
-limit = 160
-crop = 32
-cache = false
-workers = 1
-[model]
-filters = [8, 16]
-dense = 16
-[train]
-batch_size = 16
-max_batches = 3
-device = "cpu"
-[train.early_stopping]
-patience = 0
-[slurm]
-cpus = 1
-mem = "1G"
-time = "00:10:00"
-[sweep]
-"train.epochs" = [2, 30]
-"#,
+        crate::support::tiny_toml(
+            "",
+            "max_batches = 3",
+            "[slurm]\ncpus = 1\nmem = \"1G\"\ntime = \"00:10:00\"\n[sweep]\n\"train.epochs\" = [2, 30]",
+        ),
     )
     .unwrap();
     dir

@@ -16,6 +16,33 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The tests' tiny experiment (160 real tiles, 32 px crops, an 8-16 CNN, CPU, no early
+/// stopping) as TOML, with extra lines for its `[data]` and `[train]` tables and any further
+/// tables after them.
+pub fn tiny_toml(data: &str, train: &str, tables: &str) -> String {
+    format!(
+        r#"
+name = "tiny"
+[data]
+limit = 160
+crop = 32
+cache = false
+workers = 1
+{data}
+[model]
+filters = [8, 16]
+dense = 16
+[train]
+batch_size = 16
+device = "cpu"
+{train}
+[train.early_stopping]
+patience = 0
+{tables}
+"#
+    )
+}
+
 /// `n` real tiles from the bundled zip: (id, label, TIFF bytes), alternating labels.
 pub fn real_tiles(n: usize) -> Vec<(String, u8, Vec<u8>)> {
     let mut z =

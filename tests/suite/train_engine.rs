@@ -15,27 +15,10 @@ use crate::support::serial;
 
 /// A small, fast experiment on 160 real tiles.
 fn tiny(epochs: usize) -> Experiment {
-    let text = format!(
-        r#"
-name = "tiny"
-[data]
-limit = 160
-crop = 32
-cache = false
-workers = 1
-[data.split]
-valid = 0.25
-[model]
-filters = [8, 16]
-dense = 16
-[train]
-epochs = {epochs}
-batch_size = 16
-max_batches = 4
-device = "cpu"
-[train.early_stopping]
-patience = 0
-"#
+    let text = crate::support::tiny_toml(
+        "[data.split]\nvalid = 0.25",
+        &format!("epochs = {epochs}\nmax_batches = 4"),
+        "",
     );
     let mut exps =
         experiment::load_str(&text, "tiny", Path::new("."), &[]).expect("valid experiment");
