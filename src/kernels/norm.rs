@@ -18,7 +18,8 @@ pub enum Activation {
 }
 
 /// An activation as a type, so each kernel is compiled once per activation with the choice
-/// outside its loops (a `match` per element kept them from vectorising: 2.5x slower).
+/// outside its loops (a `match` per element kept them from vectorising, and a whole training
+/// step ran 18% slower than with burn's composed ops).
 trait Act: Copy + Send + Sync {
     const KIND: Activation;
     fn apply(v: f32) -> f32;
