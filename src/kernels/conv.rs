@@ -50,91 +50,85 @@ impl Geometry {
     }
 }
 
-/// Unfolds one image `[C, H, W]` into `cols` `[C·KH·KW, OH·OW]` (zeros where the kernel
-/// hangs over the padding).
-#[inline(always)]
-fn im2col_body(g: &Geometry, x: &[f32], cols: &mut [f32]) {
-    let (oh, ow) = (g.out_h(), g.out_w());
-    let mut row = 0;
-    for c in 0..g.c {
-        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for i in 0..g.kh {
-            for j in 0..g.kw {
-                let dst = &mut cols[row * oh * ow..(row + 1) * oh * ow];
-                let x0 = (j * g.dilation[1]) as isize - g.pad[1] as isize;
-                // The output columns whose tap lands inside the row; padding on either side.
-                let valid = valid_cols(g, x0);
-                for oy in 0..oh {
-                    let y = (oy * g.stride[0] + i * g.dilation[0]) as isize - g.pad[0] as isize;
-                    let out = &mut dst[oy * ow..(oy + 1) * ow];
-                    if y < 0 || y >= g.h as isize {
-                        out.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[y as usize * g.w..(y as usize + 1) * g.w];
-                    out[..valid.start].fill(0.0);
-                    out[valid.end..].fill(0.0);
-                    let first = (x0 + (valid.start * g.stride[1]) as isize) as usize;
-                    if g.stride[1] == 1 {
-                        out[valid.clone()].copy_from_slice(&src[first..first + valid.len()]);
-                    } else {
-                        let taps = src[first..].iter().step_by(g.stride[1]);
-                        for (v, &s) in out[valid.clone()].iter_mut().zip(taps) {
-                            *v = s;
+multiversion! {
+    /// Unfolds one image `[C, H, W]` into `cols` `[C·KH·KW, OH·OW]` (zeros where the kernel
+    /// hangs over the padding).
+    fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let mut row = 0;
+        for c in 0..g.c {
+            let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+            for i in 0..g.kh {
+                for j in 0..g.kw {
+                    let dst = &mut cols[row * oh * ow..(row + 1) * oh * ow];
+                    let x0 = (j * g.dilation[1]) as isize - g.pad[1] as isize;
+                    // The output columns whose tap lands inside the row; padding on either side.
+                    let valid = valid_cols(g, x0);
+                    for oy in 0..oh {
+                        let y = (oy * g.stride[0] + i * g.dilation[0]) as isize - g.pad[0] as isize;
+                        let out = &mut dst[oy * ow..(oy + 1) * ow];
+                        if y < 0 || y >= g.h as isize {
+                            out.fill(0.0);
+                            continue;
+                        }
+                        let src = &plane[y as usize * g.w..(y as usize + 1) * g.w];
+                        out[..valid.start].fill(0.0);
+                        out[valid.end..].fill(0.0);
+                        let first = (x0 + (valid.start * g.stride[1]) as isize) as usize;
+                        if g.stride[1] == 1 {
+                            out[valid.clone()].copy_from_slice(&src[first..first + valid.len()]);
+                        } else {
+                            let taps = src[first..].iter().step_by(g.stride[1]);
+                            for (v, &s) in out[valid.clone()].iter_mut().zip(taps) {
+                                *v = s;
+                            }
                         }
                     }
+                    row += 1;
                 }
-                row += 1;
             }
         }
     }
 }
 
 multiversion! {
-    fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) = im2col_body;
-}
-
-/// Folds columns back into one image, adding where kernel windows overlap (the adjoint of
-/// [`im2col`]).
-#[inline(always)]
-fn col2im_body(g: &Geometry, cols: &[f32], dx: &mut [f32]) {
-    let (oh, ow) = (g.out_h(), g.out_w());
-    dx.fill(0.0);
-    let mut row = 0;
-    for c in 0..g.c {
-        let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for i in 0..g.kh {
-            for j in 0..g.kw {
-                let src = &cols[row * oh * ow..(row + 1) * oh * ow];
-                let x0 = (j * g.dilation[1]) as isize - g.pad[1] as isize;
-                let valid = valid_cols(g, x0);
-                for oy in 0..oh {
-                    let y = (oy * g.stride[0] + i * g.dilation[0]) as isize - g.pad[0] as isize;
-                    if y < 0 || y >= g.h as isize || valid.is_empty() {
-                        continue;
-                    }
-                    let dst = &mut plane[y as usize * g.w..(y as usize + 1) * g.w];
-                    let first = (x0 + (valid.start * g.stride[1]) as isize) as usize;
-                    let from = &src[oy * ow..(oy + 1) * ow][valid.clone()];
-                    if g.stride[1] == 1 {
-                        for (d, &v) in dst[first..first + valid.len()].iter_mut().zip(from) {
-                            *d += v;
+    /// Folds columns back into one image, adding where kernel windows overlap (the adjoint of
+    /// [`im2col`]).
+    fn col2im(g: &Geometry, cols: &[f32], dx: &mut [f32]) {
+        let (oh, ow) = (g.out_h(), g.out_w());
+        dx.fill(0.0);
+        let mut row = 0;
+        for c in 0..g.c {
+            let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
+            for i in 0..g.kh {
+                for j in 0..g.kw {
+                    let src = &cols[row * oh * ow..(row + 1) * oh * ow];
+                    let x0 = (j * g.dilation[1]) as isize - g.pad[1] as isize;
+                    let valid = valid_cols(g, x0);
+                    for oy in 0..oh {
+                        let y = (oy * g.stride[0] + i * g.dilation[0]) as isize - g.pad[0] as isize;
+                        if y < 0 || y >= g.h as isize || valid.is_empty() {
+                            continue;
                         }
-                    } else {
-                        let taps = dst[first..].iter_mut().step_by(g.stride[1]);
-                        for (d, &v) in taps.zip(from) {
-                            *d += v;
+                        let dst = &mut plane[y as usize * g.w..(y as usize + 1) * g.w];
+                        let first = (x0 + (valid.start * g.stride[1]) as isize) as usize;
+                        let from = &src[oy * ow..(oy + 1) * ow][valid.clone()];
+                        if g.stride[1] == 1 {
+                            for (d, &v) in dst[first..first + valid.len()].iter_mut().zip(from) {
+                                *d += v;
+                            }
+                        } else {
+                            let taps = dst[first..].iter_mut().step_by(g.stride[1]);
+                            for (d, &v) in taps.zip(from) {
+                                *d += v;
+                            }
                         }
                     }
+                    row += 1;
                 }
-                row += 1;
             }
         }
     }
-}
-
-multiversion! {
-    fn col2im(g: &Geometry, cols: &[f32], dx: &mut [f32]) = col2im_body;
 }
 
 /// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, each given by its row and column strides.
@@ -396,26 +390,8 @@ fn depthwise_taps(g: &Geometry) -> Vec<Tap> {
     taps
 }
 
-/// One `(image, channel)` plane of a depthwise convolution: `yp = bias + Σ w · x`.
-#[inline(always)]
-fn depthwise_forward_plane_body(
-    g: &Geometry,
-    taps: &[Tap],
-    wc: &[f32],
-    bias: f32,
-    xp: &[f32],
-    yp: &mut [f32],
-) {
-    let ow = g.out_w();
-    yp.fill(bias);
-    for t in taps {
-        let out = &mut yp[t.oy * ow..(t.oy + 1) * ow][t.cols.clone()];
-        let row = &xp[t.y * g.w..(t.y + 1) * g.w];
-        gather_axpy(out, wc[t.k], row, t.first, g.stride[1]);
-    }
-}
-
 multiversion! {
+    /// One `(image, channel)` plane of a depthwise convolution: `yp = bias + Σ w · x`.
     fn depthwise_forward_plane(
         g: &Geometry,
         taps: &[Tap],
@@ -423,7 +399,15 @@ multiversion! {
         bias: f32,
         xp: &[f32],
         yp: &mut [f32],
-    ) = depthwise_forward_plane_body;
+    ) {
+        let ow = g.out_w();
+        yp.fill(bias);
+        for t in taps {
+            let out = &mut yp[t.oy * ow..(t.oy + 1) * ow][t.cols.clone()];
+            let row = &xp[t.y * g.w..(t.y + 1) * g.w];
+            gather_axpy(out, wc[t.k], row, t.first, g.stride[1]);
+        }
+    }
 }
 
 /// From this many channels on, depthwise convolutions run channels-last: one image per task,
@@ -493,34 +477,9 @@ impl ChannelsLast {
     }
 }
 
-/// Forward pass of one image: `yi` `[C, OH, OW]` from `xi` `[C, H, W]`; `wt` is the weight
-/// `[KH·KW, C]`, `bias` one per channel.
-#[inline(always)]
-fn dw_cl_forward_body(
-    g: &Geometry,
-    links: &[(usize, usize, usize)],
-    wt: &[f32],
-    bias: &[f32],
-    xi: &[f32],
-    yi: &mut [f32],
-    t: &mut ChannelsLast,
-) {
-    let (c, p, op) = (g.c, g.h * g.w, g.out_h() * g.out_w());
-    transpose(xi, &mut t.x, c, p);
-    for out in t.y.chunks_exact_mut(c) {
-        out.copy_from_slice(bias);
-    }
-    for &(o, k, i) in links {
-        fma_channels(
-            &mut t.y[o * c..(o + 1) * c],
-            &wt[k * c..(k + 1) * c],
-            &t.x[i * c..(i + 1) * c],
-        );
-    }
-    transpose(&t.y, yi, op, c);
-}
-
 multiversion! {
+    /// Forward pass of one image: `yi` `[C, OH, OW]` from `xi` `[C, H, W]`; `wt` is the weight
+    /// `[KH·KW, C]`, `bias` one per channel.
     fn dw_cl_forward(
         g: &Geometry,
         links: &[(usize, usize, usize)],
@@ -529,34 +488,26 @@ multiversion! {
         xi: &[f32],
         yi: &mut [f32],
         t: &mut ChannelsLast,
-    ) = dw_cl_forward_body;
-}
-
-/// Input gradient of one image: `dxi` `[C, H, W]` from `dyi` `[C, OH, OW]` (the scratch's
-/// `y` holds the output gradient, `x` the input gradient).
-#[inline(always)]
-fn dw_cl_input_grad_body(
-    g: &Geometry,
-    links: &[(usize, usize, usize)],
-    wt: &[f32],
-    dyi: &[f32],
-    dxi: &mut [f32],
-    t: &mut ChannelsLast,
-) {
-    let (c, p, op) = (g.c, g.h * g.w, g.out_h() * g.out_w());
-    transpose(dyi, &mut t.y, c, op);
-    t.x.fill(0.0);
-    for &(o, k, i) in links {
-        fma_channels(
-            &mut t.x[i * c..(i + 1) * c],
-            &wt[k * c..(k + 1) * c],
-            &t.y[o * c..(o + 1) * c],
-        );
+    ) {
+        let (c, p, op) = (g.c, g.h * g.w, g.out_h() * g.out_w());
+        transpose(xi, &mut t.x, c, p);
+        for out in t.y.chunks_exact_mut(c) {
+            out.copy_from_slice(bias);
+        }
+        for &(o, k, i) in links {
+            fma_channels(
+                &mut t.y[o * c..(o + 1) * c],
+                &wt[k * c..(k + 1) * c],
+                &t.x[i * c..(i + 1) * c],
+            );
+        }
+        transpose(&t.y, yi, op, c);
     }
-    transpose(&t.x, dxi, p, c);
 }
 
 multiversion! {
+    /// Input gradient of one image: `dxi` `[C, H, W]` from `dyi` `[C, OH, OW]` (the scratch's
+    /// `y` holds the output gradient, `x` the input gradient).
     fn dw_cl_input_grad(
         g: &Geometry,
         links: &[(usize, usize, usize)],
@@ -564,32 +515,23 @@ multiversion! {
         dyi: &[f32],
         dxi: &mut [f32],
         t: &mut ChannelsLast,
-    ) = dw_cl_input_grad_body;
-}
-
-/// Adds one image's weight gradient into `dwt` `[KH·KW, C]`.
-#[inline(always)]
-fn dw_cl_weight_grad_body(
-    g: &Geometry,
-    links: &[(usize, usize, usize)],
-    xi: &[f32],
-    dyi: &[f32],
-    dwt: &mut [f32],
-    t: &mut ChannelsLast,
-) {
-    let (c, p, op) = (g.c, g.h * g.w, g.out_h() * g.out_w());
-    transpose(xi, &mut t.x, c, p);
-    transpose(dyi, &mut t.y, c, op);
-    for &(o, k, i) in links {
-        fma_channels(
-            &mut dwt[k * c..(k + 1) * c],
-            &t.y[o * c..(o + 1) * c],
-            &t.x[i * c..(i + 1) * c],
-        );
+    ) {
+        let (c, p, op) = (g.c, g.h * g.w, g.out_h() * g.out_w());
+        transpose(dyi, &mut t.y, c, op);
+        t.x.fill(0.0);
+        for &(o, k, i) in links {
+            fma_channels(
+                &mut t.x[i * c..(i + 1) * c],
+                &wt[k * c..(k + 1) * c],
+                &t.y[o * c..(o + 1) * c],
+            );
+        }
+        transpose(&t.x, dxi, p, c);
     }
 }
 
 multiversion! {
+    /// Adds one image's weight gradient into `dwt` `[KH·KW, C]`.
     fn dw_cl_weight_grad(
         g: &Geometry,
         links: &[(usize, usize, usize)],
@@ -597,7 +539,18 @@ multiversion! {
         dyi: &[f32],
         dwt: &mut [f32],
         t: &mut ChannelsLast,
-    ) = dw_cl_weight_grad_body;
+    ) {
+        let (c, p, op) = (g.c, g.h * g.w, g.out_h() * g.out_w());
+        transpose(xi, &mut t.x, c, p);
+        transpose(dyi, &mut t.y, c, op);
+        for &(o, k, i) in links {
+            fma_channels(
+                &mut dwt[k * c..(k + 1) * c],
+                &t.y[o * c..(o + 1) * c],
+                &t.x[i * c..(i + 1) * c],
+            );
+        }
+    }
 }
 
 /// Weights `[C, KH·KW]` as `[KH·KW, C]`.
@@ -644,22 +597,6 @@ pub fn depthwise_forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]
     y
 }
 
-#[inline(always)]
-fn depthwise_input_grad_plane_body(
-    g: &Geometry,
-    taps: &[Tap],
-    wc: &[f32],
-    dyp: &[f32],
-    dxp: &mut [f32],
-) {
-    let ow = g.out_w();
-    for t in taps {
-        let src = &dyp[t.oy * ow..(t.oy + 1) * ow][t.cols.clone()];
-        let row = &mut dxp[t.y * g.w..(t.y + 1) * g.w];
-        axpy_strided(row, t.first, g.stride[1], wc[t.k], src);
-    }
-}
-
 multiversion! {
     fn depthwise_input_grad_plane(
         g: &Geometry,
@@ -667,7 +604,14 @@ multiversion! {
         wc: &[f32],
         dyp: &[f32],
         dxp: &mut [f32],
-    ) = depthwise_input_grad_plane_body;
+    ) {
+        let ow = g.out_w();
+        for t in taps {
+            let src = &dyp[t.oy * ow..(t.oy + 1) * ow][t.cols.clone()];
+            let row = &mut dxp[t.y * g.w..(t.y + 1) * g.w];
+            axpy_strided(row, t.first, g.stride[1], wc[t.k], src);
+        }
+    }
 }
 
 /// Depthwise convolution: the input gradient, one `(image, channel)` plane per task.
@@ -706,22 +650,6 @@ pub fn depthwise_input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     dx
 }
 
-#[inline(always)]
-fn depthwise_weight_grad_plane_body(
-    g: &Geometry,
-    taps: &[Tap],
-    xp: &[f32],
-    dyp: &[f32],
-    dwc: &mut [f32],
-) {
-    let ow = g.out_w();
-    for t in taps {
-        let src = &dyp[t.oy * ow..(t.oy + 1) * ow][t.cols.clone()];
-        let row = &xp[t.y * g.w..(t.y + 1) * g.w];
-        dwc[t.k] += dot_strided(src, row, t.first, g.stride[1]);
-    }
-}
-
 multiversion! {
     fn depthwise_weight_grad_plane(
         g: &Geometry,
@@ -729,7 +657,14 @@ multiversion! {
         xp: &[f32],
         dyp: &[f32],
         dwc: &mut [f32],
-    ) = depthwise_weight_grad_plane_body;
+    ) {
+        let ow = g.out_w();
+        for t in taps {
+            let src = &dyp[t.oy * ow..(t.oy + 1) * ow][t.cols.clone()];
+            let row = &xp[t.y * g.w..(t.y + 1) * g.w];
+            dwc[t.k] += dot_strided(src, row, t.first, g.stride[1]);
+        }
+    }
 }
 
 /// Depthwise convolution: the weight gradient `[C, 1, KH, KW]`, one channel per task.
@@ -822,15 +757,7 @@ mod tests {
     }
 
     fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
+        crate::kernels::test_values(len, seed, -1.0, 1.0)
     }
 
     fn dot(a: &[f32], b: &[f32]) -> f64 {

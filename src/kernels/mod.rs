@@ -9,33 +9,56 @@
 //! [`conv2d`], [`max_pool2d`] or `model::norm::forward` where it would call burn's layer and
 //! nothing else changes.
 
-/// `fn $name(..)` that runs `$body` compiled for AVX2 and FMA where the CPU has them, and as
-/// built elsewhere. The build targets baseline x86-64, whose 4-wide SSE2 code left the
-/// kernels' loops at half speed and some (masked sums) not vectorised at all. `$body` must be
-/// `#[inline(always)]`, so that its loops are compiled inside the feature-enabled copy.
+/// Defines `fn $name(..) $body` so that it runs compiled for AVX2 and FMA where the CPU has
+/// them, and as built elsewhere. The build targets baseline x86-64, whose 4-wide SSE2 code left
+/// the kernels' loops at half speed and some (masked sums) not vectorised at all. The body is
+/// an `#[inline(always)]` function called from a feature-enabled copy, so its loops are
+/// compiled inside that copy; closures it receives would not be, so kernels take slices.
 macro_rules! multiversion {
     ($(#[$m:meta])* $vis:vis fn $name:ident $(<$g:ident: $bound:path>)?
-        ($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:ident;) => {
+        ($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
         #[allow(clippy::too_many_arguments)]
         $vis fn $name $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn body $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? $body
+
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn wide $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? {
-                    $body $(::<$g>)? ($($arg),*)
+                    body $(::<$g>)? ($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
+                if $crate::kernels::has_avx2_fma() {
                     // SAFETY: this CPU has the features `wide` is compiled for.
                     return unsafe { wide $(::<$g>)? ($($arg),*) };
                 }
             }
-            $body $(::<$g>)? ($($arg),*)
+            body $(::<$g>)? ($($arg),*)
         }
     };
+}
+
+/// Whether this CPU runs the AVX2 + FMA copies of the kernels (std caches the answer).
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// Deterministic values in `[lo, hi)` for the kernels' unit tests: variety, not quality.
+#[cfg(test)]
+fn test_values(len: usize, seed: u32, lo: f32, hi: f32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            lo + (state as f32 / u32::MAX as f32) * (hi - lo)
+        })
+        .collect()
 }
 
 pub mod conv;

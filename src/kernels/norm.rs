@@ -139,24 +139,18 @@ fn lane_sum(row: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     acc.iter().map(|&v| v as f64).sum::<f64>() + tail as f64
 }
 
-#[inline(always)]
-fn row_sum_body(row: &[f32]) -> f64 {
-    lane_sum(row, |v| v)
-}
-
-#[inline(always)]
-fn row_sq_dev_body(row: &[f32], mean: f32) -> f64 {
-    lane_sum(row, |v| (v - mean) * (v - mean))
-}
-
 multiversion! {
     /// `Σ v` over one row.
-    fn row_sum(row: &[f32]) -> f64 = row_sum_body;
+    fn row_sum(row: &[f32]) -> f64 {
+        lane_sum(row, |v| v)
+    }
 }
 
 multiversion! {
     /// `Σ (v - mean)²` over one row.
-    fn row_sq_dev(row: &[f32], mean: f32) -> f64 = row_sq_dev_body;
+    fn row_sq_dev(row: &[f32], mean: f32) -> f64 {
+        lane_sum(row, |v| (v - mean) * (v - mean))
+    }
 }
 
 /// Per-channel batch mean and biased variance (two passes, as burn computes them).
@@ -208,15 +202,12 @@ fn normalize_with<A: Act>(
     y
 }
 
-#[inline(always)]
-fn normalize_row_body<A: Act>(out: &mut [f32], row: &[f32], m: f32, a: f32, b: f32) {
-    for (o, &v) in out.iter_mut().zip(row) {
-        *o = A::apply((v - m) * a + b);
-    }
-}
-
 multiversion! {
-    fn normalize_row<A: Act>(out: &mut [f32], row: &[f32], m: f32, a: f32, b: f32) = normalize_row_body;
+    fn normalize_row<A: Act>(out: &mut [f32], row: &[f32], m: f32, a: f32, b: f32) {
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o = A::apply((v - m) * a + b);
+        }
+    }
 }
 
 /// Training forward: `(output, batch mean, biased batch variance)`.
@@ -308,25 +299,8 @@ fn backward_with<A: Act>(
     (dx, dgamma, dbeta)
 }
 
-/// `dx = a·g + shift + slope·(x - m)` over one row, `g` the masked output gradient.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn backward_row_body<A: Act>(
-    out: &mut [f32],
-    x: &[f32],
-    y: &[f32],
-    dy: &[f32],
-    m: f32,
-    a: f32,
-    shift: f32,
-    slope: f32,
-) {
-    for (((o, &xv), &yv), &dv) in out.iter_mut().zip(x).zip(y).zip(dy) {
-        *o = a * A::pass(yv, dv) + shift + slope * (xv - m);
-    }
-}
-
 multiversion! {
+    /// `dx = a·g + shift + slope·(x - m)` over one row, `g` the masked output gradient.
     fn backward_row<A: Act>(
         out: &mut [f32],
         x: &[f32],
@@ -336,13 +310,17 @@ multiversion! {
         a: f32,
         shift: f32,
         slope: f32,
-    ) = backward_row_body;
+    ) {
+        for (((o, &xv), &yv), &dv) in out.iter_mut().zip(x).zip(y).zip(dy) {
+            *o = a * A::pass(yv, dv) + shift + slope * (xv - m);
+        }
+    }
 }
 
 /// `(Σ g, Σ g·(x - m))` over one row, `g` the masked output gradient.
 fn masked_sums<A: Act>(x: &[f32], y: &[f32], dy: &[f32], m: f32) -> (f64, f64) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if super::has_avx2_fma() {
         // SAFETY: this CPU has the features the function is compiled for.
         return unsafe { avx2::masked_sums::<A>(x, y, dy, m) };
     }
@@ -437,16 +415,7 @@ mod tests {
     use super::*;
 
     fn values(len: usize, seed: u32) -> Vec<f32> {
-        // A small deterministic generator: the tests need variety, not quality.
-        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state as f32 / u32::MAX as f32) * 4.0 - 1.5
-            })
-            .collect()
+        crate::kernels::test_values(len, seed, -1.5, 2.5)
     }
 
     /// The loss `Σ y·w` for fixed weights `w`, in f64.
