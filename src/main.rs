@@ -418,7 +418,12 @@ fn train_inner(mut args: TrainArgs) -> Result<ExitCode> {
 fn prepare_run_folder(args: &mut TrainArgs, dir: &Path) -> Result<()> {
     use histoboard::runs::RunPaths;
     let paths = RunPaths::new(dir);
-    if histoboard::train::checkpoint::read_pointer(&paths.checkpoints(), Which::Last).is_ok() {
+    paths.refuse_links()?;
+    // A pointer that exists but cannot be read must stop the requeue, not restart from scratch
+    // over the run's saved epochs.
+    let last = histoboard::train::checkpoint::pointer_path(&paths.checkpoints(), Which::Last);
+    if last.exists() {
+        histoboard::train::checkpoint::read_pointer(&paths.checkpoints(), Which::Last)?;
         args.resume = Some(dir.to_path_buf());
         return Ok(());
     }

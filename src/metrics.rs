@@ -3,7 +3,14 @@
 //! Knows nothing of burn or the terminal; the trainer computes a [`Metrics`] per split and
 //! epoch and the dashboard draws it.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Reads a number that JSON may hold as `null`: serde_json writes a non-finite `f64` (a NaN AUC
+/// of a one-class split, the best value of a run with no epoch yet) as `null`, and would refuse
+/// to read it back. Every float of the event stream and the checkpoint pointers uses this.
+pub fn nan_from_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Option::<f64>::deserialize(d).map(|v| v.unwrap_or(f64::NAN))
+}
 
 /// Counts at one decision threshold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,19 +28,28 @@ pub struct Metrics {
     /// Number of examples.
     pub n: u64,
     /// Mean binary cross-entropy (NaN when no loss was recorded).
+    #[serde(deserialize_with = "nan_from_null")]
     pub loss: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub accuracy: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub precision: f64,
     /// Sensitivity / true positive rate.
+    #[serde(deserialize_with = "nan_from_null")]
     pub recall: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub specificity: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub f1: f64,
     /// ROC AUC, exact (Mann-Whitney with ties counted half).
+    #[serde(deserialize_with = "nan_from_null")]
     pub auc: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub average_precision: f64,
     /// Confusion matrix at threshold 0.5.
     pub confusion: Confusion,
     /// The Youden-optimal threshold (max TPR - FPR) and its confusion matrix.
+    #[serde(deserialize_with = "nan_from_null")]
     pub youden_threshold: f64,
     pub youden_confusion: Confusion,
     /// ROC curve points `[fpr, tpr]`, down-sampled for display, from (0,0) to (1,1).

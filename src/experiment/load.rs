@@ -14,7 +14,7 @@ use toml::{Table, Value};
 use super::error::{ExperimentError, nearest};
 use super::schema::Experiment;
 use super::spec::{self, Kind, SPECS};
-use super::validate::validate;
+use super::validate::problems;
 
 /// Sweeps larger than this are almost certainly a mistake (a typo'd list).
 const MAX_RUNS: usize = 1000;
@@ -34,7 +34,7 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Vec<Experiment>, Experi
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "experiment".into());
     let base_dir = path.parent().unwrap_or(Path::new(""));
-    resolve(path, &text, &name, base_dir, overrides)
+    resolve(path, &text, &name, base_dir, overrides, true)
 }
 
 /// Like [`load`] for text held in memory (the dashboard's edits). `name` is
@@ -47,7 +47,19 @@ pub fn load_str(
     overrides: &[String],
 ) -> Result<Vec<Experiment>, ExperimentError> {
     let path = base_dir.join(format!("{name}.toml"));
-    resolve(&path, text, name, base_dir, overrides)
+    resolve(&path, text, name, base_dir, overrides, true)
+}
+
+/// Reads a run's saved, resolved experiment (`runs/<id>/config.toml`). Unlike [`load_str`] it
+/// does not require `model.pretrained` to exist: the run's checkpoints hold every weight, and
+/// the run may be evaluated or resumed from another folder or machine.
+pub fn load_run_config_str(
+    text: &str,
+    name: &str,
+    path: &Path,
+) -> Result<Vec<Experiment>, ExperimentError> {
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    resolve(path, text, name, base_dir, &[], false)
 }
 
 /// Every `*.toml` in `dir`, sorted by file name, each with its load result.
@@ -128,6 +140,7 @@ fn resolve(
     default_name: &str,
     base_dir: &Path,
     overrides: &[String],
+    check_weights: bool,
 ) -> Result<Vec<Experiment>, ExperimentError> {
     let mut ctx = Ctx {
         sources: Vec::new(),
@@ -158,7 +171,10 @@ fn resolve(
         } else {
             format!("{base_name}.{suffix}")
         };
-        validate(&exp, base_dir).map_err(|e| ctx.locate(e, false))?;
+        let checked = check_weights.then_some(base_dir);
+        if let Some(e) = problems(&exp, checked).into_iter().next() {
+            return Err(ctx.locate(e, false));
+        }
         if let Some(p) = resolve_weights(&exp.model.pretrained, base_dir) {
             exp.model.pretrained = p.to_string_lossy().into_owned();
         }

@@ -61,6 +61,20 @@ impl<B: Backend> Net<B> {
         }
     }
 
+    /// Draws every lazily initialised parameter now. burn initialises a parameter at its first
+    /// use, and a clone of a module whose parameters are not drawn yet draws its own: without
+    /// this, the epoch-0 checkpoint (saved from a clone) would hold other weights than the
+    /// ones trained, and a run resumed from it would not repeat the original.
+    pub fn materialize(&self) {
+        struct Touch;
+        impl<B: Backend> burn::module::ModuleVisitor<B> for Touch {
+            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+                let _ = param.val();
+            }
+        }
+        self.visit(&mut Touch);
+    }
+
     /// Whether the model has a pretrained-style backbone with its own learning rate.
     pub fn has_backbone(&self) -> bool {
         matches!(self, Net::EfficientNetLite0(_))

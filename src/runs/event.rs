@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, nan_from_null};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -50,8 +50,11 @@ pub enum Event {
         epoch: usize,
         batch: usize,
         batches: usize,
+        #[serde(deserialize_with = "nan_from_null")]
         loss: f64,
+        #[serde(deserialize_with = "nan_from_null")]
         lr: f64,
+        #[serde(deserialize_with = "nan_from_null")]
         images_per_sec: f64,
     },
     /// End of an epoch, with every metric.
@@ -69,6 +72,7 @@ pub enum Event {
     Finished {
         best_epoch: usize,
         metric: String,
+        #[serde(deserialize_with = "nan_from_null")]
         best_value: f64,
         /// Why it ended: "completed" or "early stopping".
         reason: String,
@@ -100,8 +104,11 @@ pub struct EpochSummary {
     /// 1-based epoch number.
     pub epoch: usize,
     pub epochs: usize,
+    #[serde(deserialize_with = "nan_from_null")]
     pub lr: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub duration_s: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub images_per_sec: f64,
     pub train: Metrics,
     pub valid: Metrics,

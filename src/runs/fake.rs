@@ -298,6 +298,8 @@ pub fn write_synthetic_run(
         start_epoch: 0,
         seed: t0 as u64,
     };
+    // As the trainer does: the resolved experiment beside the stream.
+    super::write_atomic(&RunPaths::new(dir).config(), script.config.as_bytes())?;
     w.emit_at(t, started_event(&script, batches))?;
     let mut best = f64::NEG_INFINITY;
     let mut best_epoch = 0;

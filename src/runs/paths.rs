@@ -49,6 +49,33 @@ impl RunPaths {
         self.dir.join("launch.toml")
     }
 
+    /// Refuses a run folder that is, or holds, a symbolic link where histoboard writes: resuming
+    /// through one would write outside the runs folder, where other runs' files (or anything
+    /// else) may live. The runs folder itself may be a link (`runs -> /scratch/runs`).
+    pub fn refuse_links(&self) -> Result<()> {
+        for path in [
+            self.dir.clone(),
+            self.events(),
+            self.checkpoints(),
+            self.metrics_csv(),
+        ] {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path)
+                    .map_or_else(|_| "?".into(), |t| t.display().to_string());
+                anyhow::bail!(
+                    "{} is a symbolic link (to {target}); histoboard writes only into real run \
+                     folders, never through a link. Copy the run into the runs folder, or resume \
+                     the link's target by its own path",
+                    path.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
     pub fn id(&self) -> String {
         self.dir
             .file_name()
@@ -173,7 +200,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         }
         Ok(())
     };
-    write().with_context(|| format!("writing {}", path.display()))
+    let written = write().with_context(|| format!("writing {}", path.display()));
+    if written.is_err() {
+        // A half-written temporary file would only hold on to the space a full disk lacks.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ use super::event::{DataSummary, EpochSummary, Event, LogLevel, Record};
 pub const BATCH_HISTORY_CAP: usize = 2000;
 /// Log lines kept per run.
 pub const LOG_TAIL_CAP: usize = 200;
+/// Problems kept per run (the count goes on).
+pub const PROBLEMS_CAP: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum RunStatus {
@@ -22,6 +24,9 @@ pub enum RunStatus {
     Cancelled,
     /// Started, no terminal event, and the trainer process is gone (killed, crashed, rebooted).
     Lost,
+    /// The folder holds a run's files but no readable event stream (`events.jsonl` deleted or
+    /// unreadable): what the run did is unknown.
+    Damaged,
 }
 
 impl RunStatus {
@@ -38,6 +43,7 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
             RunStatus::Lost => "lost",
+            RunStatus::Damaged => "damaged",
         }
     }
 }
@@ -195,6 +201,11 @@ pub struct RunState {
     pub data: Option<DataSummary>,
     /// Records applied (handy to tell a fresh state from a folded one).
     pub records: usize,
+    /// What is wrong with the run's folder (unreadable lines, missing files), the first
+    /// [`PROBLEMS_CAP`] of them: such a run is flagged wherever it is shown.
+    pub problems: Vec<String>,
+    /// Problems found, including those not kept.
+    pub problem_count: usize,
 }
 
 impl RunState {
@@ -228,6 +239,16 @@ impl RunState {
             host: String::new(),
             data: None,
             records: 0,
+            problems: Vec::new(),
+            problem_count: 0,
+        }
+    }
+
+    /// Records damage found in the run's folder.
+    pub fn note_problem(&mut self, problem: impl Into<String>) {
+        self.problem_count += 1;
+        if self.problems.len() < PROBLEMS_CAP {
+            self.problems.push(problem.into());
         }
     }
 

@@ -29,14 +29,24 @@ pub enum TailError {
     },
 }
 
+/// Longest line read as an event. Real events are a few kilobytes (an epoch with its ROC
+/// points); anything longer is damage, reported and skipped without holding it in memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
 /// Follows a growing file: each [`Tail::poll`] reads only the bytes appended since the last one.
+///
+/// An unterminated last line is not consumed: the next poll reads it again from the file. So a
+/// writer that truncates a torn last line (a resumed run after a kill mid-write) and appends is
+/// read correctly, and the tailer never joins two writers' bytes into one line.
 #[derive(Debug)]
 pub struct Tail {
     path: PathBuf,
-    /// Bytes consumed so far (complete lines plus `partial`).
+    /// Bytes consumed so far: complete lines, and over-long lines skipped.
     offset: u64,
-    /// The start of a line whose newline has not been written yet.
-    partial: Vec<u8>,
+    /// File length at the last poll (for [`Tail::is_idle`]).
+    seen_len: u64,
+    /// Inside an over-long line already reported: skip up to its newline.
+    skipping: bool,
     /// Number of complete lines seen, for `file:line` in errors.
     line: usize,
     /// Inode of the file being followed, to notice it being replaced.
@@ -48,7 +58,8 @@ impl Tail {
         Tail {
             path: path.into(),
             offset: 0,
-            partial: Vec::new(),
+            seen_len: 0,
+            skipping: false,
             line: 0,
             inode: None,
         }
@@ -64,10 +75,10 @@ impl Tail {
     }
 
     /// True when the file's size and identity match what was already read, i.e. a poll would
-    /// read nothing. Costs one `stat`.
+    /// read nothing new. Costs one `stat`.
     pub fn is_idle(&self) -> bool {
         match std::fs::metadata(&self.path) {
-            Ok(meta) => meta.len() == self.offset && inode(&meta) == self.inode,
+            Ok(meta) => meta.len() == self.seen_len && inode(&meta) == self.inode,
             Err(_) => self.offset == 0,
         }
     }
@@ -103,38 +114,51 @@ impl Tail {
             self.reset();
         }
         self.inode = ino;
-        if meta.len() == self.offset {
+        if meta.len() == self.seen_len && !restarted {
             return (Vec::new(), restarted);
         }
         let mut file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) => return (vec![Err(self.io_error("opening", &e))], restarted),
         };
-        let mut buf = std::mem::take(&mut self.partial);
-        let before = buf.len();
+        let mut buf = Vec::new();
         let read = file
             .seek(SeekFrom::Start(self.offset))
             .and_then(|_| file.read_to_end(&mut buf));
         if let Err(e) = read {
-            buf.truncate(before);
-            self.partial = buf;
             return (vec![Err(self.io_error("reading", &e))], restarted);
         }
-        self.offset += (buf.len() - before) as u64;
+        self.seen_len = self.offset + buf.len() as u64;
         let mut out = Vec::new();
         let mut start = 0;
         while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
             let line = &buf[start..start + nl];
             start += nl + 1;
             self.line += 1;
+            if std::mem::take(&mut self.skipping) {
+                continue;
+            }
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
+            if line.len() > MAX_LINE_BYTES {
+                out.push(Err(self.too_long(self.line, line.len())));
+                continue;
+            }
             out.push(self.parse(line));
         }
-        buf.drain(..start);
-        self.partial = buf;
+        let rest = buf.len() - start;
+        if rest > MAX_LINE_BYTES || (self.skipping && rest > 0) {
+            // An over-long line still being written (or never ended): report it once and skip
+            // it as it grows, rather than buffer it.
+            if !self.skipping {
+                out.push(Err(self.too_long(self.line + 1, rest)));
+                self.skipping = true;
+            }
+            start = buf.len();
+        }
+        self.offset += start as u64;
         (out, restarted)
     }
 
@@ -177,9 +201,21 @@ impl Tail {
         }
     }
 
+    fn too_long(&self, line: usize, len: usize) -> TailError {
+        TailError::Malformed {
+            path: self.path.clone(),
+            line,
+            message: format!(
+                "a line of {len} bytes, over the {} MiB an event may take; skipped",
+                MAX_LINE_BYTES >> 20
+            ),
+        }
+    }
+
     fn reset(&mut self) {
         self.offset = 0;
-        self.partial.clear();
+        self.seen_len = 0;
+        self.skipping = false;
         self.line = 0;
         self.inode = None;
     }

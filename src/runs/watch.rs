@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::paths::{RunPaths, now_unix};
-use super::state::RunState;
+use super::state::{RunState, RunStatus};
 use super::tail::{Tail, TailError};
 
 /// Seconds a running run may stay silent before its trainer process is checked.
@@ -29,6 +29,10 @@ pub enum RunUpdate {
 struct Watched {
     tail: Tail,
     state: RunState,
+    /// The stream was found missing (and flagged) at the last poll.
+    missing_stream: bool,
+    /// `config.toml` was looked for since the stream was (re)read.
+    config_checked: bool,
 }
 
 /// Incrementally follows every run under a runs folder. Polling stats each known
@@ -95,6 +99,8 @@ impl RunsWatcher {
                     Watched {
                         tail: Tail::new(paths.events()),
                         state: RunState::new(id.clone(), paths.dir),
+                        missing_stream: false,
+                        config_checked: false,
                     },
                 );
                 changed.insert(id);
@@ -165,9 +171,14 @@ impl RunsWatcher {
                 continue;
             }
             // Known runs skip the stat: their tail notices a vanished file itself, and a
-            // vanished folder drops out of the listing.
+            // vanished folder drops out of the listing. A folder with a run's files but no
+            // stream is listed too, as damaged, rather than silently missing.
             let paths = RunPaths::new(entry.path());
-            if self.runs.contains_key(name) || paths.events().is_file() || paths.launch().is_file()
+            if self.runs.contains_key(name)
+                || paths.events().is_file()
+                || paths.launch().is_file()
+                || paths.config().is_file()
+                || paths.checkpoints().is_dir()
             {
                 ids.insert(name.to_string());
             }
@@ -181,10 +192,38 @@ impl RunsWatcher {
 fn step(id: &str, run: &mut Watched, now: f64, quiet_s: f64) -> (String, bool, Vec<TailError>) {
     let mut changed = false;
     let mut errors = Vec::new();
+    let paths = RunPaths::new(&run.state.dir);
+    if !run.tail.path().exists() {
+        // No stream: a run queued elsewhere (launch.toml only) is fine; otherwise the run's
+        // history is gone. Keep what was read before, flagged, rather than show it as new.
+        let queued = paths.launch().is_file() && !paths.checkpoints().is_dir();
+        if !queued && !run.missing_stream {
+            run.missing_stream = true;
+            let what = if run.state.records > 0 {
+                "events.jsonl was deleted; showing what was read before"
+            } else {
+                "events.jsonl is missing: the run's history is unknown"
+            };
+            run.state.note_problem(what);
+            if run.state.records == 0 {
+                run.state.status = RunStatus::Damaged;
+            }
+            changed = true;
+        }
+        return (id.to_string(), changed, errors);
+    }
+    if std::mem::take(&mut run.missing_stream) {
+        // The stream is back (a new attempt, or restored): fold it afresh.
+        run.tail = Tail::new(paths.events());
+        run.state = RunState::new(id, run.state.dir.clone());
+        run.config_checked = false;
+        changed = true;
+    }
     let (records, restarted) = run.tail.poll_detect_restart();
     if restarted {
         // The file was replaced: what was folded from it no longer holds.
         run.state = RunState::new(id, run.state.dir.clone());
+        run.config_checked = false;
         changed = true;
     }
     for rec in records {
@@ -193,7 +232,22 @@ fn step(id: &str, run: &mut Watched, now: f64, quiet_s: f64) -> (String, bool, V
                 run.state.apply(&rec);
                 changed = true;
             }
-            Err(error) => errors.push(error),
+            Err(error) => {
+                run.state.note_problem(error.to_string());
+                errors.push(error);
+                changed = true;
+            }
+        }
+    }
+    if run.state.records > 0 && !run.config_checked {
+        // Written before the stream, so a started run without it was damaged afterwards.
+        run.config_checked = true;
+        if !paths.config().is_file() {
+            run.state.note_problem(format!(
+                "{} is missing: the run cannot be resumed or evaluated",
+                paths.config().display()
+            ));
+            changed = true;
         }
     }
     if run.state.check_lost(now, quiet_s) {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::event::{EpochSummary, Event, Record, SCHEMA_VERSION};
+use super::event::{EpochSummary, Event, LogLevel, Record, SCHEMA_VERSION};
 use super::paths::{RunPaths, now_unix};
 
 /// Columns of `metrics.csv`, one row per epoch.
@@ -30,7 +30,7 @@ impl EventWriter {
     pub fn create(dir: &Path) -> Result<EventWriter> {
         let paths = RunPaths::new(dir);
         std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating run folder {}", dir.display()))?;
+            .with_context(|| format!("creating the run folder {}", dir.display()))?;
         let events_path = paths.events();
         let events = OpenOptions::new()
             .append(true)
@@ -54,6 +54,7 @@ impl EventWriter {
     /// Continues the existing stream of `dir` (to resume a run).
     pub fn append(dir: &Path) -> Result<EventWriter> {
         let paths = RunPaths::new(dir);
+        paths.refuse_links()?;
         let events_path = paths.events();
         if !events_path.is_file() {
             bail!(
@@ -61,6 +62,7 @@ impl EventWriter {
                 events_path.display()
             );
         }
+        let torn = trim_torn_tail(&events_path)?;
         let events = OpenOptions::new()
             .append(true)
             .open(&events_path)
@@ -70,12 +72,22 @@ impl EventWriter {
             Ok(m) if m.len() > 0 => open_append(&csv_path)?,
             _ => create_metrics_csv(&csv_path)?,
         };
-        Ok(EventWriter {
+        let mut writer = EventWriter {
             paths,
             events,
             metrics,
             resumed: true,
-        })
+        };
+        if torn > 0 {
+            writer.emit(Event::Log {
+                level: LogLevel::Warn,
+                message: format!(
+                    "dropped a torn last line of {torn} bytes from events.jsonl (the trainer \
+                     was stopped while writing it; nothing it had reported as saved is lost)"
+                ),
+            })?;
+        }
+        Ok(writer)
     }
 
     pub fn paths(&self) -> &RunPaths {
@@ -139,13 +151,16 @@ impl EventWriter {
             .with_context(|| format!("reading {}", path.display()))?;
         let mut kept = String::with_capacity(text.len());
         let mut dropped = false;
+        let columns = METRICS_CSV_HEADER.split(',').count();
         for (i, line) in text.lines().enumerate() {
+            // A row cut short by a kill has fewer columns: it goes too (its epoch is re-run).
             let keep = i == 0
-                || line
-                    .split(',')
-                    .next()
-                    .and_then(|e| e.trim().parse::<usize>().ok())
-                    .is_none_or(|epoch| epoch <= start_epoch);
+                || (line.split(',').count() == columns
+                    && line
+                        .split(',')
+                        .next()
+                        .and_then(|e| e.trim().parse::<usize>().ok())
+                        .is_none_or(|epoch| epoch <= start_epoch));
             if keep {
                 kept.push_str(line);
                 kept.push('\n');
@@ -162,6 +177,42 @@ impl EventWriter {
         }
         Ok(())
     }
+}
+
+/// Cuts an unterminated last line off `path` (a writer killed mid-line), so appended events
+/// start on a line of their own. Returns the bytes cut. Every event is one `write` ending in a
+/// newline, so a line without one was never a whole event.
+fn trim_torn_tail(path: &Path) -> Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let ctx = || format!("checking the last line of {}", path.display());
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .with_context(ctx)?;
+    let len = f.metadata().with_context(ctx)?.len();
+    // Walk back in blocks to the last newline (a torn line may be long).
+    let mut end = len;
+    let mut block = vec![0u8; 64 * 1024];
+    let keep = loop {
+        if end == 0 {
+            break 0;
+        }
+        let start = end.saturating_sub(block.len() as u64);
+        let chunk = &mut block[..(end - start) as usize];
+        f.seek(SeekFrom::Start(start)).with_context(ctx)?;
+        f.read_exact(chunk).with_context(ctx)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            break start + i as u64 + 1;
+        }
+        end = start;
+    };
+    if keep < len {
+        f.set_len(keep)
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("cutting the torn last line of {}", path.display()))?;
+    }
+    Ok(len - keep)
 }
 
 fn create_metrics_csv(path: &PathBuf) -> Result<File> {

@@ -8,8 +8,15 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use burn::prelude::Backend;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
 use serde::{Deserialize, Serialize};
+
+/// The model and optimizer files' format: burn's named MessagePack, full precision. Encoded in
+/// memory and written by [`write_atomic`], so a full disk reads "No space left on device" with
+/// the path, and a torn file is never left under the final name.
+type Bytes = NamedMpkBytesRecorder<FullPrecisionSettings>;
 
 /// What the trainer needs, besides weights and optimizer moments, to continue a run exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,6 +26,8 @@ pub struct TrainerState {
     /// Optimizer steps taken.
     pub step: usize,
     pub best_epoch: usize,
+    /// NaN (`null` on disk) until an epoch has been scored.
+    #[serde(deserialize_with = "crate::metrics::nan_from_null")]
     pub best_value: f64,
     /// Epochs since the last improvement (early stopping).
     pub bad_epochs: usize,
@@ -69,29 +78,56 @@ pub fn stem(dir: &Path, epoch: usize) -> PathBuf {
     dir.join(format!("e{epoch:04}"))
 }
 
-/// Makes a file's contents durable before the pointer that names it is written.
-pub fn fsync(path: &Path) -> Result<()> {
-    fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("syncing {}", path.display()))
+/// `dir/best.json` or `dir/last.json`.
+pub fn pointer_path(dir: &Path, which: Which) -> PathBuf {
+    dir.join(format!("{}.json", which.name()))
 }
 
 pub fn write_pointer(dir: &Path, which: Which, pointer: &Pointer) -> Result<()> {
     let json = serde_json::to_vec_pretty(pointer)?;
-    write_atomic(&dir.join(format!("{}.json", which.name())), &json)
+    write_atomic(&pointer_path(dir, which), &json)
 }
 
 pub fn read_pointer(dir: &Path, which: Which) -> Result<Pointer> {
-    let path = dir.join(format!("{}.json", which.name()));
+    let path = pointer_path(dir, which);
     let text = fs::read_to_string(&path).with_context(|| {
-        format!(
-            "no `{}` checkpoint: cannot read {}",
-            which.name(),
-            path.display()
-        )
+        if which == Which::Best && pointer_path(dir, Which::Last).exists() {
+            format!(
+                "no `best` checkpoint yet: no epoch has been scored ({} is missing); \
+                 `--checkpoint last` uses the latest weights",
+                path.display()
+            )
+        } else {
+            format!(
+                "no `{}` checkpoint: cannot read {}",
+                which.name(),
+                path.display()
+            )
+        }
     })?;
     serde_json::from_str(&text)
         .with_context(|| format!("corrupt checkpoint pointer {}", path.display()))
+}
+
+/// Writes a model or optimizer record to `path` (the whole file, or nothing).
+pub fn save_record<B: Backend, R: Record<B>>(record: R, path: &Path) -> Result<()> {
+    let bytes = Recorder::<B>::record(&Bytes::new(), record, ())
+        .map_err(|e| anyhow!("encoding {}: {e}", path.display()))?;
+    write_atomic(path, &bytes)
+}
+
+/// Reads a record written by [`save_record`] (or by burn's `NamedMpkFileRecorder`: the same
+/// bytes). A file that does not decode is named as truncated or corrupt, with its size.
+pub fn load_record<B: Backend, R: Record<B>>(path: &Path, device: &B::Device) -> Result<R> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let size = bytes.len();
+    Recorder::<B>::load(&Bytes::new(), bytes, device).map_err(|_| {
+        anyhow!(
+            "{} is truncated or corrupt ({size} bytes that do not decode as a checkpoint); \
+             was the disk full or the run killed while it was written?",
+            path.display()
+        )
+    })
 }
 
 /// Deletes checkpoint files that neither pointer names (older epochs, interrupted saves).

@@ -8,7 +8,7 @@ use burn::module::Module;
 
 use super::checkpoint::{self, Which};
 use super::device::{self, DeviceChoice};
-use super::trainer::{ModelRecorder, ROC_POINTS, bce_of_probs, predict_probs};
+use super::trainer::{ROC_POINTS, bce_of_probs, predict_probs};
 use crate::data::Dataset;
 use crate::experiment::Experiment;
 use crate::kernels::Kernels;
@@ -93,9 +93,7 @@ fn run_on<B: Kernels, T>(
     model_cfg.pretrained.clear();
     let model: Net<B> = Net::build(&model_cfg, ptr.state.side, &device, opts.run_dir)?;
     let path = ckpt_dir.join(&ptr.model);
-    let model = model
-        .load_file(&path, &ModelRecorder::new(), &device)
-        .with_context(|| format!("loading {}", path.display()))?;
+    let model = model.load_record(checkpoint::load_record::<B, _>(&path, &device)?);
     let (mean, std, tta) = (ptr.state.mean, ptr.state.std, opts.tta);
     body(&|ds, idx| predict_probs(&model, ds, idx, exp, mean, std, tta, &device))
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{TrainOptions, run};
+use super::{TrainOptions, prepare};
 use crate::experiment::Experiment;
 use crate::runs::{CancelToken, LaunchMode, LaunchedRun, Launcher, RunPaths, new_run_id};
 
@@ -56,11 +56,13 @@ impl EngineLauncher {
                 opts.resume = run_dir.map(Path::to_path_buf);
                 opts.cancel = cancel.clone();
                 let exp = exp.cloned().unwrap_or_default();
+                // Folder, config and stream are written here, so their errors reach the caller.
+                let prepared = prepare(&exp, opts)?;
                 std::thread::Builder::new()
                     .name(format!("run {run_id}"))
                     .spawn(move || {
                         // The outcome, including any failure, is in the run's event stream.
-                        let _ = run(&exp, opts);
+                        let _ = prepared.execute();
                     })
                     .context("starting a training thread")?;
             }

@@ -120,6 +120,50 @@ pub(crate) struct RunContext {
     pub cancel: CancelToken,
 }
 
+/// The fault-injection suite's hook. With `HISTOBOARD_FAILPOINT=NAME[@N][:pause]` set, the
+/// first (or Nth) time the trainer reaches the point `NAME` the process aborts, as `kill -9`
+/// would stop it; with `:pause` it says so on stderr and sleeps [`FAILPOINT_PAUSE`] instead,
+/// so a test can signal it or fill its disk at a known instant. The points sit between the
+/// writes whose order the durability promises rest on (README, "What survives what"). Unset,
+/// a point costs one check of a cached value.
+pub(crate) fn failpoint(name: &str) {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Spec {
+        point: String,
+        nth: usize,
+        pause: bool,
+    }
+    static SPEC: OnceLock<Option<Spec>> = OnceLock::new();
+    static HITS: AtomicUsize = AtomicUsize::new(0);
+    let spec = SPEC.get_or_init(|| {
+        let v = std::env::var("HISTOBOARD_FAILPOINT").ok()?;
+        let (v, pause) = match v.strip_suffix(":pause") {
+            Some(v) => (v.to_string(), true),
+            None => (v, false),
+        };
+        let (point, nth) = match v.split_once('@') {
+            Some((p, n)) => (p.to_string(), n.parse().unwrap_or(1)),
+            None => (v, 1),
+        };
+        Some(Spec { point, nth, pause })
+    });
+    let Some(spec) = spec else { return };
+    if spec.point != name || HITS.fetch_add(1, Ordering::Relaxed) + 1 != spec.nth {
+        return;
+    }
+    if spec.pause {
+        eprintln!("failpoint {name}: paused");
+        std::thread::sleep(FAILPOINT_PAUSE);
+    } else {
+        eprintln!("failpoint {name}: aborting");
+        std::process::abort();
+    }
+}
+
+/// How long a `:pause` failpoint holds the trainer.
+pub const FAILPOINT_PAUSE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Reads a run folder's resolved experiment.
 pub fn load_run_config(run_dir: &Path) -> Result<Experiment> {
     let paths = RunPaths::new(run_dir);
@@ -129,7 +173,7 @@ pub fn load_run_config(run_dir: &Path) -> Result<Experiment> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("run");
-    let mut exps = crate::experiment::load_str(&text, name, run_dir, &[])
+    let mut exps = crate::experiment::load_run_config_str(&text, name, &paths.config())
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("parsing {}", paths.config().display()))?;
     exps.pop()
@@ -139,6 +183,21 @@ pub fn load_run_config(run_dir: &Path) -> Result<Experiment> {
 /// Runs one experiment to the end (or until cancelled). Errors and panics are recorded as a
 /// `failed` event in the run's stream before they are returned.
 pub fn run(exp: &Experiment, opts: TrainOptions) -> Result<Outcome> {
+    prepare(exp, opts)?.execute()
+}
+
+/// A run whose folder is written and whose event stream is open, ready to train.
+pub struct PreparedRun {
+    ctx: RunContext,
+    emitter: Emitter,
+}
+
+/// Everything of [`run`] that can fail before training starts, done on the caller's thread:
+/// the run folder, `config.toml` and the event stream (or, to resume, the checks that the folder
+/// can be continued). A launcher that trains on another thread calls this first, so a runs
+/// folder that cannot be written is an error it can show, not a run that silently never
+/// appears.
+pub fn prepare(exp: &Experiment, opts: TrainOptions) -> Result<PreparedRun> {
     let (exp, run_id, dir, resuming) = match &opts.resume {
         Some(dir) => {
             let exp = load_run_config(dir)?;
@@ -162,9 +221,11 @@ pub fn run(exp: &Experiment, opts: TrainOptions) -> Result<Outcome> {
     let writer = if resuming {
         EventWriter::append(&dir)?
     } else {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        // The stream first: a watcher that sees the folder then sees a run starting, never a
+        // folder with a config and no stream (which reads as damaged).
+        let writer = EventWriter::create(&dir)?;
         checkpoint::write_atomic(&paths.config(), crate::experiment::to_toml(&exp).as_bytes())?;
-        EventWriter::create(&dir)?
+        writer
     };
     let emitter = Emitter {
         writer: Mutex::new(writer),
@@ -182,22 +243,34 @@ pub fn run(exp: &Experiment, opts: TrainOptions) -> Result<Outcome> {
         resuming,
         cancel: opts.cancel.clone(),
     };
-    let result =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(&ctx, &emitter)))
-            .unwrap_or_else(|panic| {
-                let msg = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "unknown panic".into());
-                Err(anyhow::anyhow!("the trainer panicked: {msg}"))
-            });
-    if let Err(e) = &result {
-        let _ = emitter.emit(Event::Failed {
-            error: format!("{e:#}"),
-        });
+    Ok(PreparedRun { ctx, emitter })
+}
+
+impl PreparedRun {
+    pub fn run_id(&self) -> &str {
+        &self.ctx.run_id
     }
-    result
+
+    /// Trains to the end (or until cancelled); see [`run`].
+    pub fn execute(self) -> Result<Outcome> {
+        let PreparedRun { ctx, emitter } = self;
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(&ctx, &emitter)))
+                .unwrap_or_else(|panic| {
+                    let msg = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "unknown panic".into());
+                    Err(anyhow::anyhow!("the trainer panicked: {msg}"))
+                });
+        if let Err(e) = &result {
+            let _ = emitter.emit(Event::Failed {
+                error: format!("{e:#}"),
+            });
+        }
+        result
+    }
 }
 
 fn dispatch(ctx: &RunContext, emitter: &Emitter) -> Result<Outcome> {

@@ -11,9 +11,9 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{
     Adam, AdamConfig, AdamW, AdamWConfig, GradientsParams, Optimizer, Sgd, SgdConfig,
 };
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 
+use super::checkpoint::{load_record, save_record};
 use crate::experiment::{Optimizer as Kind, TrainConfig};
 
 pub enum AnyOptimizer<M: AutodiffModule<B>, B: AutodiffBackend> {
@@ -21,8 +21,6 @@ pub enum AnyOptimizer<M: AutodiffModule<B>, B: AutodiffBackend> {
     AdamW(OptimizerAdaptor<AdamW, M, B>),
     Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>),
 }
-
-type Rec = NamedMpkFileRecorder<FullPrecisionSettings>;
 
 impl<M: AutodiffModule<B>, B: AutodiffBackend> AnyOptimizer<M, B> {
     pub fn new(cfg: &TrainConfig) -> Self {
@@ -68,31 +66,27 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> AnyOptimizer<M, B> {
         }
     }
 
-    /// Saves the optimizer state (moments, step counts) to `path` (extension added).
+    /// Saves the optimizer state (moments, step counts) to `path`.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let rec = Rec::new();
-        let out = path.to_path_buf();
         match self {
-            AnyOptimizer::Adam(o) => rec.record(o.to_record(), out),
-            AnyOptimizer::AdamW(o) => rec.record(o.to_record(), out),
-            AnyOptimizer::Sgd(o) => rec.record(o.to_record(), out),
+            AnyOptimizer::Adam(o) => save_record::<B, _>(o.to_record(), path),
+            AnyOptimizer::AdamW(o) => save_record::<B, _>(o.to_record(), path),
+            AnyOptimizer::Sgd(o) => save_record::<B, _>(o.to_record(), path),
         }
-        .with_context(|| format!("saving optimizer state to {}", path.display()))
+        .context("saving the optimizer state")
     }
 
     pub fn load(self, path: &Path, device: &B::Device) -> Result<Self> {
-        let rec = Rec::new();
-        let p = path.to_path_buf();
-        let ctx = || format!("loading optimizer state from {}", path.display());
+        let ctx = "loading the optimizer state";
         Ok(match self {
             AnyOptimizer::Adam(o) => {
-                AnyOptimizer::Adam(o.load_record(rec.load(p, device).with_context(ctx)?))
+                AnyOptimizer::Adam(o.load_record(load_record::<B, _>(path, device).context(ctx)?))
             }
             AnyOptimizer::AdamW(o) => {
-                AnyOptimizer::AdamW(o.load_record(rec.load(p, device).with_context(ctx)?))
+                AnyOptimizer::AdamW(o.load_record(load_record::<B, _>(path, device).context(ctx)?))
             }
             AnyOptimizer::Sgd(o) => {
-                AnyOptimizer::Sgd(o.load_record(rec.load(p, device).with_context(ctx)?))
+                AnyOptimizer::Sgd(o.load_record(load_record::<B, _>(path, device).context(ctx)?))
             }
         })
     }

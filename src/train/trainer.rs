@@ -7,7 +7,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::module::{AutodiffModule, Module};
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, TensorData};
 
@@ -26,8 +25,57 @@ use crate::runs::{DataSummary, EpochSummary, Event, LogLevel};
 pub(crate) const ROC_POINTS: usize = 64;
 /// Minimum time between two batch-progress events.
 const BATCH_EVENT_INTERVAL_S: f64 = 0.5;
+/// Batches whose mean loss is checked for divergence.
+const DIVERGENCE_WINDOW: usize = 20;
+/// A mean loss this many times the chance level (ln 2 per example, scaled by the positive
+/// weight) over the window means the optimiser has diverged: no healthy run comes near it,
+/// and Adam's normalised steps keep a diverged loss finite (1e12 and more), so the NaN check
+/// alone never fires.
+const DIVERGENCE_FACTOR: f64 = 100.0;
 
-pub(crate) type ModelRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
+/// Watches the recent training losses for divergence.
+struct DivergenceGuard {
+    recent: std::collections::VecDeque<f64>,
+    window: usize,
+    limit: f64,
+}
+
+impl DivergenceGuard {
+    fn new(batches_per_epoch: usize, pos_weight: f64) -> DivergenceGuard {
+        let window = DIVERGENCE_WINDOW.min(batches_per_epoch).max(1);
+        DivergenceGuard {
+            recent: std::collections::VecDeque::with_capacity(window),
+            window,
+            limit: DIVERGENCE_FACTOR * std::f64::consts::LN_2 * pos_weight.max(1.0),
+        }
+    }
+
+    /// Records a batch loss; an error once the loss is not finite or the window's mean is over
+    /// the limit.
+    fn check(&mut self, loss: f64, epoch: usize, batch: usize, lr: f64) -> Result<()> {
+        if !loss.is_finite() {
+            bail!(
+                "the training loss became {loss} at epoch {epoch}, batch {batch}; \
+                 try a lower train.lr (now {lr:e}) or set train.grad_clip"
+            );
+        }
+        if self.recent.len() == self.window {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(loss);
+        let mean = self.recent.iter().sum::<f64>() / self.recent.len() as f64;
+        if self.recent.len() == self.window && mean > self.limit {
+            bail!(
+                "training diverged: the loss averaged {mean:.3e} over the {} batches up to \
+                 epoch {epoch}, batch {batch} (chance level is {:.2}); try a lower train.lr \
+                 (now {lr:e}) or set train.grad_clip",
+                self.window,
+                self.limit / DIVERGENCE_FACTOR
+            );
+        }
+        Ok(())
+    }
+}
 
 /// Images as a `[N, 3, S, S]` tensor and labels as `[N, 1]`.
 pub(crate) fn to_tensors<B: Backend>(
@@ -182,19 +230,14 @@ impl Saver<'_> {
                 stem.file_name().and_then(|s| s.to_str()).unwrap_or("e")
             )
         };
-        let model_path = self.dir.join(name("-model"));
-        model
-            .clone()
-            .save_file(&model_path, &ModelRecorder::new())
-            .with_context(|| format!("saving model to {}", model_path.display()))?;
-        checkpoint::fsync(&model_path.with_extension("mpk"))?;
-        let optim_path = self.dir.join(name("-optim"));
-        head_opt.save(&optim_path)?;
-        checkpoint::fsync(&optim_path.with_extension("mpk"))?;
+        // Each file is written whole and synced before the pointer names it.
+        let model_path = self.dir.join(name("-model.mpk"));
+        checkpoint::save_record::<B, _>(model.clone().into_record(), &model_path)
+            .context("saving the model")?;
+        super::failpoint("model-saved");
+        head_opt.save(&self.dir.join(name("-optim.mpk")))?;
         if let Some(bb) = backbone_opt {
-            let p = self.dir.join(name("-optim-backbone"));
-            bb.save(&p)?;
-            checkpoint::fsync(&p.with_extension("mpk"))?;
+            bb.save(&self.dir.join(name("-optim-backbone.mpk")))?;
         }
         let safetensors =
             crate::model::export_safetensors(model, &self.dir.join(name(".safetensors")))?;
@@ -204,8 +247,10 @@ impl Saver<'_> {
             safetensors,
             state: state.clone(),
         };
+        super::failpoint("before-pointer");
         for w in which {
             checkpoint::write_pointer(&self.dir, *w, &pointer)?;
+            super::failpoint(&format!("{}-pointer-written", w.name()));
             self.emitter.emit(Event::Checkpoint {
                 epoch: state.epoch,
                 kind: w.name().into(),
@@ -221,7 +266,7 @@ fn load_optim<B: AutodiffBackend>(
     path: &std::path::Path,
     device: &B::Device,
 ) -> Result<AnyOptimizer<Net<B>, B>> {
-    if path.with_extension("mpk").exists() {
+    if path.exists() {
         opt.load(path, device)
     } else {
         Ok(opt)
@@ -285,7 +330,16 @@ where
 
     // Same seed, same initial weights: runs are reproducible and sweeps compare fairly.
     B::seed(&device, exp.train.seed);
-    let mut model: Net<B> = Net::build(&exp.model, side, &device, &ctx.base_dir)?;
+    // A run stopped before its first checkpoint was complete has trained nothing: resuming it
+    // starts it from the beginning, in the same folder and stream.
+    let from_checkpoint = ctx.resuming && checkpoint::pointer_path(&ckpt_dir, Which::Last).exists();
+    let mut model_cfg = exp.model.clone();
+    if from_checkpoint {
+        // The checkpoint holds every weight: the ImageNet file may have moved since.
+        model_cfg.pretrained.clear();
+    }
+    let mut model: Net<B> = Net::build(&model_cfg, side, &device, &ctx.base_dir)?;
+    model.materialize();
     let mut head_opt = AnyOptimizer::<Net<B>, B>::new(&exp.train);
     let mut backbone_opt = model
         .has_backbone()
@@ -295,23 +349,27 @@ where
         dir: ckpt_dir.clone(),
         emitter,
     };
-    let mut state = if ctx.resuming {
+    if ctx.resuming && !from_checkpoint {
+        emitter.log(
+            LogLevel::Info,
+            "no checkpoint yet (stopped while starting): training from the beginning".into(),
+        )?;
+    }
+    let mut state = if from_checkpoint {
         let ptr = checkpoint::read_pointer(&ckpt_dir, Which::Last)?;
         let model_path = ckpt_dir.join(&ptr.model);
-        model = model
-            .load_file(&model_path, &ModelRecorder::new(), &device)
-            .with_context(|| format!("loading {}", model_path.display()))?;
+        model = model.load_record(checkpoint::load_record::<B, _>(&model_path, &device)?);
         let stem = checkpoint::stem(&ckpt_dir, ptr.state.epoch);
         let stem_name = stem.file_name().and_then(|s| s.to_str()).unwrap_or("e");
         head_opt = load_optim(
             head_opt,
-            &ckpt_dir.join(format!("{stem_name}-optim")),
+            &ckpt_dir.join(format!("{stem_name}-optim.mpk")),
             &device,
         )?;
         if let Some(bb) = backbone_opt.take() {
             backbone_opt = Some(load_optim(
                 bb,
-                &ckpt_dir.join(format!("{stem_name}-optim-backbone")),
+                &ckpt_dir.join(format!("{stem_name}-optim-backbone.mpk")),
                 &device,
             )?);
         }
@@ -391,6 +449,7 @@ where
         (name, lower)
     };
     let valid_labels: Vec<u8> = split.valid.iter().map(|&i| labels[i]).collect();
+    let mut divergence = DivergenceGuard::new(batches, pos_weight);
 
     while state.epoch < epochs {
         let epoch = state.epoch + 1;
@@ -437,15 +496,10 @@ where
                 .map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
             train_probs.extend(probs);
             let loss_value: f64 = loss.clone().into_scalar().elem();
-            if !loss_value.is_finite() {
-                bail!(
-                    "the training loss became {loss_value} at epoch {epoch}, batch {}; \
-                     try a lower train.lr or train.grad_clip",
-                    b + 1
-                );
-            }
-            loss_sum += loss_value;
             lr = lr_at(&exp.train, state.step, batches, total_steps);
+            divergence.check(loss_value, epoch, b + 1, lr)?;
+            super::failpoint("batch");
+            loss_sum += loss_value;
             let grads = loss.backward();
             let (backbone_grads, head_grads) = model.split_grads(grads);
             model = head_opt.step(lr, model, head_grads);
@@ -487,6 +541,16 @@ where
             false,
             &device,
         )?;
+        if valid_probs.windows(2).all(|w| w[0] == w[1]) {
+            emitter.log(
+                LogLevel::Warn,
+                format!(
+                    "epoch {epoch}: every validation tile got the same probability ({:.4}); \
+                     the model has collapsed (a too-high train.lr is the usual cause)",
+                    valid_probs.first().copied().unwrap_or(f32::NAN)
+                ),
+            )?;
+        }
         let valid_metrics = metrics::compute(
             &valid_probs,
             &valid_labels,
@@ -512,12 +576,15 @@ where
         } else {
             state.bad_epochs += 1;
         }
+        // `best` before `last`: a kill between the two repeats this epoch on resume, which
+        // rewrites both; the other order could leave `best` behind for good.
         let which: &[Which] = if improved {
-            &[Which::Last, Which::Best]
+            &[Which::Best, Which::Last]
         } else {
             &[Which::Last]
         };
-        saver.save(&model, &head_opt, &backbone_opt, &state, which)?;
+        // The summary goes to disk before the checkpoint that covers it: a kill between the
+        // two repeats the epoch on resume (its summary then replaced), never loses it.
         emitter.emit(Event::Epoch(EpochSummary {
             epoch,
             epochs,
@@ -528,6 +595,8 @@ where
             valid: valid_metrics,
             is_best: improved,
         }))?;
+        super::failpoint("epoch-event-written");
+        saver.save(&model, &head_opt, &backbone_opt, &state, which)?;
         let patience = exp.train.early_stopping.patience;
         if patience > 0 && state.bad_epochs >= patience && epoch < epochs {
             emitter.log(

@@ -276,6 +276,10 @@ pub fn write_fixture_runs(dir: &Path, n_runs: usize, n_epochs: usize) -> anyhow:
 pub fn write_run(dir: &Path, id: &str, records: &[Record]) -> anyhow::Result<()> {
     let run_dir = dir.join("runs").join(id);
     let mut w = EventWriter::create(&run_dir)?;
+    // As the trainer does: the resolved experiment beside the stream.
+    if let Some(Event::Started { config, .. }) = records.first().map(|r| &r.event) {
+        crate::runs::write_atomic(&w.paths().config(), config.as_bytes())?;
+    }
     for r in records {
         w.emit_at(r.t, r.event.clone())
             .with_context(|| format!("writing run {id}"))?;

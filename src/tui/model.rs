@@ -22,6 +22,8 @@ pub enum Status {
     Cancelled,
     /// Its trainer died without saying why (e.g. killed, machine rebooted).
     Lost,
+    /// Its event stream is missing or unreadable.
+    Damaged,
 }
 
 impl Status {
@@ -33,6 +35,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Cancelled => "cancelled",
             Status::Lost => "lost",
+            Status::Damaged => "damaged",
         }
     }
 
@@ -97,6 +100,9 @@ pub struct RunView {
     pub error: Option<String>,
     pub pid: Option<u32>,
     pub finish: Option<FinishInfo>,
+    /// Damage found in the run's folder (see `RunState::problems`), and how many in all.
+    pub problems: Vec<String>,
+    pub problem_count: usize,
 }
 
 impl RunView {
@@ -119,6 +125,8 @@ impl RunView {
             error: None,
             pid: None,
             finish: None,
+            problems: Vec::new(),
+            problem_count: 0,
         }
     }
 
@@ -131,6 +139,7 @@ impl RunView {
             RunStatus::Failed => Status::Failed,
             RunStatus::Cancelled => Status::Cancelled,
             RunStatus::Lost => Status::Lost,
+            RunStatus::Damaged => Status::Damaged,
         };
         let points = st.batch_loss.points();
         let skip = points.len().saturating_sub(MAX_BATCH_LOSSES);
@@ -178,6 +187,8 @@ impl RunView {
                 best_value: st.best_value.unwrap_or(f64::NAN),
                 reason: reason.clone(),
             }),
+            problems: st.problems.clone(),
+            problem_count: st.problem_count,
         }
     }
 

@@ -102,6 +102,7 @@ impl Theme {
             Status::Failed => Color::Red,
             Status::Cancelled => Color::Yellow,
             Status::Lost => Color::Magenta,
+            Status::Damaged => Color::Red,
         })
     }
 
@@ -340,7 +341,7 @@ fn draw_runs(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let mid = area.width >= 66;
     let mut header = vec!["", "status", "run", "epoch", "AUC", "elapsed"];
     let mut widths = vec![
-        Constraint::Length(1),
+        Constraint::Length(2),
         Constraint::Length(9),
         Constraint::Min(12),
         Constraint::Length(7),
@@ -377,13 +378,18 @@ fn draw_runs(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                 (true, false) => "●",
                 (true, true) => "*",
             };
+            // A damaged folder is flagged on every row it appears in.
+            let flag = if r.problem_count > 0 { "!" } else { " " };
             let name = if r.id.starts_with("queued #") {
                 format!("{} ({})", r.experiment, r.id)
             } else {
                 r.id.clone()
             };
             let mut cells = vec![
-                Cell::from(mark).style(t.fg(Color::Yellow)),
+                Cell::from(Line::from(vec![
+                    Span::styled(mark, t.fg(Color::Yellow)),
+                    Span::styled(flag, t.fg(Color::Red).add_modifier(Modifier::BOLD)),
+                ])),
                 // A run the scheduler holds says why it has not started (`pending`).
                 Cell::from(match app.slurm.get(&r.id) {
                     Some(job) if r.status == Status::Queued => job.state.label(),
@@ -522,10 +528,21 @@ fn draw_run_detail(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         f.render_widget(Paragraph::new(msg).block(t.block(" Run ", focused)), area);
         return;
     };
-    let title = Line::from(vec![
+    let mut title = vec![
         Span::raw(format!(" {} ", run.id)),
         Span::styled(format!("{} ", run.status.label()), t.status(run.status)),
-    ]);
+    ];
+    if run.problem_count > 0 {
+        title.push(Span::styled(
+            format!(
+                "! {} problem{} in its folder (5 Log) ",
+                run.problem_count,
+                if run.problem_count == 1 { "" } else { "s" }
+            ),
+            t.fg(Color::Red).add_modifier(Modifier::BOLD),
+        ));
+    }
+    let title = Line::from(title);
     let block = t.block(title, focused);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -998,6 +1015,24 @@ fn roc_chart(
 }
 
 fn draw_log(f: &mut Frame, app: &App, t: &Theme, run: &RunView, area: Rect) {
+    // Damage first: it explains whatever the rest of the run shows.
+    let problems: Vec<Line> = run
+        .problems
+        .iter()
+        .map(|p| Line::styled(format!("! {p}"), t.fg(Color::Red)))
+        .chain((run.problem_count > run.problems.len()).then(|| {
+            Line::styled(
+                format!("! ... and {} more", run.problem_count - run.problems.len()),
+                t.fg(Color::Red),
+            )
+        }))
+        .collect();
+    let shown = (problems.len() as u16).min(area.height / 2);
+    let [problem_area, area] =
+        Layout::vertical([Constraint::Length(shown), Constraint::Min(0)]).areas(area);
+    if shown > 0 {
+        f.render_widget(Paragraph::new(problems), problem_area);
+    }
     let h = area.height as usize;
     let skip_from_end = app.detail_scroll as usize;
     let n = run.log.len();

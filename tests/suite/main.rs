@@ -10,6 +10,7 @@ mod effnet_model;
 mod effnet_weights;
 mod experiment_edit;
 mod experiment_load;
+mod faults;
 mod kernels_conv;
 mod kernels_pool;
 mod metrics_degenerate;

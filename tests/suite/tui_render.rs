@@ -78,6 +78,31 @@ fn run_detail_tabs_80x24() {
 }
 
 #[test]
+fn a_damaged_run_is_flagged_in_the_list_and_explained_in_its_log() {
+    let (_d, mut app) = app(100, 30);
+    let id = fixture_run_id(1);
+    let mut view = app.runs.iter().find(|r| r.id == id).unwrap().clone();
+    view.problems = vec![
+        "runs/x/events.jsonl:7: malformed event: expected value at line 1 column 1".into(),
+        "runs/x/config.toml is missing: the run cannot be resumed or evaluated".into(),
+    ];
+    view.problem_count = 3;
+    app.update(Action::RunsUpdated(vec![view]));
+    select_run(&mut app, &id);
+    app.update(Action::Tab(DetailTab::Log));
+    let screen = render_once(&app, 100, 30);
+    let row = screen.lines().find(|l| l.contains(&id)).unwrap();
+    assert!(row.contains("! finished"), "flagged in the list: {row}");
+    assert!(screen.contains("3 problems in its folder"), "{screen}");
+    assert!(
+        screen.contains("! runs/x/events.jsonl:7: malformed event"),
+        "{screen}"
+    );
+    assert!(screen.contains("and 1 more"), "{screen}");
+    insta::assert_snapshot!("damaged_run_log_100x30", screen);
+}
+
+#[test]
 fn finished_run_confusion_at_an_earlier_epoch() {
     let (_d, mut app) = app(100, 30);
     select_run(&mut app, &fixture_run_id(1));
