@@ -100,10 +100,10 @@ struct SubmitArgs {
     /// Overrides slurm.gpus (GPUs per run).
     #[arg(long)]
     gpus: Option<u32>,
-    /// Overrides slurm.cpus (cores per run).
+    /// Overrides slurm.cpus (cores per run; 0 = the cluster's default).
     #[arg(long)]
     cpus: Option<u32>,
-    /// Overrides slurm.mem, e.g. 32G.
+    /// Overrides slurm.mem, e.g. 32G ("" = the cluster's default).
     #[arg(long)]
     mem: Option<String>,
     /// Overrides slurm.time, [D-]HH:MM:SS.
@@ -112,7 +112,9 @@ struct SubmitArgs {
     /// Overrides slurm.array_limit (runs of a sweep at once).
     #[arg(long)]
     array_limit: Option<u32>,
-    /// Print the batch script; create no run and submit nothing.
+    /// Print the batch script and check the request against the partition's nodes (sinfo), as
+    /// a real submission does; create no run and submit nothing. Fails, after the script, when
+    /// no node of the partition could run it.
     #[arg(long)]
     dry_run: bool,
     /// Re-submit a stopped Slurm run (it resumes from its checkpoint).
@@ -509,8 +511,16 @@ fn submit_cmd(args: SubmitArgs) -> Result<()> {
     let mut opts = slurm::SubmitOptions::new(&args.runs_dir, &base_dir)?;
     opts.dry_run = args.dry_run;
     let sub = slurm::submit(&exps, &opts)?;
+    for w in &sub.warnings {
+        eprintln!("warning: {w}");
+    }
     match &sub.job_id {
-        None => print!("{}", sub.script),
+        None => {
+            print!("{}", sub.script);
+            if let Some(why) = &sub.refused {
+                bail!("{why}");
+            }
+        }
         Some(job) => {
             for (task, (id, _)) in sub.runs.iter().enumerate() {
                 println!("{job}_{task}  {id}");

@@ -46,8 +46,9 @@ pub enum LauncherKind {
     Slurm,
 }
 
-/// The `[slurm]` table: what `sbatch` is asked for. Unset strings leave the choice to the
-/// cluster's defaults.
+/// The `[slurm]` table: what `sbatch` is asked for. Unset values (`None`, `cpus = 0`,
+/// `mem = ""`) ask for nothing, so the cluster's defaults apply: a default that asked for more
+/// than a small cluster's nodes have would pend for ever.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SlurmConfig {
@@ -56,7 +57,7 @@ pub struct SlurmConfig {
     pub qos: Option<String>,
     /// GPUs per run (`--gres=gpu:N`); 0 asks for none.
     pub gpus: u32,
-    /// CPU cores per run (`--cpus-per-task`).
+    /// CPU cores per run (`--cpus-per-task`); 0 leaves the cluster default.
     pub cpus: u32,
     /// Memory per run (`--mem`), e.g. `16G`; empty leaves the cluster default.
     pub mem: String,
@@ -81,8 +82,8 @@ impl Default for SlurmConfig {
             account: None,
             qos: None,
             gpus: 0,
-            cpus: 4,
-            mem: "16G".into(),
+            cpus: 0,
+            mem: String::new(),
             time: "04:00:00".into(),
             array_limit: 0,
             signal_lead_s: 120,

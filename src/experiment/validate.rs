@@ -301,9 +301,6 @@ pub(crate) fn problems(exp: &Experiment, base_dir: Option<&Path>) -> Vec<Experim
             bad(key, format!("`{v}` must be one word"));
         }
     }
-    if sl.cpus == 0 {
-        bad("slurm.cpus", "must be at least 1".into());
-    }
     if !sl.mem.is_empty() && !valid_slurm_mem(&sl.mem) {
         bad(
             "slurm.mem",

@@ -4,12 +4,14 @@
 //! Slurm is the scheduler; histoboard only writes batch scripts and reads the scheduler's
 //! commands:
 //! - [`script`]: the batch script (`slurm.sh` in each run folder), one array task per run.
+//! - [`check`]: the resource request against the partition's nodes (`sinfo`), before `sbatch`.
 //! - [`submit`]: prepares run folders, calls `sbatch` once per sweep, re-submits stopped runs.
 //! - [`query`]: job states from `squeue` (then `sacct`), batched: one call for every job.
 //! - [`watch`]: [`watch::SlurmWatcher`], one batched scheduler query per dashboard refresh.
 //!
 //! A run submitted to Slurm has `slurm.json` ([`SlurmRecord`]) beside its `events.jsonl`.
 
+pub mod check;
 pub mod query;
 pub mod script;
 pub mod submit;

@@ -110,17 +110,91 @@ pub struct JobState {
 }
 
 impl JobState {
-    /// Short text for the dashboard: `pending (Resources)`, `running on node3`.
+    /// Short text for the dashboard (a 22-column cell): `running on node3`; a pending task says
+    /// why in words (`too big for partition`), or `pending (Code)` for a code without words.
     pub fn describe(&self) -> String {
-        let mut s = self.state.label().to_string();
-        if let Some(r) = &self.reason {
-            s.push_str(&format!(" ({r})"));
-        }
+        let mut s = match self.reason.as_deref().map(|r| (r, pending_reason(r))) {
+            Some((_, Some(words))) => words,
+            Some((r, None)) => format!("{} ({r})", self.state.label()),
+            None => self.state.label().to_string(),
+        };
         if let Some(n) = &self.nodes {
             s.push_str(&format!(" on {n}"));
         }
         s
     }
+}
+
+/// Why a task pends, in words short enough for a table cell (at most 22 characters), for
+/// Slurm's common reason codes; `None` for the others (shown as the code itself).
+/// `ReqNodeNotAvail, UnavailableNodes:n1` reads by its first word.
+pub fn pending_reason(reason: &str) -> Option<String> {
+    let code = reason
+        .split([',', ' ', '('])
+        .next()
+        .unwrap_or(reason)
+        .trim();
+    let fixed = match code {
+        "Resources" => "waiting for resources",
+        "Priority" => "queued behind others",
+        "PartitionConfig" => "too big for partition",
+        "PartitionTimeLimit" => "time > partition max",
+        "PartitionNodeLimit" => "nodes > partition max",
+        "PartitionDown" => "partition is down",
+        "PartitionInactive" => "partition inactive",
+        "ReqNodeNotAvail" => "nodes unavailable",
+        "NodeDown" => "a needed node is down",
+        "BadConstraints" => "constraints never met",
+        "BeginTime" => "start time not reached",
+        "Dependency" => "waiting on dependency",
+        "DependencyNeverSatisfied" => "dependency failed",
+        "JobHeldUser" => "held by user",
+        "JobHeldAdmin" => "held by admin",
+        "JobArrayTaskLimit" => "at slurm.array_limit",
+        "Reservation" => "waiting on reservation",
+        "Licenses" => "waiting for licenses",
+        "InvalidAccount" => "invalid account",
+        "InvalidQOS" => "invalid QOS",
+        "launch" => "launch failed, held",
+        "Cleaning" => "cleaning up to requeue",
+        "Prolog" => "node running prolog",
+        _ => "",
+    };
+    if !fixed.is_empty() {
+        return Some(fixed.to_string());
+    }
+    // Limits of an association (account/user) or a QOS: `AssocGrpCpuLimit`,
+    // `QOSMaxJobsPerUserLimit`, `AssocGrpGRES`, ...: whose limit, and of what.
+    let who = if code.starts_with("Assoc") {
+        "account"
+    } else if code.starts_with("QOS") {
+        "QOS"
+    } else {
+        return None;
+    };
+    let lower = code.to_ascii_lowercase();
+    let what = [
+        ("minutes", "time"),
+        ("submit", "submit"),
+        ("wall", "time"),
+        ("gres", "GPU"),
+        ("mem", "memory"),
+        ("cpu", "CPU"),
+        ("node", "node"),
+        ("job", "job"),
+        ("billing", "billing"),
+    ]
+    .iter()
+    .find(|(needle, _)| lower.contains(needle))
+    .map_or("", |(_, w)| w);
+    if what.is_empty() {
+        return Some(format!("{who} limit"));
+    }
+    let cpu_time = lower.contains("minutes") && lower.contains("cpu");
+    Some(format!(
+        "{who} {} limit",
+        if cpu_time { "CPU-time" } else { what }
+    ))
 }
 
 fn field(s: &str) -> Option<String> {
@@ -273,7 +347,7 @@ mod tests {
         assert_eq!(got[0].1.state, SchedState::Running);
         assert_eq!(got[0].1.reason, None);
         assert_eq!(got[0].1.describe(), "running on node1");
-        assert_eq!(got[1].1.describe(), "pending (Resources)");
+        assert_eq!(got[1].1.describe(), "waiting for resources");
         assert_eq!(got[2].0, "42");
         assert_eq!(got[2].1.nodes, None);
     }
@@ -287,6 +361,49 @@ mod tests {
         assert_eq!(got[0].1.state, SchedState::Cancelled);
         assert_eq!(got[1].1.state, SchedState::Timeout);
         assert_eq!(got[1].1.describe(), "timed out on node2");
+    }
+
+    #[test]
+    fn pending_reasons_in_words() {
+        let pending = |r: &str| JobState {
+            state: SchedState::Pending,
+            reason: Some(r.into()),
+            nodes: None,
+        };
+        for (code, words) in [
+            ("PartitionConfig", "too big for partition"),
+            ("Resources", "waiting for resources"),
+            ("Priority", "queued behind others"),
+            (
+                "ReqNodeNotAvail, UnavailableNodes:n[1-3]",
+                "nodes unavailable",
+            ),
+            ("QOSMaxJobsPerUserLimit", "QOS job limit"),
+            ("QOSMaxSubmitJobPerUserLimit", "QOS submit limit"),
+            ("AssocGrpCpuLimit", "account CPU limit"),
+            ("AssocGrpGRES", "account GPU limit"),
+            ("AssocGrpMemLimit", "account memory limit"),
+            ("AssocGrpCPUMinutesLimit", "account CPU-time limit"),
+            ("AssocMaxJobsLimit", "account job limit"),
+            ("QOSMaxWallDurationPerJobLimit", "QOS time limit"),
+            ("QOSMaxNodePerJobLimit", "QOS node limit"),
+            ("BeginTime", "start time not reached"),
+            ("Dependency", "waiting on dependency"),
+            ("JobHeldUser", "held by user"),
+            ("JobHeldAdmin", "held by admin"),
+            ("PartitionTimeLimit", "time > partition max"),
+            ("JobArrayTaskLimit", "at slurm.array_limit"),
+        ] {
+            let got = pending(code).describe();
+            assert_eq!(got, words, "{code}");
+            // The dashboard's slurm column is 22 characters wide.
+            assert!(
+                got.chars().count() <= 22,
+                "{got:?} is too long for the table"
+            );
+        }
+        // A code without words still says what Slurm said.
+        assert_eq!(pending("SomethingNew").describe(), "pending (SomethingNew)");
     }
 
     #[test]

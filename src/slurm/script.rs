@@ -84,7 +84,10 @@ pub fn render(spec: &ScriptSpec) -> String {
     sb("--open-mode=append".into());
     sb(format!("--chdir={}", spec.workdir.display()));
     sb("--ntasks=1".into());
-    sb(format!("--cpus-per-task={}", s.cpus));
+    // Unset asks for nothing: the cluster's default, which any of its nodes can give.
+    if s.cpus > 0 {
+        sb(format!("--cpus-per-task={}", s.cpus));
+    }
     if !s.mem.is_empty() {
         sb(format!("--mem={}", s.mem));
     }
@@ -126,6 +129,13 @@ pub fn render(spec: &ScriptSpec) -> String {
     line("exec >>\"$RUN_DIR/train.log\" 2>&1".into());
     line(
         "echo \"== slurm job ${SLURM_JOB_ID:-?} (array ${SLURM_ARRAY_JOB_ID:-?}_${SLURM_ARRAY_TASK_ID:-?}, restart ${SLURM_RESTART_COUNT:-0}) on $(hostname) at $(date -u +%FT%TZ)\""
+            .into(),
+    );
+    // The trainer sizes its thread pool from the CPUs it may use; where the cluster does not
+    // bind tasks to their cores (TaskPlugin=task/none) that is the whole node, so the count
+    // Slurm gave (set only with --cpus-per-task) caps it; the user's own setting wins.
+    line(
+        "if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export RAYON_NUM_THREADS=\"${RAYON_NUM_THREADS:-$SLURM_CPUS_PER_TASK}\"; fi"
             .into(),
     );
     for l in &s.setup {
@@ -185,8 +195,7 @@ mod tests {
             "#SBATCH --array=0-1\n",
             "#SBATCH --output=/shared/proj/runs/.slurm/%x-%A_%a.out\n",
             "#SBATCH --chdir=/shared/proj\n",
-            "#SBATCH --cpus-per-task=4\n",
-            "#SBATCH --mem=16G\n",
+            "#SBATCH --ntasks=1\n",
             "#SBATCH --time=04:00:00\n",
             "#SBATCH --signal=B:TERM@120\n",
             "#SBATCH --requeue\n",
@@ -196,7 +205,15 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
-        for absent in ["--gres", "--partition", "--account", "--qos"] {
+        // No [slurm] table asks for no CPUs, memory or GPUs: the cluster's defaults apply.
+        for absent in [
+            "--cpus-per-task",
+            "--mem",
+            "--gres",
+            "--partition",
+            "--account",
+            "--qos",
+        ] {
             assert!(!text.contains(absent), "{absent} in\n{text}");
         }
         // Every #SBATCH line comes before the first command, or sbatch ignores it.
@@ -220,6 +237,7 @@ mod tests {
         let text = render(&spec_with(&full, &ids));
         for want in [
             "#SBATCH --array=0-1%1\n",
+            "#SBATCH --cpus-per-task=8\n",
             "#SBATCH --gres=gpu:2\n",
             "#SBATCH --partition=gpu\n",
             "#SBATCH --account=lab\n",
@@ -233,5 +251,17 @@ mod tests {
         for absent in ["--mem", "--signal"] {
             assert!(!text.contains(absent), "{absent} in\n{text}");
         }
+        // Where Slurm gave a CPU count, the trainer's threads follow it.
+        assert!(
+            text.contains("RAYON_NUM_THREADS=\"${RAYON_NUM_THREADS:-$SLURM_CPUS_PER_TASK}\""),
+            "{text}"
+        );
+
+        let with_mem = SlurmConfig {
+            mem: "500M".into(),
+            ..SlurmConfig::default()
+        };
+        let text = render(&spec_with(&with_mem, &ids));
+        assert!(text.contains("#SBATCH --mem=500M\n"), "{text}");
     }
 }

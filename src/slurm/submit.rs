@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use super::check::{self, Verdict};
 use super::script::{self, ScriptSpec};
 use super::{SCRIPT_FILE, SlurmRecord, run_command};
 use crate::experiment::{Experiment, to_toml};
@@ -22,7 +23,7 @@ pub struct SubmitOptions {
     pub base_dir: PathBuf,
     /// The job's working directory (default: the current one).
     pub workdir: PathBuf,
-    /// Write and show the script, but create no run and call no `sbatch`.
+    /// Render the script and check the request, but create no run and call no `sbatch`.
     pub dry_run: bool,
 }
 
@@ -49,6 +50,11 @@ pub struct Submission {
     pub script: String,
     /// Time from the first folder written to the last record written.
     pub elapsed: Duration,
+    /// What the caller should pass on: the request could not be checked against the cluster,
+    /// or its time is over the partition's limit.
+    pub warnings: Vec<String>,
+    /// Dry runs only: why a real submission would be refused (it returns that as its error).
+    pub refused: Option<String>,
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
@@ -59,6 +65,11 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 /// per experiment with its `launch.toml`, the batch script, one `sbatch` call, and `slurm.json`
 /// tying each folder to its array task. If `sbatch` refuses, the new folders are removed and
 /// the scheduler's message is the error.
+///
+/// First the request is checked against the partition's nodes ([`check`](super::check)): one
+/// no node could ever run is refused before anything is created, naming the field (a dry run
+/// reports it in [`Submission::refused`]). When `sinfo` fails, or the time is over the
+/// partition's limit, the submission goes ahead with a warning in [`Submission::warnings`].
 pub fn submit(exps: &[Experiment], opts: &SubmitOptions) -> Result<Submission> {
     let started = Instant::now();
     let Some(first) = exps.first() else {
@@ -95,13 +106,30 @@ pub fn submit(exps: &[Experiment], opts: &SubmitOptions) -> Result<Submission> {
         .iter()
         .map(|id| (id.clone(), runs_dir.join(id)))
         .collect();
+    let mut warnings = Vec::new();
+    let refused = match check::against_cluster(&first.slurm) {
+        Verdict::Fits => None,
+        Verdict::Warn(w) => {
+            warnings.push(w);
+            None
+        }
+        Verdict::Refused(why) if opts.dry_run => Some(format!(
+            "experiment `{base_name}` would not be submitted: {why}"
+        )),
+        Verdict::Refused(why) => Some(format!("experiment `{base_name}` was not submitted: {why}")),
+    };
     if opts.dry_run {
         return Ok(Submission {
             job_id: None,
             runs,
             script: text,
             elapsed: started.elapsed(),
+            warnings,
+            refused,
         });
+    }
+    if let Some(why) = refused {
+        bail!(why);
     }
 
     let out_dir = script::output_dir(&runs_dir);
@@ -136,6 +164,8 @@ pub fn submit(exps: &[Experiment], opts: &SubmitOptions) -> Result<Submission> {
         runs,
         script: text,
         elapsed: started.elapsed(),
+        warnings,
+        refused: None,
     })
 }
 

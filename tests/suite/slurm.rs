@@ -14,7 +14,8 @@ use histoboard::slurm::{self, SchedState, SlurmRecord};
 static CLUSTER: Mutex<()> = Mutex::new(());
 
 /// Starts (or checks) the cluster. `None` only when its packages cannot be installed on this
-/// machine (exit 3), said out loud; any other failure fails the test.
+/// machine (exit 3), said out loud, and a failure under `CI=true`, where the cluster must run;
+/// any other failure fails the test.
 fn cluster() -> Option<std::sync::MutexGuard<'static, ()>> {
     let guard = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/slurm-up.sh");
@@ -22,10 +23,11 @@ fn cluster() -> Option<std::sync::MutexGuard<'static, ()>> {
     match out.status.code() {
         Some(0) => Some(guard),
         Some(3) => {
-            eprintln!(
-                "SKIPPED: no Slurm cluster here: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+            let why = String::from_utf8_lossy(&out.stderr);
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("cannot run under CI: no Slurm cluster here: {}", why.trim());
+            }
+            eprintln!("SKIPPED: no Slurm cluster here: {}", why.trim());
             None
         }
         _ => panic!(
@@ -182,8 +184,47 @@ fn sweep_runs_as_one_array_cancels_and_resumes() {
     assert!(!s.host.is_empty());
 }
 
+/// Run folders under `runs/` (Slurm's own `.slurm` output folder aside).
+fn run_folders(proj: &Path) -> Vec<String> {
+    std::fs::read_dir(proj.join("runs"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Writes `experiments/<name>.toml`: the tiny experiment, named `name`, with `tables` after it.
+fn experiment(proj: &Path, name: &str, train: &str, tables: &str) {
+    let text = crate::support::tiny_toml("", train, tables)
+        .replace("name = \"tiny\"", &format!("name = \"{name}\""));
+    std::fs::write(proj.join(format!("experiments/{name}.toml")), text).unwrap();
+}
+
 #[test]
 fn refusals_show_the_scheduler_message_and_leave_nothing() {
+    let Some(_cluster) = cluster() else { return };
+    let proj = project();
+    // A feature no node has: the check leaves constraints to Slurm, which refuses.
+    experiment(
+        proj.path(),
+        "nofeature",
+        "",
+        "[slurm]\ncpus = 1\nextra = [\"--constraint=no-such-feature\"]",
+    );
+    let out = histoboard(proj.path(), &["submit", "experiments/nofeature.toml"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sbatch"), "{err}");
+    assert!(err.contains("Invalid feature specification"), "{err}");
+    // No half-made runs for the dashboard to show.
+    assert_eq!(run_folders(proj.path()), Vec::<String>::new());
+}
+
+#[test]
+fn an_unknown_partition_is_refused_before_sbatch_naming_the_real_ones() {
     let Some(_cluster) = cluster() else { return };
     let proj = project();
     let out = histoboard(
@@ -197,17 +238,133 @@ fn refusals_show_the_scheduler_message_and_leave_nothing() {
     );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("sbatch"), "{err}");
-    assert!(err.to_lowercase().contains("partition"), "{err}");
-    // No half-made runs for the dashboard to show.
-    let left: Vec<_> = std::fs::read_dir(proj.path().join("runs"))
-        .map(|d| {
-            d.flatten()
-                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-                .collect()
+    assert!(
+        err.contains(
+            "experiment `tiny` was not submitted: slurm.partition names partition \
+             `no-such-partition`, which this cluster does not have; its partitions are `debug`"
+        ),
+        "{err}"
+    );
+    assert!(
+        !proj.path().join("runs").exists(),
+        "{:?}",
+        run_folders(proj.path())
+    );
+}
+
+/// `(CPUs, memory in MB)` of the test cluster's largest node in partition `debug`.
+fn debug_node_size() -> (u64, u64) {
+    let out = Command::new("sinfo")
+        .args(["-h", "-N", "-p", "debug", "-o", "%c %m"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter_map(|l| {
+            let mut p = l.split_whitespace();
+            Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?))
         })
-        .unwrap_or_default();
-    assert!(left.is_empty(), "{left:?}");
+        .max()
+        .unwrap_or_else(|| panic!("sinfo printed no node sizes: {text:?}"))
+}
+
+#[test]
+fn a_request_no_node_can_meet_is_refused_before_sbatch() {
+    let Some(_cluster) = cluster() else { return };
+    let (cpus, mem_mb) = debug_node_size();
+    let proj = project();
+    // More CPUs than the node has: sbatch would queue it, pending for ever (PartitionConfig).
+    let too_many = (cpus + 1).to_string();
+    let out = histoboard(
+        proj.path(),
+        &["submit", "experiments/tiny.toml", "--cpus", &too_many],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let s = if cpus == 1 { "" } else { "s" };
+    assert!(
+        err.contains(&format!(
+            "experiment `tiny` was not submitted: slurm.cpus = {too_many}, but the largest \
+             node of partition `debug` has {cpus} CPU{s}"
+        )),
+        "{err}"
+    );
+    assert!(
+        !proj.path().join("runs").exists(),
+        "{:?}",
+        run_folders(proj.path())
+    );
+
+    // More memory than the node has, from the file this time.
+    let mem = format!("{}M", mem_mb + 1024);
+    experiment(
+        proj.path(),
+        "bigmem",
+        "",
+        &format!("[slurm]\ncpus = 1\nmem = \"{mem}\""),
+    );
+    let out = histoboard(proj.path(), &["submit", "experiments/bigmem.toml"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "experiment `bigmem` was not submitted: slurm.mem = {mem}, but the largest node of \
+             partition `debug` has"
+        )),
+        "{err}"
+    );
+    assert!(
+        !proj.path().join("runs").exists(),
+        "{:?}",
+        run_folders(proj.path())
+    );
+
+    // A dry run shows the script, then says the same and fails.
+    let out = histoboard(
+        proj.path(),
+        &["submit", "experiments/bigmem.toml", "--dry-run"],
+    );
+    assert!(!out.status.success());
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        script.contains(&format!("#SBATCH --mem={mem}\n")),
+        "{script}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("slurm.mem = {mem}")), "{err}");
+    assert!(!proj.path().join("runs").exists());
+}
+
+#[test]
+fn no_slurm_table_asks_for_nothing_and_runs() {
+    let Some(_cluster) = cluster() else { return };
+    let proj = project();
+    experiment(proj.path(), "plain", "epochs = 1\nmax_batches = 2", "");
+    let out = histoboard(
+        proj.path(),
+        &["submit", "experiments/plain.toml", "--dry-run"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let script = ok(out);
+    assert!(script.contains("#SBATCH --time="), "{script}");
+    for absent in ["--cpus-per-task", "--mem", "--gres"] {
+        assert!(!script.contains(absent), "{absent} in\n{script}");
+    }
+    assert!(!err.contains("warning"), "{err}");
+
+    // The cluster's defaults fit its nodes: the run is accepted and finishes.
+    let out = ok(histoboard(
+        proj.path(),
+        &["submit", "experiments/plain.toml", "--runs-dir", "runs"],
+    ));
+    let id = out
+        .lines()
+        .find_map(|l| l.split_once("  "))
+        .map(|(_, i)| i.trim().to_string())
+        .unwrap_or_else(|| panic!("no run in {out}"));
+    wait_for(&proj.path().join("runs"), &id, 180, "finished", |s| {
+        s.status == RunStatus::Finished
+    });
 }
 
 #[test]
@@ -264,6 +421,54 @@ fn thirty_run_sweep_is_one_sbatch_call() {
     assert_eq!(w.get(&first.0).unwrap().status, RunStatus::Cancelled);
     assert_eq!(w.get(&sub.runs[1].0).unwrap().status, RunStatus::Queued);
     Command::new("scancel").arg(&job).status().unwrap();
+}
+
+/// A folder with a fake `sinfo` that prints `stdout` and exits `code`, for the front of PATH.
+fn fake_sinfo(stdout: &str, code: i32) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sinfo");
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\nprintf '%s' '{stdout}'\necho 'sinfo: fake failure' >&2\nexit {code}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn when_sinfo_fails_or_is_unreadable_the_submission_warns_and_goes_on() {
+    // A dry run calls no sbatch: this needs no cluster.
+    let proj = project();
+    for (stdout, code, why) in [
+        ("", 1, "sinfo: fake failure"),
+        ("what is this\n", 0, "cannot read what `sinfo` printed"),
+    ] {
+        let bin = fake_sinfo(stdout, code);
+        let path = format!(
+            "{}:{}",
+            bin.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = Command::new(env!("CARGO_BIN_EXE_histoboard"))
+            .args(["submit", "experiments/tiny.toml", "--dry-run"])
+            .current_dir(proj.path())
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let script = ok(out);
+        assert!(script.starts_with("#!/bin/bash\n"), "{script}");
+        assert!(
+            err.contains(
+                "warning: the [slurm] request was not checked against the cluster's nodes"
+            ),
+            "{err}"
+        );
+        assert!(err.contains(why), "{err}");
+        assert!(err.contains("it goes to sbatch unchecked"), "{err}");
+    }
 }
 
 #[test]
