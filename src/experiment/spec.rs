@@ -568,13 +568,13 @@ pub(crate) const SPECS: &[Spec] = &[
     s(
         "slurm.cpus",
         Kind::Int(U32),
-        Step::IntMul2 { min: 1, seed: 1 },
-        "CPU cores per run (--cpus-per-task)",
+        Step::IntMul2 { min: 0, seed: 1 },
+        "CPU cores per run (--cpus-per-task); 0 = the cluster's default",
     ),
     s(
         "slurm.mem",
         Kind::Text,
-        Step::CycleText(&["8G", "16G", "32G", "64G", "128G"]),
+        Step::CycleText(&["", "8G", "16G", "32G", "64G", "128G"]),
         "Memory per run (--mem), e.g. 16G; empty = the cluster's default",
     ),
     s(

@@ -466,11 +466,16 @@ fn submit(
     let mut opts = crate::slurm::SubmitOptions::new(dir.join("runs"), base)?;
     opts.workdir = dir.to_path_buf();
     let sub = crate::slurm::submit(exps, &opts)?;
-    Ok(format!(
+    let mut msg = format!(
         "submitted {} run(s) to Slurm as job array {}",
         sub.runs.len(),
         sub.job_id.unwrap_or_default()
-    ))
+    );
+    // The request could not be checked, or exceeds a limit a QOS may lift: say so beside it.
+    for w in &sub.warnings {
+        msg.push_str(&format!("; warning: {w}"));
+    }
+    Ok(msg)
 }
 
 fn is_slurm_run(run_dir: &Path) -> bool {
