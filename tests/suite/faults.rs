@@ -689,8 +689,7 @@ fn launching_into_an_unwritable_runs_folder_is_an_error_the_dashboard_can_show()
     };
     let err = launcher
         .launch(&exp, &ro.path().join("runs"), LaunchMode::Thread)
-        .err()
-        .expect("read-only runs folder");
+        .expect_err("read-only runs folder");
     assert!(
         format!("{err:#}").contains("Read-only file system"),
         "{err:#}"
