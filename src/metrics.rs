@@ -56,6 +56,149 @@ pub struct Metrics {
     pub roc: Vec<[f32; 2]>,
 }
 
+/// Which split a metric is measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Split {
+    Train,
+    Valid,
+}
+
+/// One of the figures of [`Metrics`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Measure {
+    Loss,
+    Accuracy,
+    Precision,
+    Recall,
+    Specificity,
+    F1,
+    Auc,
+    AveragePrecision,
+}
+
+impl Measure {
+    pub const ALL: [Measure; 8] = [
+        Measure::Auc,
+        Measure::Loss,
+        Measure::Accuracy,
+        Measure::F1,
+        Measure::Precision,
+        Measure::Recall,
+        Measure::Specificity,
+        Measure::AveragePrecision,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Measure::Loss => "loss",
+            Measure::Accuracy => "accuracy",
+            Measure::Precision => "precision",
+            Measure::Recall => "recall",
+            Measure::Specificity => "specificity",
+            Measure::F1 => "f1",
+            Measure::Auc => "auc",
+            Measure::AveragePrecision => "average_precision",
+        }
+    }
+
+    pub fn of(self, m: &Metrics) -> f64 {
+        match self {
+            Measure::Loss => m.loss,
+            Measure::Accuracy => m.accuracy,
+            Measure::Precision => m.precision,
+            Measure::Recall => m.recall,
+            Measure::Specificity => m.specificity,
+            Measure::F1 => m.f1,
+            Measure::Auc => m.auc,
+            Measure::AveragePrecision => m.average_precision,
+        }
+    }
+}
+
+/// A metric named as experiments name them (`valid_auc`, `train_loss`): parsed once, here,
+/// for the trainer's early stopping and checkpoints, the run state and the dashboard alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "String")]
+pub struct MetricName {
+    pub split: Split,
+    pub measure: Measure,
+}
+
+impl MetricName {
+    pub const VALID_AUC: MetricName = MetricName {
+        split: Split::Valid,
+        measure: Measure::Auc,
+    };
+
+    /// Lower is better for losses only.
+    pub fn lower_is_better(self) -> bool {
+        self.measure == Measure::Loss
+    }
+
+    /// The value of this metric given both splits' figures.
+    pub fn of(self, train: &Metrics, valid: &Metrics) -> f64 {
+        self.measure.of(match self.split {
+            Split::Train => train,
+            Split::Valid => valid,
+        })
+    }
+
+    /// Whether `value` beats `best` by more than `min_delta` (any finite value beats NaN).
+    pub fn improves(self, value: f64, best: f64, min_delta: f64) -> bool {
+        value.is_finite()
+            && (best.is_nan()
+                || if self.lower_is_better() {
+                    value < best - min_delta
+                } else {
+                    value > best + min_delta
+                })
+    }
+}
+
+impl std::str::FromStr for MetricName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<MetricName, String> {
+        let bad = || {
+            let names: Vec<String> = Measure::ALL
+                .iter()
+                .map(|m| format!("valid_{}", m.name()))
+                .collect();
+            format!(
+                "`{s}` is not a metric; use one of {} (or train_ for the training split)",
+                names.join(", ")
+            )
+        };
+        let (split, measure) = s.split_once('_').ok_or_else(bad)?;
+        let split = match split {
+            "train" => Split::Train,
+            "valid" => Split::Valid,
+            _ => return Err(bad()),
+        };
+        let measure = Measure::ALL
+            .into_iter()
+            .find(|m| m.name() == measure)
+            .ok_or_else(bad)?;
+        Ok(MetricName { split, measure })
+    }
+}
+
+impl std::fmt::Display for MetricName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let split = match self.split {
+            Split::Train => "train",
+            Split::Valid => "valid",
+        };
+        write!(f, "{split}_{}", self.measure.name())
+    }
+}
+
+impl From<MetricName> for String {
+    fn from(m: MetricName) -> String {
+        m.to_string()
+    }
+}
+
 /// Every metric for one split. `loss` is passed through (NaN when not recorded); `roc_points`
 /// caps the stored ROC curve (0 stores none, 1 is raised to 2: both endpoints are always kept).
 ///
@@ -293,4 +436,30 @@ fn downsample(curve: &[(f64, f64, f64)], max: usize) -> Vec<(f64, f64, f64)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_parse_print_and_compare() {
+        for m in Measure::ALL {
+            for split in ["train", "valid"] {
+                let name = format!("{split}_{}", m.name());
+                let parsed: MetricName = name.parse().unwrap();
+                assert_eq!(parsed.to_string(), name);
+            }
+        }
+        let loss: MetricName = "valid_loss".parse().unwrap();
+        assert!(loss.lower_is_better());
+        assert!(loss.improves(0.3, 0.4, 0.05));
+        assert!(!loss.improves(0.38, 0.4, 0.05));
+        assert!(MetricName::VALID_AUC.improves(0.5, f64::NAN, 0.0));
+        assert!(!MetricName::VALID_AUC.improves(f64::NAN, 0.5, 0.0));
+        for bad in ["auc", "test_auc", "valid_nope", ""] {
+            let err = bad.parse::<MetricName>().unwrap_err();
+            assert!(err.contains("valid_auc"), "{err}");
+        }
+    }
 }

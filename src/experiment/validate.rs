@@ -6,7 +6,6 @@ use std::path::Path;
 use super::error::ExperimentError;
 use super::load::resolve_weights;
 use super::schema::{Arch, Experiment, Schedule};
-use super::spec::METRICS;
 
 /// Side of the Kaggle tiles, and of their labelled centre.
 const TILE: u32 = 96;
@@ -95,15 +94,12 @@ pub(crate) fn problems(exp: &Experiment, base_dir: Option<&Path>) -> Vec<Experim
         );
     }
     non_negative(&mut bad, "train.grad_clip", t.grad_clip);
-    if !METRICS.contains(&t.early_stopping.metric.as_str()) {
-        bad(
-            "train.early_stopping.metric",
-            format!(
-                "`{}` is not a metric; use one of {}",
-                t.early_stopping.metric,
-                METRICS.join(", ")
-            ),
-        );
+    if let Err(e) = t
+        .early_stopping
+        .metric
+        .parse::<crate::metrics::MetricName>()
+    {
+        bad("train.early_stopping.metric", e);
     }
     non_negative(
         &mut bad,

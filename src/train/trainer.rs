@@ -17,7 +17,7 @@ use super::{Emitter, Outcome, RunContext};
 use crate::data::{self, Batch, Dataset, LoaderOptions, Split};
 use crate::experiment::{Experiment, Freeze};
 use crate::kernels::Kernels;
-use crate::metrics::{self, Metrics};
+use crate::metrics::{self, MetricName};
 use crate::model::Net;
 use crate::runs::{DataSummary, EpochSummary, Event, LogLevel};
 
@@ -119,30 +119,6 @@ pub(crate) fn bce_of_probs(probs: &[f32], labels: &[u8]) -> f64 {
         })
         .sum();
     sum / probs.len() as f64
-}
-
-/// Value of a metric named like `valid_auc` or `train_loss`; also says whether lower is better.
-pub(crate) fn metric_value(name: &str, train: &Metrics, valid: &Metrics) -> Result<(f64, bool)> {
-    let (split, key) = name
-        .split_once('_')
-        .with_context(|| format!("metric `{name}`: expected e.g. valid_auc"))?;
-    let m = match split {
-        "train" => train,
-        "valid" => valid,
-        _ => bail!("metric `{name}`: expected a train_ or valid_ prefix"),
-    };
-    let v = match key {
-        "auc" => m.auc,
-        "loss" => m.loss,
-        "accuracy" => m.accuracy,
-        "f1" => m.f1,
-        "precision" => m.precision,
-        "recall" => m.recall,
-        "specificity" => m.specificity,
-        "average_precision" => m.average_precision,
-        _ => bail!("metric `{name}`: unknown metric `{key}`"),
-    };
-    Ok((v, key == "loss"))
 }
 
 /// Derives a per-epoch seed so that every epoch's randomness (dropout, shuffling, augmentation)
@@ -443,11 +419,13 @@ where
         ),
     )?;
 
-    let (metric_name, lower_better) = {
-        let name = exp.train.early_stopping.metric.clone();
-        let (_, lower) = metric_value(&name, &Metrics::default(), &Metrics::default())?;
-        (name, lower)
-    };
+    let metric: MetricName = exp
+        .train
+        .early_stopping
+        .metric
+        .parse()
+        .map_err(anyhow::Error::msg)
+        .context("train.early_stopping.metric")?;
     let valid_labels: Vec<u8> = split.valid.iter().map(|&i| labels[i]).collect();
     let mut divergence = DivergenceGuard::new(batches, pos_weight);
 
@@ -558,15 +536,8 @@ where
             ROC_POINTS,
         );
 
-        let (value, _) = metric_value(&metric_name, &train_metrics, &valid_metrics)?;
-        let min_delta = exp.train.early_stopping.min_delta;
-        let improved = value.is_finite()
-            && (state.best_value.is_nan()
-                || if lower_better {
-                    value < state.best_value - min_delta
-                } else {
-                    value > state.best_value + min_delta
-                });
+        let value = metric.of(&train_metrics, &valid_metrics);
+        let improved = metric.improves(value, state.best_value, exp.train.early_stopping.min_delta);
         state.epoch = epoch;
         if improved {
             state.best_value = value;
@@ -601,19 +572,19 @@ where
         if patience > 0 && state.bad_epochs >= patience && epoch < epochs {
             emitter.log(
                 LogLevel::Info,
-                format!("early stopping: no {metric_name} improvement in {patience} epochs"),
+                format!("early stopping: no {metric} improvement in {patience} epochs"),
             )?;
-            return finish(emitter, paths, &state, &metric_name, "early stopping");
+            return finish(emitter, paths, &state, metric, "early stopping");
         }
     }
-    finish(emitter, paths, &state, &metric_name, "completed")
+    finish(emitter, paths, &state, metric, "completed")
 }
 
 fn finish(
     emitter: &Emitter,
     paths: &crate::runs::RunPaths,
     state: &TrainerState,
-    metric: &str,
+    metric: MetricName,
     reason: &str,
 ) -> Result<Outcome> {
     emitter.emit(Event::Finished {
@@ -684,24 +655,6 @@ mod tests {
             .unwrap();
         assert!((w2[0] - 2.0 * w1[0]).abs() < 1e-6);
         assert!((w2[1] - w1[1]).abs() < 1e-6);
-    }
-
-    #[test]
-    fn metric_names_resolve() {
-        let t = Metrics {
-            auc: 0.7,
-            ..Metrics::default()
-        };
-        let v = Metrics {
-            auc: 0.8,
-            loss: 0.3,
-            ..Metrics::default()
-        };
-        assert_eq!(metric_value("valid_auc", &t, &v).unwrap(), (0.8, false));
-        assert_eq!(metric_value("valid_loss", &t, &v).unwrap(), (0.3, true));
-        assert_eq!(metric_value("train_auc", &t, &v).unwrap(), (0.7, false));
-        assert!(metric_value("valid_nope", &t, &v).is_err());
-        assert!(metric_value("auc", &t, &v).is_err());
     }
 
     #[test]
