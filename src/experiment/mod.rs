@@ -25,6 +25,7 @@
 mod edit;
 mod error;
 mod load;
+mod paths;
 pub mod schema;
 mod spec;
 mod validate;

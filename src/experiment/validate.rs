@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::error::ExperimentError;
-use super::load::resolve_weights;
+use super::paths::resolve_weights;
 use super::schema::{Arch, Experiment, Schedule};
 
 /// Side of the Kaggle tiles, and of their labelled centre.

@@ -122,7 +122,22 @@ fn dropping_a_loader_early_stops_its_workers() {
         },
     );
     assert!(l.next().unwrap().is_ok());
-    drop(l);
+    // Each worker holds a clone of `ds` until its thread ends, so the count tells whether the
+    // workers are still alive; it is this test's own `Arc`, so tests running alongside do not
+    // disturb it. With one batch taken out of eight, both workers are blocked on a full channel.
+    assert_eq!(Arc::strong_count(&ds), 3, "two live workers");
+    // Dropped on another thread so that a drop stuck on its workers fails here, not hangs.
+    let dropper = std::thread::spawn(move || drop(l));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while Arc::strong_count(&ds) > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "loader workers still running 10 s after the drop ({} holding the data set)",
+            Arc::strong_count(&ds) - 1
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    dropper.join().expect("dropping the loader does not panic");
     // Bad options surface as the first item.
     let mut l = loader(
         ds,

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -289,61 +288,4 @@ fn frozen_backbone_stays_unchanged() {
     let trained = values(&model);
     let stem = "_conv_stem.weight";
     assert_ne!(trained[stem], after[stem], "unfrozen stem did not train");
-}
-
-/// Inference time of a batch of 32 tiles at 96x96 on the CPU backend, for sizing experiments:
-/// `cargo test --test suite -- --ignored --nocapture effnet_model::bench_`
-#[test]
-#[ignore = "benchmark: prints timings"]
-fn bench_inference_batch32_96() {
-    let _serial = crate::support::serial();
-    let device = Default::default();
-    let model = pretrained::<Cpu>(&device, false);
-    let tile = input_tensor::<Cpu>(&reference("tile"), &device);
-    let x = tile.repeat_dim(0, 32);
-    let _ = model.forward(x.clone()).into_data(); // warm-up
-    let runs = 5;
-    let start = Instant::now();
-    for _ in 0..runs {
-        let _ = model.forward(x.clone()).into_data();
-    }
-    let per_batch = start.elapsed().as_secs_f64() / f64::from(runs);
-    println!(
-        "EfficientNet-Lite0 inference, Flex CPU, batch 32 at 96x96: {:.1} ms/batch, {:.0} tiles/s",
-        per_batch * 1e3,
-        32.0 / per_batch
-    );
-
-    let ad_device = Default::default();
-    let model = pretrained::<Ad>(&ad_device, false);
-    let x = Tensor::<Ad, 4>::from_data(x.into_data(), &ad_device);
-    let target = Tensor::<Ad, 2>::zeros([32, 1], &ad_device);
-    let step = |model: &EfficientNetLite0<Ad>| {
-        let grads = (model.forward(x.clone()) - target.clone())
-            .powi_scalar(2)
-            .mean()
-            .backward();
-        GradientsParams::from_grads(grads, model).len()
-    };
-    step(&model); // warm-up
-    let start = Instant::now();
-    for _ in 0..runs {
-        step(&model);
-    }
-    let per_batch = start.elapsed().as_secs_f64() / f64::from(runs);
-    println!(
-        "EfficientNet-Lite0 forward+backward (full fine-tune), batch 32 at 96x96: {:.1} ms/batch",
-        per_batch * 1e3
-    );
-    let model = model.freeze_backbone();
-    step(&model);
-    let start = Instant::now();
-    for _ in 0..runs {
-        step(&model);
-    }
-    let per_batch = start.elapsed().as_secs_f64() / f64::from(runs);
-    println!(
-        "EfficientNet-Lite0 forward+backward (frozen backbone), batch 32 at 96x96: {:.1} ms/batch",
-        per_batch * 1e3
-    );
 }
