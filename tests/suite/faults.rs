@@ -227,11 +227,17 @@ impl Tmpfs {
         if read_only {
             opts.push_str(",ro");
         }
-        let out = Command::new("mount")
+        let out = match Command::new("mount")
             .args(["-t", "tmpfs", "-o", &opts, "tmpfs"])
             .arg(dir.path())
             .output()
-            .ok()?;
+        {
+            Ok(out) => out,
+            Err(e) => {
+                skip(&format!("cannot run `mount` here: {e}"));
+                return None;
+            }
+        };
         if !out.status.success() {
             skip(&format!(
                 "cannot mount a tmpfs here (needs root): {}",
