@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -391,10 +391,17 @@ fn train_inner(mut args: TrainArgs) -> Result<ExitCode> {
                 );
                 return Ok(ExitCode::from(130));
             }
-            Ok(Ok(outcome)) => eprintln!(
-                "finished: best epoch {} ({:.4}); run folder {}",
-                outcome.best_epoch,
+            Ok(Ok(outcome)) => println!(
+                "{} in {}: best {} {:.4} at epoch {}; run folder {}",
+                progress
+                    .state
+                    .finished_reason
+                    .as_deref()
+                    .unwrap_or("finished"),
+                fmt_secs(progress.trained_s()),
+                progress.state.best_metric,
                 outcome.best_value,
+                outcome.best_epoch,
                 outcome.run_dir.display()
             ),
             Ok(Err(e)) => {
@@ -572,13 +579,11 @@ fn cancel_cmd(run_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Headless progress: a live bar on a terminal, plain lines when piped.
+/// Headless progress, drawn from the one run state the dashboard draws too: per-epoch
+/// summaries on stdout (so `train ... > log` keeps them), a live bar and the log on stderr.
 struct Progress {
     fancy: bool,
-    started: Instant,
-    epochs: usize,
-    last_epoch_s: f64,
-    last_auc: f64,
+    state: histoboard::runs::RunState,
     line_open: bool,
 }
 
@@ -586,36 +591,38 @@ impl Progress {
     fn new(fancy: bool) -> Progress {
         Progress {
             fancy,
-            started: Instant::now(),
-            epochs: 0,
-            last_epoch_s: 0.0,
-            last_auc: f64::NAN,
+            state: histoboard::runs::RunState::new("", ""),
             line_open: false,
         }
     }
 
     fn clear(&mut self) {
-        if self.line_open {
-            eprint!("\r\x1b[2K");
-            self.line_open = false;
-        }
+        clear_line(&mut self.line_open);
     }
 
     fn show(&mut self, event: &Event) {
+        use histoboard::runs::{Record, SCHEMA_VERSION, now_unix};
+        let now = now_unix();
+        self.state.apply(&Record {
+            v: SCHEMA_VERSION,
+            t: now,
+            event: event.clone(),
+        });
+        let st = &self.state;
         match event {
             Event::Started {
                 run_id,
-                device,
-                epochs,
                 data,
                 start_epoch,
                 ..
             } => {
-                self.epochs = *epochs;
+                clear_line(&mut self.line_open);
                 eprintln!(
-                    "run {run_id} on {device}: {} train / {} valid tiles, {epochs} epochs{}",
+                    "run {run_id} on {}: {} train / {} valid tiles, {} epochs{}",
+                    st.device,
                     data.train,
                     data.valid,
+                    st.epochs,
                     if *start_epoch > 0 {
                         format!(", resuming after epoch {start_epoch}")
                     } else {
@@ -623,40 +630,35 @@ impl Progress {
                     }
                 );
             }
-            Event::Batch {
-                epoch,
-                batch,
-                batches,
-                loss,
-                lr,
-                images_per_sec,
-            } => {
-                if self.fancy {
-                    let width = 24;
-                    let filled = width * batch / (*batches).max(1);
-                    let per_batch = self.last_epoch_s.max(0.0) / (*batches).max(1) as f64;
-                    let eta = if self.last_epoch_s > 0.0 {
-                        let left_batches = (batches - batch) + (self.epochs - epoch) * batches;
-                        format!(" ETA {}", fmt_secs(per_batch * left_batches as f64))
-                    } else {
-                        String::new()
-                    };
-                    eprint!(
-                        "\r\x1b[2Kepoch {epoch}/{} [{}{}] {batch}/{batches} loss {loss:.4} lr {lr:.1e} {images_per_sec:.0} img/s AUC {:.4}{eta}",
-                        self.epochs,
-                        "=".repeat(filled),
-                        " ".repeat(width - filled),
-                        self.last_auc
-                    );
-                    let _ = std::io::stderr().flush();
-                    self.line_open = true;
-                }
+            Event::Batch { .. } if self.fancy => {
+                let Some(p) = st.progress else { return };
+                let width = 24;
+                let filled = width * p.batch / p.batches.max(1);
+                let eta = st
+                    .eta_seconds(now)
+                    .map_or(String::new(), |s| format!(" ETA {}", fmt_secs(s)));
+                // The best epoch so far on the run's own metric; nothing before one ends.
+                let best = st.best_value.map_or(String::new(), |v| {
+                    format!(" best {} {v:.4}", st.best_metric)
+                });
+                eprint!(
+                    "\r\x1b[2Kepoch {}/{} [{}{}] {}/{} loss {:.4} lr {:.1e} {:.0} img/s{best}{eta}",
+                    p.epoch,
+                    st.epochs,
+                    "=".repeat(filled),
+                    " ".repeat(width - filled),
+                    p.batch,
+                    p.batches,
+                    p.loss,
+                    p.lr,
+                    st.images_per_sec,
+                );
+                let _ = std::io::stderr().flush();
+                self.line_open = true;
             }
             Event::Epoch(e) => {
-                self.clear();
-                self.last_epoch_s = e.duration_s;
-                self.last_auc = e.valid.auc;
-                eprintln!(
+                clear_line(&mut self.line_open);
+                println!(
                     "epoch {:>3}/{} loss {:.4} val_loss {:.4} val_acc {:.4} val_auc {:.4} {:.0} img/s {}{}",
                     e.epoch,
                     e.epochs,
@@ -670,31 +672,42 @@ impl Progress {
                 );
             }
             Event::Log { level, message } => {
-                self.clear();
-                eprintln!("[{level:?}] {message}");
+                clear_line(&mut self.line_open);
+                let level = match level {
+                    histoboard::runs::LogLevel::Info => "info",
+                    histoboard::runs::LogLevel::Warn => "warning",
+                    histoboard::runs::LogLevel::Error => "error",
+                };
+                eprintln!("{level}: {message}");
             }
             Event::Failed { error } => {
-                self.clear();
+                clear_line(&mut self.line_open);
                 eprintln!("failed: {error}");
             }
-            Event::Finished {
-                best_epoch,
-                metric,
-                best_value,
-                reason,
-            } => {
-                self.clear();
-                eprintln!(
-                    "{reason} in {}: best {metric} {best_value:.4} at epoch {best_epoch}",
-                    fmt_secs(self.started.elapsed().as_secs_f64())
-                );
-            }
-            Event::Cancelled { .. } | Event::Checkpoint { .. } => {}
+            // The caller prints the one closing line, with the run folder.
+            Event::Finished { .. }
+            | Event::Cancelled { .. }
+            | Event::Checkpoint { .. }
+            | Event::Batch { .. } => {}
         }
     }
 
     fn done(&mut self) {
         self.clear();
+    }
+
+    /// Seconds spent training (a resumed run's pause not counted).
+    fn trained_s(&self) -> f64 {
+        self.state
+            .elapsed_seconds(histoboard::runs::now_unix())
+            .unwrap_or(0.0)
+    }
+}
+
+/// Ends a live progress line, if one is open, so the next line starts clean.
+fn clear_line(open: &mut bool) {
+    if std::mem::take(open) {
+        eprint!("\r\x1b[2K");
     }
 }
 

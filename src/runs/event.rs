@@ -44,6 +44,9 @@ pub enum Event {
         /// Slurm node). Empty in streams written before it existed.
         #[serde(default)]
         host: String,
+        /// The metric that decides the best epoch (`train.early_stopping.metric`).
+        #[serde(default = "default_metric")]
+        metric: String,
     },
     /// Throttled progress inside an epoch.
     Batch {
@@ -84,6 +87,11 @@ pub enum Event {
         /// Last completed epoch (its checkpoint is on disk).
         epoch: usize,
     },
+}
+
+/// Streams written before `started` named its metric used the default.
+fn default_metric() -> String {
+    crate::metrics::MetricName::VALID_AUC.to_string()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

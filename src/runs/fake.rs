@@ -102,9 +102,9 @@ impl Launcher for FakeLauncher {
         let run_id = new_run_id(&exp.name);
         let paths = RunPaths::new(runs_dir.join(&run_id));
         let writer = EventWriter::create(&paths.dir)?;
-        let config = toml::to_string(exp).context("serialising the experiment")?;
-        std::fs::write(paths.config(), &config)
-            .with_context(|| format!("writing {}", paths.config().display()))?;
+        // The same resolved format the real trainer writes.
+        let config = crate::experiment::to_toml(exp);
+        super::write_atomic(&paths.config(), config.as_bytes())?;
         let script = Script {
             run_id: run_id.clone(),
             experiment: exp.name.clone(),
@@ -172,6 +172,7 @@ impl Script {
         w.emit(started_event(self, batches))?;
         let mut best: Option<(usize, f64)> = None;
         for epoch in self.start_epoch + 1..=self.epochs {
+            let epoch_start = std::time::Instant::now();
             for batch in 1..=batches {
                 if cancel.is_cancelled() {
                     return w.emit(Event::Cancelled { epoch: epoch - 1 });
@@ -193,6 +194,8 @@ impl Script {
                 });
             }
             let mut summary = synthetic_epoch(epoch, self.epochs, self.seed);
+            // Measured, as the trainer's are: ETAs in tests extrapolate from real time.
+            summary.duration_s = epoch_start.elapsed().as_secs_f64();
             summary.is_best = best.is_none_or(|(_, auc)| summary.valid.auc > auc);
             if summary.is_best {
                 best = Some((epoch, summary.valid.auc));
@@ -222,6 +225,7 @@ fn started_event(s: &Script, batches: usize) -> Event {
         start_epoch: s.start_epoch,
         pid: std::process::id(),
         host: crate::runs::paths::host_name().to_string(),
+        metric: "valid_auc".into(),
     }
 }
 

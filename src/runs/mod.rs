@@ -22,7 +22,9 @@ pub use event::*;
 pub use fake::{FakeLauncher, synthetic_epoch, write_synthetic_run};
 pub use launch::{CancelToken, LaunchMode, LaunchedRun, Launcher, cancel_detached, spawn_detached};
 pub use paths::{RunPaths, new_run_id, now_unix, write_atomic};
-pub use state::{BatchProgress, CheckpointInfo, Downsampled, LogLine, RunState, RunStatus};
+pub use state::{
+    BatchProgress, CheckpointInfo, Downsampled, LogLine, RunState, RunStatus, Scheduled,
+};
 pub use tail::{Tail, TailError};
 pub use watch::{Collector, LoadBench, RunUpdate, RunsWatcher, bench_load, spawn_collector};
 pub use writer::{EventWriter, METRICS_CSV_HEADER};

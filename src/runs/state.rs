@@ -2,15 +2,21 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::event::{DataSummary, EpochSummary, Event, LogLevel, Record};
+use crate::experiment::Experiment;
+use crate::metrics::MetricName;
 
 /// Points kept in the batch-loss history before it is halved.
 pub const BATCH_HISTORY_CAP: usize = 2000;
 /// Log lines kept per run.
-pub const LOG_TAIL_CAP: usize = 200;
+pub const LOG_TAIL_CAP: usize = 500;
+/// Seconds a run may stay silent after its scheduler task ended before it counts as lost
+/// (its trainer's last events may still be on their way through a shared file system).
+pub const SCHEDULER_LOST_GRACE_S: f64 = 10.0;
 /// Problems kept per run (the count goes on).
 pub const PROBLEMS_CAP: usize = 20;
 
@@ -32,7 +38,20 @@ pub enum RunStatus {
 impl RunStatus {
     /// True once the run can make no more progress without a resume.
     pub fn is_terminal(self) -> bool {
-        !matches!(self, RunStatus::Queued | RunStatus::Running)
+        !self.is_active()
+    }
+
+    /// Queued or running: it may still use a machine.
+    pub fn is_active(self) -> bool {
+        matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+
+    /// Stopped before completing, so resuming it makes sense.
+    pub fn is_resumable(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Cancelled | RunStatus::Lost | RunStatus::Failed
+        )
     }
 
     pub fn label(self) -> &'static str {
@@ -155,6 +174,17 @@ impl Downsampled {
     }
 }
 
+/// A batch scheduler's word on the run's task (Slurm), kept beside the run's own events.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scheduled {
+    /// Short text for a table cell (`pending: too big for partition`, `running on node3`).
+    pub describe: String,
+    /// The task waits to start.
+    pub waiting: bool,
+    /// The task is over (completed, failed, cancelled, vanished).
+    pub ended: bool,
+}
+
 /// Everything known about one run, folded from its records with [`RunState::apply`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunState {
@@ -181,8 +211,12 @@ pub struct RunState {
     pub batch_loss: Downsampled,
     /// The last [`LOG_TAIL_CAP`] log lines.
     pub log: VecDeque<LogLine>,
-    /// The early-stopping metric (from the config; `valid_auc` if it cannot be read).
-    pub best_metric: String,
+    /// The resolved experiment, parsed once when the run starts (None before, or when the
+    /// text cannot be read: see `problems`).
+    #[serde(skip)]
+    pub resolved: Option<Arc<Experiment>>,
+    /// The metric that decides the best epoch and the `best` checkpoint.
+    pub best_metric: MetricName,
     pub best_epoch: Option<usize>,
     pub best_value: Option<f64>,
     pub last_checkpoint: Option<CheckpointInfo>,
@@ -192,6 +226,12 @@ pub struct RunState {
     pub resumed_at: Option<f64>,
     /// Time of the latest `started` event or completed epoch (for ETA inside an epoch).
     pub epoch_started_at: Option<f64>,
+    /// Seconds spent training in earlier (re)starts: pauses between them do not count.
+    pub trained_s: f64,
+    /// Start of the current stretch of training (None once it ended).
+    pub segment_start: Option<f64>,
+    /// The scheduler's view of the run's task, for runs submitted to one.
+    pub scheduled: Option<Scheduled>,
     pub last_event_at: Option<f64>,
     pub finished_reason: Option<String>,
     pub error: Option<String>,
@@ -225,13 +265,17 @@ impl RunState {
             images_per_sec: 0.0,
             batch_loss: Downsampled::default(),
             log: VecDeque::new(),
-            best_metric: "valid_auc".into(),
+            resolved: None,
+            best_metric: MetricName::VALID_AUC,
             best_epoch: None,
             best_value: None,
             last_checkpoint: None,
             started_at: None,
             resumed_at: None,
             epoch_started_at: None,
+            trained_s: 0.0,
+            segment_start: None,
+            scheduled: None,
             last_event_at: None,
             finished_reason: None,
             error: None,
@@ -244,6 +288,19 @@ impl RunState {
         }
     }
 
+    /// A run folded from a whole stream at once (tests, fixtures, one-shot readers).
+    pub fn folded<'a>(
+        id: impl Into<String>,
+        dir: impl Into<PathBuf>,
+        records: impl IntoIterator<Item = &'a Record>,
+    ) -> RunState {
+        let mut st = RunState::new(id, dir);
+        for r in records {
+            st.apply(r);
+        }
+        st
+    }
+
     /// Records damage found in the run's folder.
     pub fn note_problem(&mut self, problem: impl Into<String>) {
         self.problem_count += 1;
@@ -254,7 +311,7 @@ impl RunState {
 
     pub fn apply(&mut self, rec: &Record) {
         self.records += 1;
-        self.last_event_at = Some(rec.t);
+        let previous_event = self.last_event_at.replace(rec.t);
         match &rec.event {
             Event::Started {
                 run_id: _,
@@ -267,11 +324,22 @@ impl RunState {
                 start_epoch,
                 pid,
                 host,
+                metric,
             } => {
+                // A stretch that never ended (a killed trainer) ended with its last event.
+                if let Some(start) = self.segment_start.take() {
+                    self.trained_s += (previous_event.unwrap_or(start) - start).max(0.0);
+                }
+                self.segment_start = Some(rec.t);
                 self.experiment = experiment.clone();
-                self.config = config.clone();
-                self.best_metric =
-                    early_stopping_metric(config).unwrap_or_else(|| "valid_auc".into());
+                if *config != self.config || self.resolved.is_none() {
+                    self.config = config.clone();
+                    self.resolved = self.parse_config();
+                }
+                match metric.parse() {
+                    Ok(m) => self.best_metric = m,
+                    Err(e) => self.note_problem(format!("started event: {e}")),
+                }
                 self.device = device.clone();
                 self.epochs = *epochs;
                 self.batches = *batches;
@@ -348,23 +416,63 @@ impl RunState {
                 best_value,
                 reason,
             } => {
+                self.end_segment(rec.t);
                 self.status = RunStatus::Finished;
-                self.best_epoch = Some(*best_epoch);
-                self.best_metric = metric.clone();
-                self.best_value = Some(*best_value);
+                if let Ok(m) = metric.parse() {
+                    self.best_metric = m;
+                }
+                self.best_epoch = (*best_epoch > 0).then_some(*best_epoch);
+                self.best_value = best_value.is_finite().then_some(*best_value);
                 self.finished_reason = Some(reason.clone());
                 self.progress = None;
             }
             Event::Failed { error } => {
+                self.end_segment(rec.t);
                 self.status = RunStatus::Failed;
                 self.error = Some(error.clone());
                 self.progress = None;
             }
             Event::Cancelled { .. } => {
+                self.end_segment(rec.t);
                 self.status = RunStatus::Cancelled;
                 self.progress = None;
             }
         }
+    }
+
+    fn end_segment(&mut self, t: f64) {
+        if let Some(start) = self.segment_start.take() {
+            self.trained_s += (t - start).max(0.0);
+        }
+    }
+
+    /// The resolved experiment of the `started` event, parsed with the run's own rules.
+    fn parse_config(&mut self) -> Option<Arc<Experiment>> {
+        let path = super::paths::RunPaths::new(&self.dir).config();
+        match crate::experiment::load_run_config_str(&self.config, &self.id, &path) {
+            Ok(mut exps) if exps.len() == 1 => exps.pop().map(Arc::new),
+            Ok(exps) => {
+                self.note_problem(format!(
+                    "the started event's configuration holds {} experiments, not one",
+                    exps.len()
+                ));
+                None
+            }
+            Err(e) => {
+                self.note_problem(format!("the started event's configuration: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Takes the scheduler's latest word on the run's task. A task that is over while the run
+    /// still reads as queued or running lost its trainer (a dead node, a kill, a task that
+    /// never started); [`RunState::check_lost`] marks it lost once its grace period passes.
+    /// Returns whether anything changed.
+    pub fn apply_scheduler(&mut self, scheduled: Option<Scheduled>) -> bool {
+        let changed = self.scheduled != scheduled;
+        self.scheduled = scheduled;
+        changed
     }
 
     /// Progress after a `lost` verdict means the trainer was alive after all.
@@ -374,24 +482,52 @@ impl RunState {
         }
     }
 
-    /// Best epoch from the trainer's `is_best` flags, valued on the early-stopping metric.
+    /// Best epoch from the trainer's `is_best` flags, valued on the early-stopping metric:
+    /// the epoch of the `best` checkpoint.
     fn recompute_best(&mut self) {
         let best = self.completed.iter().rev().find(|e| e.is_best);
         self.best_epoch = best.map(|e| e.epoch);
-        self.best_value = best.and_then(|e| metric_value(e, &self.best_metric));
+        self.best_value = best.map(|e| self.best_metric.of(&e.train, &e.valid));
     }
 
-    /// Highest validation ROC AUC over completed epochs (NaN epochs ignored).
+    /// The summary of the best epoch (the `best` checkpoint's).
+    pub fn best_summary(&self) -> Option<&EpochSummary> {
+        let best = self.best_epoch?;
+        self.completed.iter().find(|e| e.epoch == best)
+    }
+
+    /// Validation ROC AUC of the best epoch.
     pub fn best_valid_auc(&self) -> Option<f64> {
-        self.completed
-            .iter()
+        self.best_summary()
             .map(|e| e.valid.auc)
             .filter(|a| !a.is_nan())
-            .max_by(f64::total_cmp)
+    }
+
+    /// Fraction of the planned epochs done, counting the epoch under way.
+    pub fn fraction_done(&self) -> f64 {
+        if self.status == RunStatus::Finished {
+            return 1.0;
+        }
+        if self.epochs == 0 {
+            return 0.0;
+        }
+        (self.epochs_done() / self.epochs as f64).clamp(0.0, 1.0)
     }
 
     pub fn last_epoch(&self) -> Option<&EpochSummary> {
         self.completed.last()
+    }
+
+    /// Number of the last completed epoch (0 before the first ends).
+    pub fn epochs_completed(&self) -> usize {
+        self.completed.last().map_or(0, |e| e.epoch)
+    }
+
+    /// The latest `n` points of the batch-loss history, oldest first.
+    pub fn recent_batch_losses(&self, n: usize) -> Vec<f64> {
+        let points = self.batch_loss.points();
+        let skip = points.len().saturating_sub(n);
+        points.into_iter().skip(skip).map(|(_, y)| y).collect()
     }
 
     /// Epochs done, counting the fraction of the one under way.
@@ -435,20 +571,29 @@ impl RunState {
         Some(remaining * per_epoch)
     }
 
-    /// Seconds since the first start: up to `now` while running, up to the last event otherwise.
+    /// Seconds spent training, over every (re)start: up to `now` while running, up to the last
+    /// event for a run whose trainer is gone. Pauses between a stop and a resume do not count.
     pub fn elapsed_seconds(&self, now: f64) -> Option<f64> {
-        let start = self.started_at?;
-        let end = if self.status.is_terminal() {
-            self.last_event_at.unwrap_or(start)
-        } else {
-            now
+        self.started_at?;
+        let open = match self.segment_start {
+            Some(start) if self.status.is_active() => (now - start).max(0.0),
+            Some(start) => (self.last_event_at.unwrap_or(start) - start).max(0.0),
+            None => 0.0,
         };
-        Some((end - start).max(0.0))
+        Some(self.trained_s + open)
     }
 
-    /// Marks a running run [`RunStatus::Lost`] when it has been silent for `quiet_s` seconds and
-    /// its trainer process is gone. Returns true when the status changed.
+    /// Marks an active run [`RunStatus::Lost`] when its scheduler task is over and it has been
+    /// silent for [`SCHEDULER_LOST_GRACE_S`], or when it is running, silent for `quiet_s`
+    /// seconds and its local trainer process is gone. Returns true when the status changed.
     pub fn check_lost(&mut self, now: f64, quiet_s: f64) -> bool {
+        if self.status.is_active()
+            && self.scheduled.as_ref().is_some_and(|s| s.ended)
+            && now - self.last_event_at.unwrap_or(f64::NEG_INFINITY) >= SCHEDULER_LOST_GRACE_S
+        {
+            self.status = RunStatus::Lost;
+            return true;
+        }
         if self.status != RunStatus::Running {
             return false;
         }
@@ -469,38 +614,6 @@ impl RunState {
         self.status = RunStatus::Lost;
         true
     }
-}
-
-/// Value of a metric named like the early-stopping setting (`valid_auc`, `train_loss`, ...).
-pub fn metric_value(e: &EpochSummary, name: &str) -> Option<f64> {
-    let (split, metric) = name.split_once('_')?;
-    let m = match split {
-        "valid" => &e.valid,
-        "train" => &e.train,
-        _ => return None,
-    };
-    Some(match metric {
-        "loss" => m.loss,
-        "accuracy" => m.accuracy,
-        "precision" => m.precision,
-        "recall" => m.recall,
-        "specificity" => m.specificity,
-        "f1" => m.f1,
-        "auc" => m.auc,
-        "average_precision" => m.average_precision,
-        _ => return None,
-    })
-}
-
-/// `train.early_stopping.metric` from the resolved experiment TOML.
-fn early_stopping_metric(config: &str) -> Option<String> {
-    let value: toml::Table = config.parse().ok()?;
-    value
-        .get("train")?
-        .get("early_stopping")?
-        .get("metric")?
-        .as_str()
-        .map(str::to_string)
 }
 
 /// Whether the trainer with `pid` still runs. On Linux a zombie counts as gone, and so does a

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::paths::{RunPaths, now_unix};
-use super::state::{RunState, RunStatus};
+use super::state::{RunState, RunStatus, Scheduled};
 use super::tail::{Tail, TailError};
 
 /// Seconds a running run may stay silent before its trainer process is checked.
@@ -42,6 +42,8 @@ pub struct RunsWatcher {
     runs: BTreeMap<String, Watched>,
     states: BTreeMap<String, Arc<RunState>>,
     quiet_s: f64,
+    /// The scheduler's latest word per run id (Slurm runs only), folded in at each poll.
+    scheduled: BTreeMap<String, Scheduled>,
 }
 
 impl RunsWatcher {
@@ -52,7 +54,14 @@ impl RunsWatcher {
             runs: BTreeMap::new(),
             states: BTreeMap::new(),
             quiet_s: DEFAULT_QUIET_S,
+            scheduled: BTreeMap::new(),
         }
+    }
+
+    /// Takes the scheduler's latest states (new and changed ones; earlier ones are kept). The
+    /// next poll folds them into the runs, and marks lost a run whose task ended without it.
+    pub fn set_scheduled(&mut self, states: BTreeMap<String, Scheduled>) {
+        self.scheduled.extend(states);
     }
 
     /// How long a running run may be silent before its pid is checked (default 10 s).
@@ -108,6 +117,7 @@ impl RunsWatcher {
         }
         let now = now_unix();
         let quiet = self.quiet_s;
+        let scheduled = &self.scheduled;
         // New runs hold whole files to fold: spread them over threads (the initial load of a
         // full runs folder); known runs usually have a line or two and stay on this thread.
         let (mut fresh, mut known): (Vec<_>, Vec<_>) = self
@@ -124,7 +134,7 @@ impl RunsWatcher {
                     .map(|part| {
                         scope.spawn(move || {
                             part.iter_mut()
-                                .map(|(id, run)| step(id, run, now, quiet))
+                                .map(|(id, run)| step(id, run, now, quiet, scheduled.get(*id)))
                                 .collect::<Vec<_>>()
                         })
                     })
@@ -136,9 +146,17 @@ impl RunsWatcher {
                 }
             });
         } else {
-            results.extend(fresh.iter_mut().map(|(id, run)| step(id, run, now, quiet)));
+            results.extend(
+                fresh
+                    .iter_mut()
+                    .map(|(id, run)| step(id, run, now, quiet, scheduled.get(*id))),
+            );
         }
-        results.extend(known.iter_mut().map(|(id, run)| step(id, run, now, quiet)));
+        results.extend(
+            known
+                .iter_mut()
+                .map(|(id, run)| step(id, run, now, quiet, scheduled.get(*id))),
+        );
         for (id, run_changed, errors) in results {
             if run_changed {
                 changed.insert(id.clone());
@@ -189,11 +207,20 @@ impl RunsWatcher {
 
 /// Reads what was appended to one run's stream and folds it in. Returns the id, whether the
 /// state changed, and the unreadable lines.
-fn step(id: &str, run: &mut Watched, now: f64, quiet_s: f64) -> (String, bool, Vec<TailError>) {
+fn step(
+    id: &str,
+    run: &mut Watched,
+    now: f64,
+    quiet_s: f64,
+    scheduled: Option<&Scheduled>,
+) -> (String, bool, Vec<TailError>) {
     let mut changed = false;
     let mut errors = Vec::new();
     let paths = RunPaths::new(&run.state.dir);
     if !run.tail.path().exists() {
+        changed |= run.state.apply_scheduler(scheduled.cloned());
+        // A task queued elsewhere that ended before writing a stream lost its trainer too.
+        changed |= run.state.check_lost(now, quiet_s);
         // No stream: a run queued elsewhere (launch.toml only) is fine; otherwise the run's
         // history is gone. Keep what was read before, flagged, rather than show it as new.
         let queued = paths.launch().is_file() && !paths.checkpoints().is_dir();
@@ -250,9 +277,8 @@ fn step(id: &str, run: &mut Watched, now: f64, quiet_s: f64) -> (String, bool, V
             changed = true;
         }
     }
-    if run.state.check_lost(now, quiet_s) {
-        changed = true;
-    }
+    changed |= run.state.apply_scheduler(scheduled.cloned());
+    changed |= run.state.check_lost(now, quiet_s);
     (id.to_string(), changed, errors)
 }
 

@@ -110,6 +110,15 @@ pub struct JobState {
 }
 
 impl JobState {
+    /// The run state's view of this task.
+    pub fn scheduled(&self) -> crate::runs::Scheduled {
+        crate::runs::Scheduled {
+            describe: self.describe(),
+            waiting: self.state == SchedState::Pending,
+            ended: self.state.is_final(),
+        }
+    }
+
     /// Short text for the dashboard (a 22-column cell): `running on node3`; a pending task says
     /// why in words (`too big for partition`), or `pending (Code)` for a code without words.
     pub fn describe(&self) -> String {

@@ -391,6 +391,13 @@ where
         1.0
     };
 
+    let metric: MetricName = exp
+        .train
+        .early_stopping
+        .metric
+        .parse()
+        .map_err(anyhow::Error::msg)
+        .context("train.early_stopping.metric")?;
     emitter.emit(Event::Started {
         run_id: ctx.run_id.clone(),
         experiment: exp.name.clone(),
@@ -410,6 +417,7 @@ where
         start_epoch: state.epoch,
         pid: std::process::id(),
         host: crate::runs::paths::host_name().to_string(),
+        metric: metric.to_string(),
     })?;
     emitter.log(
         LogLevel::Info,
@@ -419,13 +427,6 @@ where
         ),
     )?;
 
-    let metric: MetricName = exp
-        .train
-        .early_stopping
-        .metric
-        .parse()
-        .map_err(anyhow::Error::msg)
-        .context("train.early_stopping.metric")?;
     let valid_labels: Vec<u8> = split.valid.iter().map(|&i| labels[i]).collect();
     let mut divergence = DivergenceGuard::new(batches, pos_weight);
 

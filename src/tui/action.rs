@@ -4,15 +4,14 @@
 //! and tested without a terminal; the shell turns effects into launches, saves and
 //! cancellations and feeds their outcomes back as actions.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::experiment::{Experiment, LauncherKind};
 use crate::gpu::GpuStat;
+use crate::runs::RunState;
 
 use super::experiments::ExpEntry;
-use super::model::RunView;
-use super::source::JobState;
 
 /// The three panes of the main screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -152,9 +151,8 @@ pub enum Action {
     },
     /// Wall clock, unix seconds (elapsed times and ETAs move with it).
     Tick(f64),
-    RunsUpdated(Vec<RunView>),
-    /// Changed Slurm job states, by run id.
-    SlurmUpdated(BTreeMap<String, JobState>),
+    /// Runs that changed, as folded by `runs` (the scheduler's view included).
+    RunsUpdated(Vec<Arc<RunState>>),
     ExperimentsLoaded(Vec<ExpEntry>),
     /// The machine's GPUs as last read (changes only).
     GpusUpdated(Vec<GpuStat>),

@@ -1,22 +1,19 @@
 //! Dashboard state and its pure transitions: `App::update(Action) -> Vec<Effect>`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ratatui::layout::{Position, Rect};
 
 use crate::experiment::Experiment;
 use crate::gpu::GpuStat;
+use crate::runs::{RunState, RunStatus};
 
 use super::action::{Action, DetailTab, Effect, LaunchKind, Pane};
 use super::experiments::{self, ExpEntry, FieldView};
 use super::keymap::{self, Binding, Ctx};
 use super::layout;
-use super::model::{RunView, Status};
-use super::source::JobState;
-
-/// Seconds a run may stay silent after its Slurm task ended before it counts as lost.
-const SLURM_LOST_GRACE_S: f64 = 10.0;
 
 /// A launch waiting for a free slot.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,13 +101,11 @@ pub struct App {
     pub focus: Pane,
     pub experiments: Vec<ExpEntry>,
     pub exp_sel: usize,
-    /// Known runs, newest first.
-    pub runs: Vec<RunView>,
+    /// Known runs, newest first, as the `runs` module folded them.
+    pub runs: Vec<Arc<RunState>>,
     /// Index into [`App::rows`] (queued launches first, then runs).
     pub run_sel: usize,
     pub marked: BTreeSet<String>,
-    /// Scheduler state of the runs submitted to Slurm, by run id.
-    pub slurm: BTreeMap<String, JobState>,
     /// The header's device line: GPUs where `nvidia-smi` reports some, else the CPU
     /// threads (0 = not known, nothing shown).
     pub gpus: Vec<GpuStat>,
@@ -153,7 +148,6 @@ impl App {
             runs: Vec::new(),
             run_sel: 0,
             marked: BTreeSet::new(),
-            slurm: BTreeMap::new(),
             gpus: Vec::new(),
             cpu_threads: 0,
             tab: DetailTab::Curves,
@@ -196,13 +190,13 @@ impl App {
     }
 
     /// Queued launches shown as rows above the runs.
-    pub fn pending_views(&self) -> Vec<RunView> {
+    pub fn pending_views(&self) -> Vec<RunState> {
         self.queue
             .iter()
             .map(|p| {
-                let mut v = RunView::new(format!("queued #{}", p.ticket));
+                let mut v = RunState::new(format!("queued #{}", p.ticket), "");
                 v.experiment = p.experiment.name.clone();
-                v.epochs_total = p.experiment.train.epochs;
+                v.epochs = p.experiment.train.epochs;
                 v
             })
             .collect()
@@ -213,20 +207,22 @@ impl App {
     }
 
     /// The run under the cursor (None on a queued row or an empty list).
-    pub fn selected_run(&self) -> Option<&RunView> {
+    pub fn selected_run(&self) -> Option<&RunState> {
         self.run_sel
             .checked_sub(self.queue.len())
             .and_then(|i| self.runs.get(i))
+            .map(|r| &**r)
     }
 
     pub fn selected_experiment(&self) -> Option<&ExpEntry> {
         self.experiments.get(self.exp_sel)
     }
 
-    pub fn marked_runs(&self) -> Vec<&RunView> {
+    pub fn marked_runs(&self) -> Vec<&RunState> {
         self.runs
             .iter()
             .filter(|r| self.marked.contains(&r.id))
+            .map(|r| &**r)
             .collect()
     }
 
@@ -239,10 +235,7 @@ impl App {
         // Ticks only matter to the screen while something runs (elapsed, ETA).
         if let Action::Tick(now) = action {
             self.now = now;
-            if self.apply_slurm() {
-                self.dirty = true;
-            }
-            if self.runs.iter().any(|r| r.status == Status::Running) {
+            if self.runs.iter().any(|r| r.status == RunStatus::Running) {
                 self.dirty = true;
             }
             return Vec::new();
@@ -253,18 +246,9 @@ impl App {
                 self.size = Rect::new(0, 0, width, height);
                 Vec::new()
             }
-            Action::RunsUpdated(runs) => {
-                let effects = self.runs_updated(runs);
-                let _ = self.apply_slurm();
-                effects
-            }
+            Action::RunsUpdated(runs) => self.runs_updated(runs),
             Action::GpusUpdated(gpus) => {
                 self.gpus = gpus;
-                Vec::new()
-            }
-            Action::SlurmUpdated(states) => {
-                self.slurm.extend(states);
-                let _ = self.apply_slurm();
                 Vec::new()
             }
             Action::Submitted(Ok(text)) => {
@@ -300,7 +284,7 @@ impl App {
         }
     }
 
-    fn runs_updated(&mut self, runs: Vec<RunView>) -> Vec<Effect> {
+    fn runs_updated(&mut self, runs: Vec<Arc<RunState>>) -> Vec<Effect> {
         let selected = self.selected_run().map(|r| r.id.clone());
         for r in runs {
             match self.runs.iter_mut().find(|x| x.id == r.id) {
@@ -577,25 +561,6 @@ impl App {
         }
     }
 
-    /// A run whose Slurm task is over while its stream still says queued or running lost its
-    /// trainer (a dead node, a kill, a task that never started): mark it lost, so it can be
-    /// resumed. The grace period lets the trainer's last events arrive first.
-    /// Returns whether a run changed.
-    fn apply_slurm(&mut self) -> bool {
-        let mut changed = false;
-        for r in &mut self.runs {
-            if let Some(job) = self.slurm.get(&r.id)
-                && job.state.is_final()
-                && r.status.is_active()
-                && self.now - r.updated_at >= SLURM_LOST_GRACE_S
-            {
-                r.status = Status::Lost;
-                changed = true;
-            }
-        }
-        changed
-    }
-
     fn ask_cancel(&mut self) {
         // Queued rows come first in the runs pane.
         if let Some(p) = self.queue.get(self.run_sel) {
@@ -620,28 +585,26 @@ impl App {
     }
 
     /// The epoch index the confusion matrix shows for `run`.
-    pub fn cm_index(&self, run: &RunView) -> Option<usize> {
-        if run.epochs.is_empty() {
+    pub fn cm_index(&self, run: &RunState) -> Option<usize> {
+        let n = run.completed.len();
+        if n == 0 {
             return None;
         }
-        Some(
-            self.cm_epoch
-                .unwrap_or(run.epochs.len() - 1)
-                .min(run.epochs.len() - 1),
-        )
+        Some(self.cm_epoch.unwrap_or(n - 1).min(n - 1))
     }
 
     fn step_epoch(&mut self, action: &Action) {
         let Some(run) = self.selected_run() else {
             return;
         };
-        let n = run.epochs.len();
+        let n = run.completed.len();
         let Some(cur) = self.cm_index(run) else {
             return;
         };
+        // The best epoch on the run's own metric: the `best` checkpoint's.
         let best = run
-            .best_epoch()
-            .and_then(|b| run.epochs.iter().position(|e| e.epoch == b.epoch));
+            .best_epoch
+            .and_then(|b| run.completed.iter().position(|e| e.epoch == b));
         self.cm_epoch = match action {
             Action::EpochPrev => Some(cur.saturating_sub(1)),
             // Reaching the last epoch goes back to following the latest.
@@ -859,14 +822,14 @@ impl App {
     pub fn compare_table(&self) -> CompareTable {
         let runs = self.marked_runs();
         let mut problems = Vec::new();
-        let configs: Vec<Option<Experiment>> = runs
+        // Parsed once by `runs` when each run started, not here on every frame.
+        let configs: Vec<Option<&Experiment>> = runs
             .iter()
-            .map(|r| match experiments::parse_config(&r.config) {
-                Ok(e) => Some(e),
-                Err(e) => {
-                    problems.push(format!("{}: {e}", r.id));
-                    None
+            .map(|r| {
+                if r.resolved.is_none() {
+                    problems.push(format!("{}: its configuration could not be read", r.id));
                 }
+                r.resolved.as_deref()
             })
             .collect();
         // Keys that differ anywhere, with each run's value for them.
@@ -875,7 +838,7 @@ impl App {
         if let Some((bi, base)) = configs
             .iter()
             .enumerate()
-            .find_map(|(i, c)| Some((i, c.as_ref()?)))
+            .find_map(|(i, c)| Some((i, (*c)?)))
         {
             for (i, c) in configs.iter().enumerate() {
                 let Some(c) = c else { continue };
@@ -914,13 +877,15 @@ impl App {
                 for k in &keys {
                     cells.push(values[i].get(k).cloned().unwrap_or_else(|| "?".into()));
                 }
-                let best = r.best_epoch();
+                let best = r.best_summary();
                 let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
                 cells.push(f(best.map(|e| e.valid.auc)));
                 cells.push(f(best.map(|e| e.valid.accuracy)));
                 cells.push(f(best.map(|e| e.valid.loss)));
-                cells.push(format!("{}/{}", r.epochs_done(), r.epochs_total));
-                cells.push(super::model::fmt_duration(r.train_time(self.now)));
+                cells.push(format!("{}/{}", r.epochs_completed(), r.epochs));
+                cells.push(super::format::fmt_duration(
+                    r.elapsed_seconds(self.now).unwrap_or(0.0),
+                ));
                 (r.id.clone(), cells)
             })
             .collect();

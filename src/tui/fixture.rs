@@ -170,6 +170,7 @@ pub fn fixture_records(index: usize, epochs: usize, done: usize) -> Vec<Record> 
                     40_000 + index as u32
                 },
                 host: crate::runs::paths::host_name().to_string(),
+                metric: "valid_auc".into(),
             },
         ),
         rec(
@@ -321,7 +322,7 @@ pub fn write_fixture_experiments(dir: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::model::{RunView, Status};
+    use crate::runs::{RunState, RunStatus};
 
     #[test]
     fn fixture_metrics_are_consistent() {
@@ -342,13 +343,13 @@ mod tests {
 
     #[test]
     fn fixture_runs_fold_into_finished_and_running_views() {
-        let done = RunView::from_records(&fixture_run_id(1), &fixture_records(1, 6, 6));
-        assert_eq!(done.status, Status::Finished);
-        assert_eq!(done.epochs.len(), 6);
+        let done = RunState::folded(fixture_run_id(1), "", &fixture_records(1, 6, 6));
+        assert_eq!(done.status, RunStatus::Finished);
+        assert_eq!(done.completed.len(), 6);
         assert_eq!(done.id, fixture_run_id(1));
-        let running = RunView::from_records("x", &fixture_records(2, 6, 3));
-        assert_eq!(running.status, Status::Running);
-        assert_eq!(running.epochs_done(), 3);
+        let running = RunState::folded("x", "", &fixture_records(2, 6, 3));
+        assert_eq!(running.status, RunStatus::Running);
+        assert_eq!(running.epochs_completed(), 3);
         assert!(running.progress.is_some());
         assert_eq!(
             fixture_records(4, 5, 5),

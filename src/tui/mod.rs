@@ -12,9 +12,9 @@ pub mod action;
 pub mod app;
 pub mod experiments;
 pub mod fixture;
+pub mod format;
 pub mod keymap;
 pub mod layout;
-pub mod model;
 pub mod shell;
 pub mod source;
 pub mod ui;
@@ -143,7 +143,7 @@ pub fn bench(dir: &Path) -> anyhow::Result<BenchReport> {
     let total: Duration = times.iter().sum();
     Ok(BenchReport {
         runs: app.runs.len(),
-        epochs: app.runs.iter().map(|r| r.epochs.len()).sum(),
+        epochs: app.runs.iter().map(|r| r.completed.len()).sum(),
         first_frame,
         frames,
         mean_frame: total / frames.max(1) as u32,

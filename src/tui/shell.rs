@@ -25,12 +25,12 @@ use super::action::{Action, Effect, LaunchKind};
 use super::app::App;
 use super::experiments;
 use super::keymap;
-use super::model::Status;
 use super::source::{
     LaunchMode, LaunchedRun, Launcher, RunsSource, SlurmRecord, SlurmUpdate, SlurmWatcher,
     cancel_detached,
 };
 use super::{TuiOptions, ui};
+use crate::runs::RunStatus;
 
 /// Runs folder poll period: quick enough to feel live, cheap when idle.
 const POLL: Duration = Duration::from_millis(250);
@@ -237,11 +237,17 @@ fn spawn_collectors(tx: &Sender<Msg>, dir: &Path) {
             }
         }
     });
+    // The scheduler's states go to the runs collector, which folds them into the runs: the
+    // app receives each run whole, its scheduler's word and any "lost" verdict included.
+    let (sched_tx, sched_rx) = mpsc::channel();
     let t = tx.clone();
     let runs_dir = dir.join("runs");
     thread::spawn(move || {
         let mut src = RunsSource::new(runs_dir);
         loop {
+            for states in sched_rx.try_iter() {
+                src.set_scheduled(states);
+            }
             let changed = src.poll();
             if !changed.is_empty() && t.send(Msg::Act(Action::RunsUpdated(changed))).is_err() {
                 break;
@@ -256,11 +262,20 @@ fn spawn_collectors(tx: &Sender<Msg>, dir: &Path) {
         let mut slurm = SlurmWatcher::new(runs_dir);
         loop {
             for update in slurm.poll() {
-                let action = match update {
-                    SlurmUpdate::States(states) => Action::SlurmUpdated(states),
-                    SlurmUpdate::Error(e) => Action::Notice(format!("slurm: {e}")),
+                let sent = match update {
+                    SlurmUpdate::States(states) => sched_tx
+                        .send(
+                            states
+                                .into_iter()
+                                .map(|(id, job)| (id, job.scheduled()))
+                                .collect(),
+                        )
+                        .is_ok(),
+                    SlurmUpdate::Error(e) => t
+                        .send(Msg::Act(Action::Notice(format!("slurm: {e}"))))
+                        .is_ok(),
                 };
-                if t.send(Msg::Act(action)).is_err() {
+                if !sent {
                     return;
                 }
             }
@@ -485,7 +500,7 @@ fn is_slurm_run(run_dir: &Path) -> bool {
 /// Waits until the given runs stop (or a timeout), watching their event files.
 fn wait_for_stop(dir: &Path, ids: &[String], speak: bool) {
     let mut src = RunsSource::new(dir.join("runs"));
-    let mut status: HashMap<String, Status> = HashMap::new();
+    let mut status: HashMap<String, RunStatus> = HashMap::new();
     let start = Instant::now();
     while start.elapsed() < CHECKPOINT_WAIT {
         for r in src.poll() {

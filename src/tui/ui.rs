@@ -16,9 +16,10 @@ use crate::runs::{EpochSummary, LogLevel};
 use super::action::{DetailTab, Pane};
 use super::app::App;
 use super::experiments::ExpEntry;
+use super::format::fmt_duration;
 use super::keymap;
 use super::layout::{self, Areas};
-use super::model::{RunView, Status, fmt_duration};
+use crate::runs::{RunState, RunStatus};
 
 /// Colours and glyphs, honouring `NO_COLOR` and `--ascii`.
 #[derive(Debug, Clone, Copy)]
@@ -94,15 +95,15 @@ impl Theme {
         }
     }
 
-    fn status(&self, s: Status) -> Style {
+    fn status(&self, s: RunStatus) -> Style {
         self.fg(match s {
-            Status::Queued => Color::Gray,
-            Status::Running => Color::Cyan,
-            Status::Finished => Color::Green,
-            Status::Failed => Color::Red,
-            Status::Cancelled => Color::Yellow,
-            Status::Lost => Color::Magenta,
-            Status::Damaged => Color::Red,
+            RunStatus::Queued => Color::Gray,
+            RunStatus::Running => Color::Cyan,
+            RunStatus::Finished => Color::Green,
+            RunStatus::Failed => Color::Red,
+            RunStatus::Cancelled => Color::Yellow,
+            RunStatus::Lost => Color::Magenta,
+            RunStatus::Damaged => Color::Red,
         })
     }
 
@@ -241,7 +242,7 @@ fn draw_header(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let running = app
         .runs
         .iter()
-        .filter(|r| r.status == Status::Running)
+        .filter(|r| r.status == RunStatus::Running)
         .count();
     let mut spans = vec![
         Span::styled(
@@ -357,7 +358,7 @@ fn draw_runs(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         widths.push(Constraint::Length(18));
     }
     // The scheduler's word beside the run's own, once any run went to Slurm.
-    let slurm = wide && !app.slurm.is_empty();
+    let slurm = wide && app.runs.iter().any(|r| r.scheduled.is_some());
     if slurm {
         header.push("slurm");
         widths.push(Constraint::Length(22));
@@ -367,7 +368,7 @@ fn draw_runs(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let pending = app.pending_views();
     let rows: Vec<Row> = pending
         .iter()
-        .chain(app.runs.iter())
+        .chain(app.runs.iter().map(|r| &**r))
         .enumerate()
         .skip(off)
         .take(visible)
@@ -391,25 +392,29 @@ fn draw_runs(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                     Span::styled(flag, t.fg(Color::Red).add_modifier(Modifier::BOLD)),
                 ])),
                 // A run the scheduler holds says why it has not started (`pending`).
-                Cell::from(match app.slurm.get(&r.id) {
-                    Some(job) if r.status == Status::Queued => job.state.label(),
+                Cell::from(match &r.scheduled {
+                    Some(job) if job.waiting && r.status == RunStatus::Queued => "pending",
                     _ => r.status.label(),
                 })
                 .style(t.status(r.status)),
                 Cell::from(name),
-                Cell::from(format!("{}/{}", r.epochs_done(), r.epochs_total)),
+                Cell::from(format!("{}/{}", r.epochs_completed(), r.epochs)),
                 Cell::from(r.best_valid_auc().map_or("-".into(), |a| format!("{a:.3}"))),
-                Cell::from(r.elapsed(app.now).map_or("-".into(), fmt_duration)),
+                Cell::from(r.elapsed_seconds(app.now).map_or("-".into(), fmt_duration)),
             ];
             if mid {
-                cells.push(Cell::from(r.eta(app.now).map_or("-".into(), fmt_duration)));
+                cells.push(Cell::from(
+                    r.eta_seconds(app.now).map_or("-".into(), fmt_duration),
+                ));
             }
             if wide {
                 cells.push(Cell::from(r.device.clone()));
             }
             if slurm {
                 cells.push(Cell::from(
-                    app.slurm.get(&r.id).map_or(String::new(), |j| j.describe()),
+                    r.scheduled
+                        .as_ref()
+                        .map_or(String::new(), |j| j.describe.clone()),
                 ));
             }
             let row = Row::new(cells);
@@ -581,29 +586,29 @@ fn draw_run_detail(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     }
 }
 
-fn progress_line<'a>(run: &RunView, app: &App, t: &Theme, width: u16) -> Line<'a> {
+fn progress_line<'a>(run: &RunState, app: &App, t: &Theme, width: u16) -> Line<'a> {
     let frac = run.fraction_done();
     let mut info = format!(" {:>3.0}%", frac * 100.0);
     if let Some(p) = run.progress {
         info.push_str(&format!(
             "  epoch {}/{} batch {}/{}",
-            p.epoch, run.epochs_total, p.batch, p.batches
+            p.epoch, run.epochs, p.batch, p.batches
         ));
     } else {
         info.push_str(&format!(
             "  epoch {}/{}",
-            run.epochs_done(),
-            run.epochs_total
+            run.epochs_completed(),
+            run.epochs
         ));
     }
-    if let Some(eta) = run.eta(app.now) {
+    if let Some(eta) = run.eta_seconds(app.now) {
         info.push_str(&format!("  ETA {}", fmt_duration(eta)));
     }
     if !run.device.is_empty() {
         info.push_str(&format!("  {}", run.device));
     }
-    if let Some(job) = app.slurm.get(&run.id) {
-        info.push_str(&format!("  slurm: {}", job.describe()));
+    if let Some(job) = &run.scheduled {
+        info.push_str(&format!("  slurm: {}", job.describe));
     }
     let bar_w = (width as usize)
         .saturating_sub(info.chars().count())
@@ -617,7 +622,7 @@ fn progress_line<'a>(run: &RunView, app: &App, t: &Theme, width: u16) -> Line<'a
     ])
 }
 
-fn draw_curves(f: &mut Frame, app: &App, t: &Theme, run: &RunView, area: Rect) {
+fn draw_curves(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
     let spark_h = if area.height >= 18 { 3 } else { 1 };
     let [prog, spark_label, spark, charts] = Layout::vertical([
         Constraint::Length(1),
@@ -627,21 +632,23 @@ fn draw_curves(f: &mut Frame, app: &App, t: &Theme, run: &RunView, area: Rect) {
     ])
     .areas(area);
     f.render_widget(Paragraph::new(progress_line(run, app, t, area.width)), prog);
-    let last = run.batch_losses.back().copied();
+    // Sparklines take integers: scale losses to keep three decimals.
+    let w = spark.width as usize;
+    let losses = run.recent_batch_losses(w);
+    let last = losses.last().copied();
     let mut label = format!(
         "batch loss {}",
         last.map_or("-".into(), |l| format!("{l:.4}"))
     );
     if let Some(p) = run.progress {
-        label.push_str(&format!("  lr {:.2e}  {:.0} img/s", p.lr, p.images_per_sec));
+        label.push_str(&format!(
+            "  lr {:.2e}  {:.0} img/s",
+            p.lr, run.images_per_sec
+        ));
     }
     f.render_widget(Paragraph::new(label).style(t.dim()), spark_label);
-    // Sparklines take integers: scale losses to keep three decimals.
-    let w = spark.width as usize;
-    let data: Vec<u64> = run
-        .batch_losses
+    let data: Vec<u64> = losses
         .iter()
-        .skip(run.batch_losses.len().saturating_sub(w))
         .map(|l| {
             if l.is_finite() {
                 (l.max(0.0) * 1000.0) as u64
@@ -675,7 +682,7 @@ fn draw_curves(f: &mut Frame, app: &App, t: &Theme, run: &RunView, area: Rect) {
             roc_chart(
                 f,
                 t,
-                &[(run.id.clone(), &run.epochs[i].valid)],
+                &[(run.id.clone(), &run.completed[i].valid)],
                 c5,
                 Some(i + 1),
             );
@@ -695,8 +702,8 @@ fn draw_curves(f: &mut Frame, app: &App, t: &Theme, run: &RunView, area: Rect) {
 /// One line of a chart: name, points, style and marker.
 type Series = (String, Vec<(f64, f64)>, Style, Marker);
 
-fn series(run: &RunView, f: impl Fn(&EpochSummary) -> f64) -> Vec<(f64, f64)> {
-    run.epochs
+fn series(run: &RunState, f: impl Fn(&EpochSummary) -> f64) -> Vec<(f64, f64)> {
+    run.completed
         .iter()
         .map(|e| (e.epoch as f64, f(e)))
         .filter(|(_, y)| y.is_finite())
@@ -782,7 +789,7 @@ fn epoch_chart(
     f.render_widget(chart, area);
 }
 
-fn train_valid(t: &Theme, run: &RunView, metric: impl Fn(&Metrics) -> f64 + Copy) -> Vec<Series> {
+fn train_valid(t: &Theme, run: &RunState, metric: impl Fn(&Metrics) -> f64 + Copy) -> Vec<Series> {
     let (s0, m0) = t.series(0);
     let (s1, m1) = t.series(1);
     vec![
@@ -791,42 +798,34 @@ fn train_valid(t: &Theme, run: &RunView, metric: impl Fn(&Metrics) -> f64 + Copy
     ]
 }
 
-fn loss_chart(f: &mut Frame, t: &Theme, run: &RunView, area: Rect) {
+fn loss_chart(f: &mut Frame, t: &Theme, run: &RunState, area: Rect) {
     let s = train_valid(t, run, |m| m.loss);
-    let last = run.epochs.last().map(|e| e.valid.loss);
+    let last = run.completed.last().map(|e| e.valid.loss);
     let title = format!(
         " loss{} ",
         last.map_or(String::new(), |l| format!(" {l:.4}"))
     );
-    epoch_chart(f, t, title, &s, run.epochs_total, [0.0, f64::MAX], area);
+    epoch_chart(f, t, title, &s, run.epochs, [0.0, f64::MAX], area);
 }
 
-fn auc_chart(f: &mut Frame, t: &Theme, run: &RunView, area: Rect) {
+fn auc_chart(f: &mut Frame, t: &Theme, run: &RunState, area: Rect) {
     let s = train_valid(t, run, |m| m.auc);
     let title = format!(
         " AUC{} ",
         run.best_valid_auc()
             .map_or(String::new(), |a| format!(" best {a:.4}"))
     );
-    epoch_chart(f, t, title, &s, run.epochs_total, [0.0, 1.0], area);
+    epoch_chart(f, t, title, &s, run.epochs, [0.0, 1.0], area);
 }
 
-fn acc_chart(f: &mut Frame, t: &Theme, run: &RunView, area: Rect) {
+fn acc_chart(f: &mut Frame, t: &Theme, run: &RunState, area: Rect) {
     let s = train_valid(t, run, |m| m.accuracy);
-    epoch_chart(
-        f,
-        t,
-        " accuracy ".into(),
-        &s,
-        run.epochs_total,
-        [0.0, 1.0],
-        area,
-    );
+    epoch_chart(f, t, " accuracy ".into(), &s, run.epochs, [0.0, 1.0], area);
 }
 
-fn epoch_caption(app: &App, run: &RunView, i: usize) -> String {
-    let e = &run.epochs[i];
-    let best = run.best_epoch().is_some_and(|b| b.epoch == e.epoch);
+fn epoch_caption(app: &App, run: &RunState, i: usize) -> String {
+    let e = &run.completed[i];
+    let best = run.best_epoch == Some(e.epoch);
     let follow = if app.cm_epoch.is_none() {
         ", latest"
     } else {
@@ -835,7 +834,7 @@ fn epoch_caption(app: &App, run: &RunView, i: usize) -> String {
     format!(
         "epoch {}/{}{}{}",
         e.epoch,
-        run.epochs_total,
+        run.epochs,
         if best { ", best" } else { "" },
         follow
     )
@@ -847,7 +846,7 @@ fn epoch_tab_header(
     f: &mut Frame,
     app: &App,
     t: &Theme,
-    run: &RunView,
+    run: &RunState,
     area: Rect,
 ) -> Option<(usize, Rect)> {
     let Some(i) = app.cm_index(run) else {
@@ -866,7 +865,7 @@ fn epoch_tab_header(
     Some((i, body))
 }
 
-fn draw_confusion_tab(f: &mut Frame, app: &App, t: &Theme, run: &RunView, area: Rect) {
+fn draw_confusion_tab(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
     let Some((i, body)) = epoch_tab_header(f, app, t, run, area) else {
         return;
     };
@@ -874,8 +873,8 @@ fn draw_confusion_tab(f: &mut Frame, app: &App, t: &Theme, run: &RunView, area: 
 }
 
 /// The validation confusion matrix (counts and row rates) and its metrics.
-fn draw_confusion(f: &mut Frame, t: &Theme, run: &RunView, i: usize, area: Rect) {
-    let m = &run.epochs[i].valid;
+fn draw_confusion(f: &mut Frame, t: &Theme, run: &RunState, i: usize, area: Rect) {
+    let m = &run.completed[i].valid;
     let c: Confusion = m.confusion;
     let neg = (c.tn + c.fp).max(1) as f64;
     let pos = (c.tp + c.fn_).max(1) as f64;
@@ -913,7 +912,10 @@ fn draw_confusion(f: &mut Frame, t: &Theme, run: &RunView, i: usize, area: Rect)
         Row::new(vec!["valid, t = 0.5", "predicted 0", "predicted 1"])
             .style(t.dim().add_modifier(Modifier::BOLD)),
     )
-    .block(t.block(format!(" confusion, epoch {} ", run.epochs[i].epoch), false));
+    .block(t.block(
+        format!(" confusion, epoch {} ", run.completed[i].epoch),
+        false,
+    ));
     let [tbl, stats] = Layout::vertical([Constraint::Length(5), Constraint::Min(0)]).areas(area);
     f.render_widget(table, tbl);
     let y = m.youden_confusion;
@@ -937,16 +939,16 @@ fn draw_confusion(f: &mut Frame, t: &Theme, run: &RunView, i: usize, area: Rect)
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), stats);
 }
 
-fn draw_roc_tab(f: &mut Frame, app: &App, t: &Theme, run: &RunView, area: Rect) {
+fn draw_roc_tab(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
     let Some((i, body)) = epoch_tab_header(f, app, t, run, area) else {
         return;
     };
     roc_chart(
         f,
         t,
-        &[("valid".to_string(), &run.epochs[i].valid)],
+        &[("valid".to_string(), &run.completed[i].valid)],
         body,
-        Some(run.epochs[i].epoch),
+        Some(run.completed[i].epoch),
     );
 }
 
@@ -1014,7 +1016,7 @@ fn roc_chart(
     f.render_widget(chart, area);
 }
 
-fn draw_log(f: &mut Frame, app: &App, t: &Theme, run: &RunView, area: Rect) {
+fn draw_log(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
     // Damage first: it explains whatever the rest of the run shows.
     let problems: Vec<Line> = run
         .problems
@@ -1243,7 +1245,7 @@ fn draw_compare(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             .block(t.block(title, true)),
         ta,
     );
-    let max_epochs = runs.iter().map(|r| r.epochs_total).max().unwrap_or(1);
+    let max_epochs = runs.iter().map(|r| r.epochs).max().unwrap_or(1);
     let overlay = |metric: fn(&Metrics) -> f64| -> Vec<Series> {
         runs.iter()
             .enumerate()
@@ -1274,7 +1276,7 @@ fn draw_compare(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     );
     let curves: Vec<(String, &Metrics)> = runs
         .iter()
-        .filter_map(|r| Some((r.id.clone(), &r.best_epoch()?.valid)))
+        .filter_map(|r| Some((r.id.clone(), &r.best_summary()?.valid)))
         .collect();
     roc_chart(f, t, &curves, c3, None);
 }

@@ -30,6 +30,15 @@ fn started(t: f64, epochs: usize, start_epoch: usize, pid: u32, config: &str) ->
             start_epoch,
             pid,
             host: String::new(),
+            // What the trainer writes: the config's early-stopping metric.
+            metric: config
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|t| {
+                    let m = t.get("train")?.get("early_stopping")?.get("metric")?;
+                    m.as_str().map(String::from)
+                })
+                .unwrap_or_else(|| "valid_auc".into()),
         },
     )
 }
@@ -154,17 +163,14 @@ fn best_epoch_is_valued_on_the_configured_metric() {
     let config = "name = \"x\"\n[train.early_stopping]\nmetric = \"valid_loss\"\npatience = 2\n";
     let mut s = RunState::new("r", "/r");
     s.apply(&started(0.0, 3, 0, 1, config));
-    assert_eq!(s.best_metric, "valid_loss");
+    assert_eq!(s.best_metric.to_string(), "valid_loss");
     s.apply(&epoch(1.0, 1, 3, 1.0, true));
     s.apply(&epoch(2.0, 2, 3, 1.0, false));
     assert_eq!(s.best_epoch, Some(1));
     assert_eq!(s.best_value, Some(s.completed[0].valid.loss));
-    let best_auc = s
-        .completed
-        .iter()
-        .map(|e| e.valid.auc)
-        .fold(f64::MIN, f64::max);
-    assert_eq!(s.best_valid_auc(), Some(best_auc));
+    // "Best" means the same epoch everywhere: the AUC shown is the best epoch's.
+    assert_eq!(s.best_valid_auc(), Some(s.completed[0].valid.auc));
+    assert_eq!(s.best_summary().map(|e| e.epoch), Some(1));
 }
 
 #[test]
@@ -229,9 +235,9 @@ fn batch_history_and_log_stay_bounded() {
             },
         ));
     }
-    assert_eq!(s.log.len(), 200);
+    assert_eq!(s.log.len(), histoboard::runs::state::LOG_TAIL_CAP);
     assert_eq!(s.log.back().unwrap().message, "line 999");
-    assert_eq!(s.log.front().unwrap().message, "line 800");
+    assert_eq!(s.log.front().unwrap().message, "line 500");
 }
 
 #[test]
@@ -277,4 +283,29 @@ fn a_silent_run_whose_trainer_is_gone_is_lost() {
         "this test process is alive"
     );
     assert_eq!(alive.status, RunStatus::Running);
+}
+
+#[test]
+fn a_pause_between_cancel_and_resume_counts_neither_in_elapsed_nor_in_the_eta() {
+    // 10 s epochs; cancelled after 5 of 12, 22 s of pause, resumed, half-way through epoch 6.
+    let mut s = RunState::new("r", "/r");
+    s.apply(&started(0.0, 12, 0, 1, ""));
+    for e in 1..=5 {
+        s.apply(&epoch(e as f64 * 10.0, e, 12, 10.0, e == 1));
+    }
+    s.apply(&rec(52.0, Event::Cancelled { epoch: 5 }));
+    assert_eq!(
+        s.elapsed_seconds(1000.0),
+        Some(52.0),
+        "stopped: the clock stops"
+    );
+    s.apply(&started(74.0, 12, 5, 2, ""));
+    s.apply(&batch(79.0, 6, 5, 0.4));
+    // 6.5 epochs of 10 s are left; the pause is neither elapsed nor in the pace.
+    let eta = s.eta_seconds(79.0).unwrap();
+    assert!((eta - 65.0).abs() < 1e-9, "{eta}");
+    assert_eq!(s.elapsed_seconds(79.0), Some(52.0 + 5.0));
+    // A trainer killed without a word: its stretch ends with its last event.
+    s.apply(&started(200.0, 12, 5, 3, ""));
+    assert_eq!(s.elapsed_seconds(200.0), Some(52.0 + 5.0));
 }

@@ -20,6 +20,7 @@ fn started(start_epoch: usize) -> Event {
         start_epoch,
         pid: 1,
         host: String::new(),
+        metric: "valid_auc".into(),
     }
 }
 

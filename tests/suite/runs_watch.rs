@@ -22,6 +22,7 @@ fn started(pid: u32) -> Event {
         start_epoch: 0,
         pid,
         host: String::new(),
+        metric: "valid_auc".into(),
     }
 }
 
@@ -263,4 +264,75 @@ fn a_scripted_failure_is_reported_and_the_run_resumes_after_it() {
     assert_eq!(state.start_epoch, 1);
     assert_eq!(state.completed.len(), 3);
     assert!(state.error.is_none());
+}
+
+/// Cancel, a pause, resume: the ETA extrapolates from the time spent training, not from the
+/// wall clock since the first start, and "elapsed" leaves the pause out.
+#[test]
+fn eta_after_cancel_a_pause_and_resume_is_close_to_the_time_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut watcher = RunsWatcher::new(dir.path());
+    let delay = Duration::from_millis(40);
+    let launcher = FakeLauncher::new()
+        .with_epochs(8)
+        .with_batches(4)
+        .with_delay(delay);
+    let run = launcher
+        .launch(&Experiment::default(), dir.path(), LaunchMode::Thread)
+        .unwrap();
+    wait_for_epochs(&mut watcher, &run.run_id, 3);
+    run.cancel.cancel();
+    wait_for(&mut watcher, &run.run_id, |s| s == RunStatus::Cancelled);
+    let pause = Duration::from_millis(1500);
+    std::thread::sleep(pause);
+
+    let resumed = launcher.resume(&run.dir, LaunchMode::Thread).unwrap();
+    // Read the ETA once the resumed run is half-way through its first epoch.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (eta, at) = loop {
+        watcher.poll();
+        let st = watcher.get(&run.run_id).unwrap();
+        let resumed_epoch = st.start_epoch + 1;
+        if st.status == RunStatus::Running
+            && st
+                .progress
+                .is_some_and(|p| p.epoch == resumed_epoch && p.batch >= 2)
+        {
+            break (st.eta_seconds(now_unix()).expect("an ETA"), Instant::now());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resumed run made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    wait_for(&mut watcher, &resumed.run_id, |s| s == RunStatus::Finished);
+    let actual = at.elapsed().as_secs_f64();
+    assert!(
+        (eta - actual).abs() <= 0.2 * actual,
+        "ETA {eta:.2} s, actual {actual:.2} s"
+    );
+    // Elapsed counts training only: the pause is not in it.
+    let st = watcher.get(&run.run_id).unwrap();
+    let elapsed = st.elapsed_seconds(now_unix()).unwrap();
+    let training: f64 = st.completed.iter().map(|e| e.duration_s).sum();
+    assert!(
+        elapsed < training + pause.as_secs_f64() * 0.5,
+        "elapsed {elapsed:.2} s includes the {pause:?} pause (training {training:.2} s)"
+    );
+}
+
+fn wait_for_epochs(watcher: &mut RunsWatcher, id: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        watcher.poll();
+        if watcher.get(id).is_some_and(|s| s.completed.len() >= n) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {id} never reached epoch {n}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

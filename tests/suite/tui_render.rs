@@ -4,16 +4,17 @@
 use std::path::PathBuf;
 
 use histoboard::runs::Event;
+use histoboard::runs::RunState;
 use histoboard::tui::action::{Action, DetailTab, Pane};
 use histoboard::tui::app::App;
 use histoboard::tui::fixture::{
     T0, fixture_records, fixture_run_id, write_fixture_experiments, write_fixture_runs, write_run,
 };
-use histoboard::tui::model::RunView;
 use histoboard::tui::{load_app, render_once, ui};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
+use std::sync::Arc;
 
 /// Three finished runs, one running, and the fixture experiments; the clock fixed.
 fn app(width: u16, height: u16) -> (tempfile::TempDir, App) {
@@ -28,10 +29,11 @@ fn app(width: u16, height: u16) -> (tempfile::TempDir, App) {
     let mut app = load_app(dir.path());
     // On disk its trainer is long gone, so the watcher rightly calls it lost; fold the
     // same events directly to show it live.
-    app.update(Action::RunsUpdated(vec![RunView::from_records(
+    app.update(Action::RunsUpdated(vec![Arc::new(RunState::folded(
         "baseline-live",
+        "",
         &running,
-    )]));
+    ))]));
     // The header shows the folder: keep the temporary path out of snapshots.
     app.dir = PathBuf::from("/srv/pcam");
     let last = running.last().unwrap().t;
@@ -81,13 +83,13 @@ fn run_detail_tabs_80x24() {
 fn a_damaged_run_is_flagged_in_the_list_and_explained_in_its_log() {
     let (_d, mut app) = app(100, 30);
     let id = fixture_run_id(1);
-    let mut view = app.runs.iter().find(|r| r.id == id).unwrap().clone();
+    let mut view = (**app.runs.iter().find(|r| r.id == id).unwrap()).clone();
     view.problems = vec![
         "runs/x/events.jsonl:7: malformed event: expected value at line 1 column 1".into(),
         "runs/x/config.toml is missing: the run cannot be resumed or evaluated".into(),
     ];
     view.problem_count = 3;
-    app.update(Action::RunsUpdated(vec![view]));
+    app.update(Action::RunsUpdated(vec![Arc::new(view)]));
     select_run(&mut app, &id);
     app.update(Action::Tab(DetailTab::Log));
     let screen = render_once(&app, 100, 30);

@@ -2,13 +2,14 @@
 
 use std::path::Path;
 
-use histoboard::runs::Record;
+use std::sync::Arc;
+
+use histoboard::runs::{Record, RunState, RunStatus};
 use histoboard::tui::action::{Action, DetailTab, Effect, LaunchKind, Pane};
 use histoboard::tui::app::{App, Confirm};
 use histoboard::tui::fixture::{
     fixture_records, fixture_run_id, write_fixture_experiments, write_fixture_runs, write_run,
 };
-use histoboard::tui::model::{RunView, Status};
 use histoboard::tui::{experiments, load_app};
 
 fn fixture_dir(runs: usize) -> tempfile::TempDir {
@@ -38,10 +39,10 @@ fn select_run(app: &mut App, id: &str) {
     app.run_sel = app.queue.len() + i;
 }
 
-fn run_view(id: &str, status: Status) -> RunView {
-    let mut v = RunView::new(id);
+fn run_view(id: &str, status: RunStatus) -> Arc<RunState> {
+    let mut v = RunState::new(id, "");
     v.status = status;
-    v
+    Arc::new(v)
 }
 
 fn launches(effects: &[Effect]) -> Vec<(u64, LaunchKind)> {
@@ -71,7 +72,7 @@ fn launch_queues_and_respects_the_concurrency_limit() {
     assert!(
         app.pending_views()
             .iter()
-            .all(|v| v.status == Status::Queued)
+            .all(|v| v.status == RunStatus::Queued)
     );
 
     app.update(Action::Launched {
@@ -80,12 +81,12 @@ fn launch_queues_and_respects_the_concurrency_limit() {
     });
     let still = app.update(Action::RunsUpdated(vec![run_view(
         "baseline-a",
-        Status::Running,
+        RunStatus::Running,
     )]));
     assert!(still.is_empty(), "the slot is still taken");
     let next = app.update(Action::RunsUpdated(vec![run_view(
         "baseline-a",
-        Status::Finished,
+        RunStatus::Finished,
     )]));
     assert_eq!(launches(&next), vec![(2, LaunchKind::Thread)]);
     assert_eq!(app.queue.len(), 1);
@@ -325,14 +326,14 @@ fn launching_from_the_form_queues_the_edited_experiment() {
     }
 }
 
-fn with_running_run(dir: &Path) -> (String, RunView) {
+fn with_running_run(dir: &Path) -> (String, Arc<RunState>) {
     let id = "running-run".to_string();
     let mut records: Vec<Record> = fixture_records(7, 6, 2);
     if let histoboard::runs::Event::Started { run_id, .. } = &mut records[0].event {
         *run_id = id.clone();
     }
     write_run(dir, &id, &records).unwrap();
-    let live = RunView::from_records(&id, &records);
+    let live = Arc::new(RunState::folded(&id, "", &records));
     (id, live)
 }
 
@@ -344,7 +345,7 @@ fn cancel_asks_for_confirmation() {
     // The fixture's trainer is gone (the watcher says lost); show it as it was live.
     app.update(Action::RunsUpdated(vec![live]));
     select_run(&mut app, &id);
-    assert_eq!(app.selected_run().unwrap().status, Status::Running);
+    assert_eq!(app.selected_run().unwrap().status, RunStatus::Running);
     assert!(app.update(Action::Cancel).is_empty());
     assert!(matches!(app.confirm, Some(Confirm::CancelRun { .. })));
     assert!(app.update(Action::No).is_empty());
@@ -373,9 +374,9 @@ fn resume_only_for_stopped_runs() {
         app.update(Action::Resume).is_empty(),
         "finished runs do not resume"
     );
-    let mut stopped = app.runs[0].clone();
-    stopped.status = Status::Cancelled;
-    app.update(Action::RunsUpdated(vec![stopped]));
+    let mut stopped = (*app.runs[0]).clone();
+    stopped.status = RunStatus::Cancelled;
+    app.update(Action::RunsUpdated(vec![Arc::new(stopped)]));
     assert_eq!(
         app.update(Action::Resume),
         vec![Effect::Resume {
@@ -411,7 +412,7 @@ fn confusion_matrix_steps_through_epochs() {
     let dir = fixture_dir(1);
     let mut app = load_app(dir.path());
     select_run(&mut app, &fixture_run_id(0));
-    let n = app.selected_run().unwrap().epochs.len();
+    let n = app.selected_run().unwrap().completed.len();
     app.update(Action::EpochPrev);
     assert_eq!(app.cm_epoch, Some(n - 2));
     assert_eq!(app.tab, DetailTab::Confusion);
@@ -421,9 +422,10 @@ fn confusion_matrix_steps_through_epochs() {
     app.update(Action::EpochNext);
     assert_eq!(app.cm_epoch, None, "back to following the latest");
     app.update(Action::EpochBest);
-    let best = app.selected_run().unwrap().best_epoch().unwrap().epoch;
+    // The best epoch on the run's own metric: the `best` checkpoint's.
+    let best = app.selected_run().unwrap().best_epoch.unwrap();
     let shown = app.cm_index(app.selected_run().unwrap()).unwrap();
-    assert_eq!(app.selected_run().unwrap().epochs[shown].epoch, best);
+    assert_eq!(app.selected_run().unwrap().completed[shown].epoch, best);
 }
 
 #[test]
@@ -491,34 +493,36 @@ fn slurm_states_show_and_a_dead_task_leaves_a_resumable_lost_run() {
     use histoboard::slurm::{JobState, SchedState};
     let dir = fixture_dir(1);
     let (id, live) = with_running_run(dir.path());
-    let mut app = load_app(dir.path());
-    app.update(Action::RunsUpdated(vec![live.clone()]));
-    app.now = live.updated_at + 1.0;
+    let last = live.last_event_at.unwrap();
     let job = |state| JobState {
         state,
         reason: None,
         nodes: Some("gpu-07".into()),
     };
-    app.update(Action::SlurmUpdated(
-        [(id.clone(), job(SchedState::Running))].into(),
-    ));
+    // The scheduler's word is folded into the run state, as the runs collector does.
+    let mut st = (*live).clone();
+    st.apply_scheduler(Some(job(SchedState::Running).scheduled()));
+    assert!(!st.check_lost(last + 1.0, 1e9));
+    let mut app = load_app(dir.path());
+    app.update(Action::RunsUpdated(vec![Arc::new(st.clone())]));
+    app.now = last + 1.0;
     select_run(&mut app, &id);
-    assert_eq!(app.selected_run().unwrap().status, Status::Running);
+    assert_eq!(app.selected_run().unwrap().status, RunStatus::Running);
     let screen = histoboard::tui::render_once(&app, 240, 40);
     assert!(screen.contains("slurm"), "{screen}");
     assert!(screen.contains("running on gpu-07"), "{screen}");
 
     // The node dies: Slurm says so, the stream stops. After the grace period the run is lost.
-    app.update(Action::SlurmUpdated(
-        [(id.clone(), job(SchedState::NodeFail))].into(),
-    ));
-    assert_eq!(
-        app.selected_run().unwrap().status,
-        Status::Running,
+    st.apply_scheduler(Some(job(SchedState::NodeFail).scheduled()));
+    assert!(
+        !st.check_lost(last + 5.0, 1e9),
         "its last events may still be on the way"
     );
-    app.update(Action::Tick(live.updated_at + 60.0));
-    assert_eq!(app.selected_run().unwrap().status, Status::Lost);
+    assert_eq!(st.status, RunStatus::Running);
+    assert!(st.check_lost(last + 60.0, 1e9));
+    assert_eq!(st.status, RunStatus::Lost);
+    app.update(Action::RunsUpdated(vec![Arc::new(st)]));
+    assert_eq!(app.selected_run().unwrap().status, RunStatus::Lost);
     assert!(histoboard::tui::render_once(&app, 240, 40).contains("node failed on gpu-07"));
     assert_eq!(
         app.update(Action::Resume),
