@@ -8,11 +8,13 @@
 //! - [`train`]: the training loop; emits run events; knows nothing of the terminal.
 //! - [`kernels`]: the project's own CPU kernels, plugged into burn (convolution gradients).
 //! - [`metrics`]: pure classification metrics.
-//! - [`runs`]: the run event stream on disk (write, tail, fold into state) and launching.
+//! - [`runs`]: the run: its event stream on disk (write, tail), the one state folded from it.
+//! - [`control`]: launch, cancel and resume of every kind of run (thread, detached, Slurm).
 //! - [`gpu`]: live GPU figures (name, utilisation, memory) for the dashboard.
 //! - [`slurm`]: experiments as Slurm job arrays, and their scheduler states.
 //! - [`tui`]: the dashboard; reads run events; knows nothing of burn.
 
+pub mod control;
 pub mod data;
 pub mod experiment;
 pub mod gpu;

@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
-use histoboard::experiment;
+use histoboard::control::Control;
+use histoboard::experiment::{self, LauncherKind};
 use histoboard::runs::{CancelToken, Event};
 use histoboard::train::checkpoint::Which;
 use histoboard::train::infer::{self, InferOptions};
@@ -296,12 +297,19 @@ fn main() -> ExitCode {
 fn dashboard(args: DashArgs) -> Result<()> {
     let launcher = train::EngineLauncher::new(args.dir.join("experiments"))?;
     histoboard::tui::run(histoboard::tui::TuiOptions {
+        control: Arc::new(Control::new(Arc::new(launcher), &args.dir)),
         dir: args.dir,
         ascii: args.ascii,
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         max_concurrent: args.max_concurrent.max(1),
-        launcher: Arc::new(launcher),
+        cpu_threads: train::device::cpu_threads(),
     })
+}
+
+/// Launch, cancel and resume for the command line, as the dashboard has them.
+fn control_here() -> Result<Control> {
+    let launcher = train::EngineLauncher::new(".")?;
+    Ok(Control::new(Arc::new(launcher), "."))
 }
 
 /// Ctrl-C, SIGTERM and SIGHUP ask the run to checkpoint and stop; a second Ctrl-C quits at once.
@@ -469,12 +477,7 @@ fn prepare_run_folder(args: &mut TrainArgs, dir: &Path) -> Result<()> {
 fn submit_cmd(args: SubmitArgs) -> Result<()> {
     use histoboard::slurm;
     if let Some(run_dir) = &args.resume {
-        let record = slurm::resubmit(run_dir)?;
-        println!(
-            "re-submitted {} as Slurm job {} (it resumes from its checkpoint)",
-            run_dir.display(),
-            record.task_id()
-        );
+        println!("{}", control_here()?.resume(run_dir, LauncherKind::Slurm)?);
         return Ok(());
     }
     let Some(path) = &args.exp.experiment else {
@@ -546,36 +549,7 @@ fn submit_cmd(args: SubmitArgs) -> Result<()> {
 /// Stops a run started outside this process: Slurm runs through `scancel`, detached ones
 /// through their trainer's pid. Either way the trainer checkpoints and writes `cancelled`.
 fn cancel_cmd(run_dir: &Path) -> Result<()> {
-    use histoboard::runs::{RunPaths, RunState, Tail};
-    if histoboard::slurm::SlurmRecord::read(run_dir)?.is_some() {
-        histoboard::slurm::cancel(run_dir)?;
-        println!("asked Slurm to cancel {}", run_dir.display());
-        return Ok(());
-    }
-    let paths = RunPaths::new(run_dir);
-    let mut state = RunState::new(paths.id(), run_dir);
-    for rec in Tail::new(paths.events()).poll() {
-        state.apply(&rec.map_err(|e| anyhow::anyhow!("{e}"))?);
-    }
-    if state.status.is_terminal() {
-        bail!(
-            "{} is not running (it is {})",
-            run_dir.display(),
-            state.status.label()
-        );
-    }
-    let pid = state
-        .pid
-        .with_context(|| format!("{} has not started yet", run_dir.display()))?;
-    if !state.host.is_empty() && state.host != histoboard::runs::paths::host_name() {
-        bail!(
-            "{} runs on {} (pid {pid}); cancel it there",
-            run_dir.display(),
-            state.host
-        );
-    }
-    histoboard::runs::cancel_detached(pid)?;
-    println!("asked trainer {pid} to stop {}", run_dir.display());
+    println!("{}", control_here()?.cancel(run_dir)?);
     Ok(())
 }
 

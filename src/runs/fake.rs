@@ -9,12 +9,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::event::{DataSummary, EpochSummary, Event, LogLevel};
-use super::launch::{CancelToken, LaunchMode, LaunchedRun, Launcher};
+use super::launch::{CancelToken, LaunchedRun, Launcher};
 use super::paths::{RunPaths, new_run_id};
 use super::state::{RunState, RunStatus};
 use super::tail::Tail;
 use super::writer::EventWriter;
-use crate::experiment::Experiment;
+use crate::experiment::{Experiment, LauncherKind};
 use crate::metrics::{self, Metrics};
 
 /// A [`Launcher`] that trains nothing: on a thread it writes a plausible event stream
@@ -26,7 +26,7 @@ pub struct FakeLauncher {
     batches: usize,
     delay: Duration,
     fail_at_epoch: Option<usize>,
-    calls: Mutex<Vec<(String, LaunchMode)>>,
+    calls: Mutex<Vec<(String, LauncherKind)>>,
 }
 
 impl Default for FakeLauncher {
@@ -72,13 +72,13 @@ impl FakeLauncher {
     }
 
     /// `(run_id, mode)` of every launch and resume so far, for assertions.
-    pub fn calls(&self) -> Vec<(String, LaunchMode)> {
+    pub fn calls(&self) -> Vec<(String, LauncherKind)> {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
-    fn record(&self, run_id: &str, mode: LaunchMode) {
+    fn record(&self, run_id: &str, kind: LauncherKind) {
         if let Ok(mut calls) = self.calls.lock() {
-            calls.push((run_id.to_string(), mode));
+            calls.push((run_id.to_string(), kind));
         }
     }
 
@@ -98,7 +98,7 @@ impl FakeLauncher {
 }
 
 impl Launcher for FakeLauncher {
-    fn launch(&self, exp: &Experiment, runs_dir: &Path, mode: LaunchMode) -> Result<LaunchedRun> {
+    fn launch(&self, exp: &Experiment, runs_dir: &Path, kind: LauncherKind) -> Result<LaunchedRun> {
         let run_id = new_run_id(&exp.name);
         let paths = RunPaths::new(runs_dir.join(&run_id));
         let writer = EventWriter::create(&paths.dir)?;
@@ -113,7 +113,7 @@ impl Launcher for FakeLauncher {
             start_epoch: 0,
             seed: exp.train.seed,
         };
-        self.record(&run_id, mode);
+        self.record(&run_id, kind);
         let cancel = self.spawn(script, writer)?;
         Ok(LaunchedRun {
             run_id,
@@ -122,7 +122,7 @@ impl Launcher for FakeLauncher {
         })
     }
 
-    fn resume(&self, run_dir: &Path, mode: LaunchMode) -> Result<LaunchedRun> {
+    fn resume(&self, run_dir: &Path, kind: LauncherKind) -> Result<LaunchedRun> {
         let paths = RunPaths::new(run_dir);
         let run_id = paths.id();
         let mut state = RunState::new(run_id.clone(), run_dir);
@@ -141,7 +141,7 @@ impl Launcher for FakeLauncher {
             start_epoch: state.last_epoch().map_or(0, |e| e.epoch),
             seed: 0,
         };
-        self.record(&run_id, mode);
+        self.record(&run_id, kind);
         let cancel = self.spawn(script, writer)?;
         Ok(LaunchedRun {
             run_id,

@@ -11,24 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 
-use crate::experiment::Experiment;
-
-/// Where a launched run executes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LaunchMode {
-    /// On a thread of the calling process; cancelled through its [`CancelToken`]; dies with it.
-    Thread,
-    /// As a child process in its own process group with output to `train.log`; survives the
-    /// dashboard and an SSH hang-up; cancelled with [`cancel_detached`] (pid from its events).
-    Detached,
-}
+use crate::experiment::{Experiment, LauncherKind};
 
 /// A run that has been started: its folder may not hold a `started` event yet.
 #[derive(Debug, Clone)]
 pub struct LaunchedRun {
     pub run_id: String,
     pub dir: PathBuf,
-    /// Cancels a [`LaunchMode::Thread`] run; for a detached run it does nothing.
+    /// Cancels a run on a thread of this process; for a detached run it does nothing.
     pub cancel: CancelToken,
 }
 
@@ -48,11 +38,15 @@ impl CancelToken {
     }
 }
 
+/// The training engine as the dashboard and [`crate::control`] see it. It runs `Local` (on a
+/// thread of this process: cancelled through the [`CancelToken`], dies with the process) and
+/// `Detached` (a child process in its own group, output to `train.log`: survives the dashboard
+/// and an SSH hang-up; cancelled by pid). Slurm runs go through the scheduler instead.
 pub trait Launcher: Send + Sync {
     /// Starts `exp` as a new run under `runs_dir`.
-    fn launch(&self, exp: &Experiment, runs_dir: &Path, mode: LaunchMode) -> Result<LaunchedRun>;
+    fn launch(&self, exp: &Experiment, runs_dir: &Path, kind: LauncherKind) -> Result<LaunchedRun>;
     /// Continues the run in `run_dir` from its last checkpoint.
-    fn resume(&self, run_dir: &Path, mode: LaunchMode) -> Result<LaunchedRun>;
+    fn resume(&self, run_dir: &Path, kind: LauncherKind) -> Result<LaunchedRun>;
 }
 
 /// Asks a detached trainer to stop (SIGTERM through `kill`); it saves and emits `cancelled`.

@@ -20,7 +20,7 @@ pub mod writer;
 
 pub use event::*;
 pub use fake::{FakeLauncher, synthetic_epoch, write_synthetic_run};
-pub use launch::{CancelToken, LaunchMode, LaunchedRun, Launcher, cancel_detached, spawn_detached};
+pub use launch::{CancelToken, LaunchedRun, Launcher, cancel_detached, spawn_detached};
 pub use paths::{RunPaths, new_run_id, now_unix, write_atomic};
 pub use state::{
     BatchProgress, CheckpointInfo, Downsampled, LogLine, RunState, RunStatus, Scheduled,

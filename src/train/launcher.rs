@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::{TrainOptions, prepare};
-use crate::experiment::Experiment;
-use crate::runs::{CancelToken, LaunchMode, LaunchedRun, Launcher, RunPaths, new_run_id};
+use crate::experiment::{Experiment, LauncherKind};
+use crate::runs::{CancelToken, LaunchedRun, Launcher, RunPaths, new_run_id};
 
 /// The real launcher: trains with this crate's engine.
 pub struct EngineLauncher {
@@ -30,7 +30,7 @@ impl EngineLauncher {
         exp: Option<&Experiment>,
         run_dir: Option<&Path>,
         runs_dir: &Path,
-        mode: LaunchMode,
+        kind: LauncherKind,
     ) -> Result<LaunchedRun> {
         let (run_id, dir) = match (exp, run_dir) {
             (_, Some(dir)) => (
@@ -48,8 +48,8 @@ impl EngineLauncher {
             (None, None) => anyhow::bail!("nothing to launch"),
         };
         let cancel = CancelToken::default();
-        match mode {
-            LaunchMode::Thread => {
+        match kind {
+            LauncherKind::Local => {
                 let mut opts = TrainOptions::new(runs_dir);
                 opts.base_dir = self.base_dir.clone();
                 opts.run_id = Some(run_id.clone());
@@ -66,7 +66,7 @@ impl EngineLauncher {
                     })
                     .context("starting a training thread")?;
             }
-            LaunchMode::Detached => {
+            LauncherKind::Detached => {
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
                 let mut args: Vec<String> = vec!["train".into()];
@@ -95,6 +95,9 @@ impl EngineLauncher {
                 ]);
                 crate::runs::spawn_detached(&self.exe, &args, &RunPaths::new(&dir).log())?;
             }
+            LauncherKind::Slurm => {
+                anyhow::bail!("Slurm runs are submitted through the scheduler, not launched here")
+            }
         }
         Ok(LaunchedRun {
             run_id,
@@ -105,12 +108,12 @@ impl EngineLauncher {
 }
 
 impl Launcher for EngineLauncher {
-    fn launch(&self, exp: &Experiment, runs_dir: &Path, mode: LaunchMode) -> Result<LaunchedRun> {
-        self.start(Some(exp), None, runs_dir, mode)
+    fn launch(&self, exp: &Experiment, runs_dir: &Path, kind: LauncherKind) -> Result<LaunchedRun> {
+        self.start(Some(exp), None, runs_dir, kind)
     }
 
-    fn resume(&self, run_dir: &Path, mode: LaunchMode) -> Result<LaunchedRun> {
+    fn resume(&self, run_dir: &Path, kind: LauncherKind) -> Result<LaunchedRun> {
         let runs_dir = run_dir.parent().unwrap_or(Path::new("."));
-        self.start(None, Some(run_dir), runs_dir, mode)
+        self.start(None, Some(run_dir), runs_dir, kind)
     }
 }

@@ -55,27 +55,6 @@ impl DetailTab {
     }
 }
 
-/// How a launch runs: inside the dashboard (queued, cancelled with the dashboard) or
-/// as a detached `histoboard train` process that outlives it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LaunchKind {
-    Thread,
-    Detached,
-    /// Submitted to Slurm: a sweep is one job array.
-    Slurm,
-}
-
-impl LaunchKind {
-    /// The experiment's own `launcher` setting.
-    pub fn of(exp: &Experiment) -> LaunchKind {
-        match exp.launcher {
-            LauncherKind::Local => LaunchKind::Thread,
-            LauncherKind::Detached => LaunchKind::Detached,
-            LauncherKind::Slurm => LaunchKind::Slurm,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     // Navigation.
@@ -161,8 +140,8 @@ pub enum Action {
         result: Result<String, String>,
     },
     Saved(Result<PathBuf, String>),
-    /// Outcome of a Slurm submission, to show.
-    Submitted(Result<String, String>),
+    /// Outcome of an effect done off the UI thread (a submission, a resume), to show.
+    Outcome(Result<String, String>),
     Notice(String),
 }
 
@@ -173,7 +152,7 @@ pub enum Effect {
         ticket: u64,
         experiment: Box<Experiment>,
         source: PathBuf,
-        kind: LaunchKind,
+        kind: LauncherKind,
     },
     /// Every run of a sweep in one Slurm job array.
     Submit {
@@ -182,7 +161,6 @@ pub enum Effect {
     },
     Cancel {
         run_id: String,
-        pid: Option<u32>,
     },
     Resume {
         run_id: String,

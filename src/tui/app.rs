@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use ratatui::layout::{Position, Rect};
 
-use crate::experiment::Experiment;
+use crate::experiment::{Experiment, LauncherKind};
 use crate::gpu::GpuStat;
 use crate::runs::{RunState, RunStatus};
 
-use super::action::{Action, DetailTab, Effect, LaunchKind, Pane};
+use super::action::{Action, DetailTab, Effect, Pane};
 use super::experiments::{self, ExpEntry, FieldView};
 use super::keymap::{self, Binding, Ctx};
 use super::layout;
@@ -26,7 +26,7 @@ pub struct Pending {
 /// What a confirmation prompt is about.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Confirm {
-    CancelRun { run_id: String, pid: Option<u32> },
+    CancelRun { run_id: String },
     CancelQueued { ticket: u64, name: String },
     Quit { active: usize },
 }
@@ -251,11 +251,11 @@ impl App {
                 self.gpus = gpus;
                 Vec::new()
             }
-            Action::Submitted(Ok(text)) => {
+            Action::Outcome(Ok(text)) => {
                 self.message = Some((false, text));
                 Vec::new()
             }
-            Action::Submitted(Err(text)) => {
+            Action::Outcome(Err(text)) => {
                 self.message = Some((true, text));
                 Vec::new()
             }
@@ -366,7 +366,7 @@ impl App {
                 ticket: p.ticket,
                 experiment: Box::new(p.experiment),
                 source: p.source,
-                kind: LaunchKind::Thread,
+                kind: LauncherKind::Local,
             });
         }
         effects
@@ -379,11 +379,16 @@ impl App {
     }
 
     /// Queues (thread), starts (detached) or submits (Slurm) every experiment given.
-    fn launch(&mut self, exps: Vec<Experiment>, source: PathBuf, kind: LaunchKind) -> Vec<Effect> {
+    fn launch(
+        &mut self,
+        exps: Vec<Experiment>,
+        source: PathBuf,
+        kind: LauncherKind,
+    ) -> Vec<Effect> {
         let n = exps.len();
         let mut effects = Vec::new();
         let message = match kind {
-            LaunchKind::Thread => {
+            LauncherKind::Local => {
                 for experiment in exps {
                     let ticket = self.ticket();
                     self.queue.push_back(Pending {
@@ -395,7 +400,7 @@ impl App {
                 format!("queued {n} run(s)")
             }
             // Detached runs outlive the dashboard, so they cannot wait in its queue.
-            LaunchKind::Detached => {
+            LauncherKind::Detached => {
                 for experiment in exps {
                     let ticket = self.ticket();
                     effects.push(Effect::Launch {
@@ -408,7 +413,7 @@ impl App {
                 format!("launching {n} detached run(s)")
             }
             // The scheduler queues them: one submission, one job array.
-            LaunchKind::Slurm => {
+            LauncherKind::Slurm => {
                 effects.push(Effect::Submit {
                     experiments: exps,
                     source,
@@ -498,9 +503,9 @@ impl App {
                         Ok(exps) if exps.is_empty() => Vec::new(),
                         Ok(exps) => {
                             let kind = match action {
-                                Action::LaunchDetached => LaunchKind::Detached,
-                                Action::LaunchSlurm => LaunchKind::Slurm,
-                                _ => LaunchKind::of(&exps[0]),
+                                Action::LaunchDetached => LauncherKind::Detached,
+                                Action::LaunchSlurm => LauncherKind::Slurm,
+                                _ => exps[0].launcher,
                             };
                             let (exps, path) = (exps.clone(), e.path.clone());
                             self.launch(exps, path, kind)
@@ -574,7 +579,6 @@ impl App {
             Some(r) if r.status.is_active() => {
                 self.confirm = Some(Confirm::CancelRun {
                     run_id: r.id.clone(),
-                    pid: r.pid,
                 })
             }
             Some(r) => {
@@ -631,9 +635,9 @@ impl App {
             return Vec::new();
         }
         match c {
-            Confirm::CancelRun { run_id, pid } => {
+            Confirm::CancelRun { run_id } => {
                 self.message = Some((false, format!("cancelling {run_id}")));
-                vec![Effect::Cancel { run_id, pid }]
+                vec![Effect::Cancel { run_id }]
             }
             Confirm::CancelQueued { ticket, name } => {
                 self.queue.retain(|p| p.ticket != ticket);
@@ -741,9 +745,9 @@ impl App {
             }
             Action::Launch | Action::LaunchDetached | Action::LaunchSlurm => {
                 let kind = match action {
-                    Action::LaunchDetached => LaunchKind::Detached,
-                    Action::LaunchSlurm => LaunchKind::Slurm,
-                    _ => LaunchKind::of(&f.experiment),
+                    Action::LaunchDetached => LauncherKind::Detached,
+                    Action::LaunchSlurm => LauncherKind::Slurm,
+                    _ => f.experiment.launcher,
                 };
                 let (exp, source) = (f.experiment.clone(), f.source.clone());
                 let effects = self.launch(vec![exp], source, kind);

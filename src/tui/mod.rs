@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-pub use action::{Action, DetailTab, Effect, LaunchKind, Pane};
+pub use action::{Action, DetailTab, Effect, Pane};
 pub use app::App;
 pub use fixture::{write_fixture_experiments, write_fixture_runs};
-pub use source::{Launcher, RunsSource};
+pub use source::RunsSource;
 
 pub struct TuiOptions {
     /// Holds `experiments/` and `runs/`.
@@ -40,7 +40,10 @@ pub struct TuiOptions {
     pub no_color: bool,
     /// Runs launched from the dashboard that may run at once (the rest wait queued).
     pub max_concurrent: usize,
-    pub launcher: Arc<dyn Launcher>,
+    /// Launches, cancels and resumes runs (the engine inside, unseen by the dashboard).
+    pub control: Arc<crate::control::Control>,
+    /// CPU threads a training run uses here, for the header (0 = not known).
+    pub cpu_threads: usize,
 }
 
 /// Runs the dashboard until the user quits (or SIGTERM/SIGHUP).

@@ -21,15 +21,14 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use super::action::{Action, Effect, LaunchKind};
+use super::action::{Action, Effect};
 use super::app::App;
 use super::experiments;
 use super::keymap;
-use super::source::{
-    LaunchMode, LaunchedRun, Launcher, RunsSource, SlurmRecord, SlurmUpdate, SlurmWatcher,
-    cancel_detached,
-};
+use super::source::{RunsSource, SlurmUpdate, SlurmWatcher};
 use super::{TuiOptions, ui};
+use crate::control::{Control, Started};
+use crate::experiment::LauncherKind;
 use crate::runs::RunStatus;
 
 /// Runs folder poll period: quick enough to feel live, cheap when idle.
@@ -92,7 +91,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     app.no_color = no_color;
     app.max_concurrent = opts.max_concurrent.max(1);
     app.now = now_unix();
-    app.cpu_threads = crate::train::device::cpu_threads();
+    app.cpu_threads = opts.cpu_threads;
     app.update(Action::ExperimentsLoaded(experiments::discover(
         &app.experiments_dir(),
     )));
@@ -124,8 +123,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel();
     spawn_collectors(&tx, &opts.dir);
     let mut shell = Shell {
-        launcher: opts.launcher,
-        launched: HashMap::new(),
+        control: opts.control,
         tx: tx.clone(),
         dir: opts.dir.clone(),
     };
@@ -341,11 +339,9 @@ fn dir_signature(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     v
 }
 
-/// Performs effects; outcomes come back to the app as actions.
+/// Performs effects through [`Control`]; outcomes come back to the app as actions.
 struct Shell {
-    launcher: Arc<dyn Launcher>,
-    /// Runs this dashboard started, by run id (thread runs hold their cancel token).
-    launched: HashMap<String, (LaunchedRun, LaunchMode)>,
+    control: Arc<Control>,
     tx: Sender<Msg>,
     dir: PathBuf,
 }
@@ -361,25 +357,18 @@ impl Shell {
             Effect::Launch {
                 ticket,
                 experiment,
+                source,
                 kind,
-                ..
             } => {
-                let mode = match kind {
-                    LaunchKind::Thread => LaunchMode::Thread,
-                    // The app submits Slurm launches as `Effect::Submit`.
-                    LaunchKind::Detached | LaunchKind::Slurm => LaunchMode::Detached,
-                };
-                let result = match self
-                    .launcher
-                    .launch(&experiment, &self.dir.join("runs"), mode)
-                {
-                    Ok(run) => {
-                        let id = run.run_id.clone();
-                        self.launched.insert(id.clone(), (run, mode));
-                        Ok(id)
-                    }
-                    Err(e) => Err(format!("{}: {e:#}", experiment.name)),
-                };
+                let result =
+                    match self
+                        .control
+                        .launch(std::slice::from_ref(&*experiment), &source, kind)
+                    {
+                        Ok(Started::Runs(ids)) => Ok(ids.join(", ")),
+                        Ok(Started::Submitted(msg)) => Ok(msg),
+                        Err(e) => Err(format!("{}: {e:#}", experiment.name)),
+                    };
                 self.send(Action::Launched { ticket, result });
             }
             Effect::Submit {
@@ -387,53 +376,29 @@ impl Shell {
                 source,
             } => {
                 // Off the UI thread: a busy controller can take seconds to answer sbatch.
-                let (dir, tx) = (self.dir.clone(), self.tx.clone());
+                let (control, tx) = (self.control.clone(), self.tx.clone());
                 thread::spawn(move || {
-                    let result = submit(&dir, &experiments, &source);
-                    let _ = tx.send(Msg::Act(Action::Submitted(
-                        result.map_err(|e| format!("{e:#}")),
-                    )));
+                    let result = match control.launch(&experiments, &source, LauncherKind::Slurm) {
+                        Ok(Started::Submitted(msg)) => Ok(msg),
+                        Ok(Started::Runs(ids)) => Ok(format!("started {}", ids.join(", "))),
+                        Err(e) => Err(format!("{e:#}")),
+                    };
+                    let _ = tx.send(Msg::Act(Action::Outcome(result)));
                 });
             }
-            Effect::Cancel { run_id, pid } => {
-                // Thread runs stop through their token; Slurm runs through `scancel`;
-                // anything else (detached, or started elsewhere) through its trainer's pid.
-                let run_dir = self.dir.join("runs").join(&run_id);
-                let outcome = match (self.launched.get(&run_id), pid) {
-                    (Some((run, LaunchMode::Thread)), _) => {
-                        run.cancel.cancel();
-                        Ok(())
-                    }
-                    _ if is_slurm_run(&run_dir) => crate::slurm::cancel(&run_dir),
-                    (_, Some(p)) => cancel_detached(p),
-                    (_, None) => Err(anyhow::anyhow!("{run_id} has not reported its process yet")),
-                };
-                if let Err(e) = outcome {
+            Effect::Cancel { run_id } => {
+                let run_dir = self.control.runs_dir().join(&run_id);
+                if let Err(e) = self.control.cancel(&run_dir) {
                     self.send(Action::Notice(format!("cannot cancel {run_id}: {e:#}")));
                 }
             }
             Effect::Resume { run_id } => {
-                let run_dir = self.dir.join("runs").join(&run_id);
-                if is_slurm_run(&run_dir) {
-                    // Back to the scheduler: the same array task resumes from its checkpoint.
-                    match crate::slurm::resubmit(&run_dir) {
-                        Ok(rec) => self.send(Action::Submitted(Ok(format!(
-                            "re-submitted {run_id} as Slurm job {}",
-                            rec.task_id()
-                        )))),
-                        Err(e) => {
-                            self.send(Action::Notice(format!("cannot resume {run_id}: {e:#}")))
-                        }
-                    }
-                    return;
-                }
-                match self.launcher.resume(&run_dir, LaunchMode::Thread) {
-                    Ok(run) => {
-                        self.launched
-                            .insert(run.run_id.clone(), (run, LaunchMode::Thread));
-                    }
-                    Err(e) => self.send(Action::Notice(format!("cannot resume {run_id}: {e:#}"))),
-                }
+                let run_dir = self.control.runs_dir().join(&run_id);
+                let result = self
+                    .control
+                    .resume(&run_dir, LauncherKind::Local)
+                    .map_err(|e| format!("cannot resume {run_id}: {e:#}"));
+                self.send(Action::Outcome(result));
             }
             Effect::SaveVariant {
                 original,
@@ -452,49 +417,16 @@ impl Shell {
         }
     }
 
-    /// Cancels every thread run (they checkpoint first); detached runs go on.
+    /// Cancels every active thread run (they checkpoint first); detached runs go on.
     fn cancel_thread_runs(&self, app: &App) -> Vec<String> {
-        let mut ids = Vec::new();
-        for (id, (run, mode)) in &self.launched {
-            // Runs not seen yet count as active: they may be loading their data.
-            let active = app
-                .runs
+        // Runs not seen yet count as active: they may be loading their data.
+        self.control.cancel_threads(|id| {
+            app.runs
                 .iter()
-                .find(|r| &r.id == id)
-                .is_none_or(|r| r.status.is_active());
-            if *mode == LaunchMode::Thread && active {
-                run.cancel.cancel();
-                ids.push(id.clone());
-            }
-        }
-        ids
+                .find(|r| r.id == id)
+                .is_none_or(|r| r.status.is_active())
+        })
     }
-}
-
-/// Submits a sweep as one Slurm job array into the dashboard's runs folder under `dir`.
-fn submit(
-    dir: &Path,
-    exps: &[crate::experiment::Experiment],
-    source: &Path,
-) -> anyhow::Result<String> {
-    let base = source.parent().unwrap_or(Path::new("."));
-    let mut opts = crate::slurm::SubmitOptions::new(dir.join("runs"), base)?;
-    opts.workdir = dir.to_path_buf();
-    let sub = crate::slurm::submit(exps, &opts)?;
-    let mut msg = format!(
-        "submitted {} run(s) to Slurm as job array {}",
-        sub.runs.len(),
-        sub.job_id.unwrap_or_default()
-    );
-    // The request could not be checked, or exceeds a limit a QOS may lift: say so beside it.
-    for w in &sub.warnings {
-        msg.push_str(&format!("; warning: {w}"));
-    }
-    Ok(msg)
-}
-
-fn is_slurm_run(run_dir: &Path) -> bool {
-    matches!(SlurmRecord::read(run_dir), Ok(Some(_)))
 }
 
 /// Waits until the given runs stop (or a timeout), watching their event files.

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use crate::runs::{CancelToken, LaunchMode, LaunchedRun, Launcher, cancel_detached};
 use crate::runs::{RunState, RunUpdate, RunsWatcher, Scheduled};
 pub use crate::slurm::watch::{SlurmUpdate, SlurmWatcher};
 pub use crate::slurm::{JobState, SlurmRecord};

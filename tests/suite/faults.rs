@@ -669,7 +669,8 @@ fn damaged_run_folders_are_flagged_not_shown_as_healthy() {
 
 #[test]
 fn launching_into_an_unwritable_runs_folder_is_an_error_the_dashboard_can_show() {
-    use histoboard::runs::{LaunchMode, Launcher};
+    use histoboard::experiment::LauncherKind;
+    use histoboard::runs::Launcher;
     let dir = tempfile::tempdir().unwrap();
     let exp = {
         let mut exps =
@@ -681,7 +682,7 @@ fn launching_into_an_unwritable_runs_folder_is_an_error_the_dashboard_can_show()
     // `runs` is a file: nothing can be created under it (even by root).
     let file = dir.path().join("runs");
     std::fs::write(&file, "not a folder").unwrap();
-    for mode in [LaunchMode::Thread, LaunchMode::Detached] {
+    for mode in [LauncherKind::Local, LauncherKind::Detached] {
         let err = launcher
             .launch(&exp, &file, mode)
             .err()
@@ -694,7 +695,7 @@ fn launching_into_an_unwritable_runs_folder_is_an_error_the_dashboard_can_show()
         return;
     };
     let err = launcher
-        .launch(&exp, &ro.path().join("runs"), LaunchMode::Thread)
+        .launch(&exp, &ro.path().join("runs"), LauncherKind::Local)
         .expect_err("read-only runs folder");
     assert!(
         format!("{err:#}").contains("Read-only file system"),

@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod control;
 mod data_loader;
 mod data_sources;
 mod effnet_model;

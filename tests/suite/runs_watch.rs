@@ -3,11 +3,11 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use histoboard::experiment::Experiment;
+use histoboard::experiment::{Experiment, LauncherKind};
 use histoboard::runs::{
-    DataSummary, Event, EventWriter, FakeLauncher, LaunchMode, Launcher, RunStatus, RunUpdate,
-    RunsWatcher, TailError, cancel_detached, now_unix, spawn_collector, spawn_detached,
-    state::trainer_alive, write_synthetic_run,
+    DataSummary, Event, EventWriter, FakeLauncher, Launcher, RunStatus, RunUpdate, RunsWatcher,
+    TailError, cancel_detached, now_unix, spawn_collector, spawn_detached, state::trainer_alive,
+    write_synthetic_run,
 };
 
 fn started(pid: u32) -> Event {
@@ -141,7 +141,7 @@ fn collector_thread_sends_updates_until_stopped() {
         ..Experiment::default()
     };
     let run = launcher
-        .launch(&exp, dir.path(), LaunchMode::Thread)
+        .launch(&exp, dir.path(), LauncherKind::Local)
         .unwrap();
     assert!(run.run_id.starts_with("fake-exp-"), "{}", run.run_id);
     assert!(run.dir.join("config.toml").is_file());
@@ -157,7 +157,10 @@ fn collector_thread_sends_updates_until_stopped() {
     assert_eq!(finished.id, run.run_id);
     assert_eq!(finished.completed.len(), 2);
     assert_eq!(finished.experiment, "fake exp");
-    assert_eq!(launcher.calls(), [(run.run_id.clone(), LaunchMode::Thread)]);
+    assert_eq!(
+        launcher.calls(),
+        [(run.run_id.clone(), LauncherKind::Local)]
+    );
     collector.stop();
 }
 
@@ -170,21 +173,21 @@ fn fake_launcher_cancels_and_resumes() {
         .with_batches(2)
         .with_delay(Duration::from_millis(30));
     let run = slow
-        .launch(&Experiment::default(), dir.path(), LaunchMode::Thread)
+        .launch(&Experiment::default(), dir.path(), LauncherKind::Local)
         .unwrap();
     wait_for(&mut watcher, &run.run_id, |s| s == RunStatus::Running);
     run.cancel.cancel();
     wait_for(&mut watcher, &run.run_id, |s| s == RunStatus::Cancelled);
 
     let fast = FakeLauncher::new().with_delay(Duration::ZERO);
-    let resumed = fast.resume(&run.dir, LaunchMode::Detached).unwrap();
+    let resumed = fast.resume(&run.dir, LauncherKind::Detached).unwrap();
     assert_eq!(resumed.run_id, run.run_id);
     wait_for(&mut watcher, &run.run_id, |s| s == RunStatus::Finished);
     let state = watcher.get(&run.run_id).unwrap();
     let epochs: Vec<usize> = state.completed.iter().map(|e| e.epoch).collect();
     assert_eq!(epochs, [1, 2, 3]);
     assert!(
-        fast.resume(&run.dir, LaunchMode::Thread).is_err(),
+        fast.resume(&run.dir, LauncherKind::Local).is_err(),
         "finished runs do not resume"
     );
 }
@@ -248,7 +251,7 @@ fn a_scripted_failure_is_reported_and_the_run_resumes_after_it() {
         .with_delay(Duration::ZERO)
         .failing_at_epoch(2);
     let run = failing
-        .launch(&Experiment::default(), dir.path(), LaunchMode::Thread)
+        .launch(&Experiment::default(), dir.path(), LauncherKind::Local)
         .unwrap();
     wait_for(&mut watcher, &run.run_id, |s| s == RunStatus::Failed);
     let state = watcher.get(&run.run_id).unwrap();
@@ -257,7 +260,7 @@ fn a_scripted_failure_is_reported_and_the_run_resumes_after_it() {
 
     FakeLauncher::new()
         .with_delay(Duration::ZERO)
-        .resume(&run.dir, LaunchMode::Thread)
+        .resume(&run.dir, LauncherKind::Local)
         .unwrap();
     wait_for(&mut watcher, &run.run_id, |s| s == RunStatus::Finished);
     let state = watcher.get(&run.run_id).unwrap();
@@ -278,7 +281,7 @@ fn eta_after_cancel_a_pause_and_resume_is_close_to_the_time_left() {
         .with_batches(4)
         .with_delay(delay);
     let run = launcher
-        .launch(&Experiment::default(), dir.path(), LaunchMode::Thread)
+        .launch(&Experiment::default(), dir.path(), LauncherKind::Local)
         .unwrap();
     wait_for_epochs(&mut watcher, &run.run_id, 3);
     run.cancel.cancel();
@@ -286,7 +289,7 @@ fn eta_after_cancel_a_pause_and_resume_is_close_to_the_time_left() {
     let pause = Duration::from_millis(1500);
     std::thread::sleep(pause);
 
-    let resumed = launcher.resume(&run.dir, LaunchMode::Thread).unwrap();
+    let resumed = launcher.resume(&run.dir, LauncherKind::Local).unwrap();
     // Read the ETA once the resumed run is half-way through its first epoch.
     let deadline = Instant::now() + Duration::from_secs(20);
     let (eta, at) = loop {

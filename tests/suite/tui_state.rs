@@ -4,8 +4,9 @@ use std::path::Path;
 
 use std::sync::Arc;
 
+use histoboard::experiment::LauncherKind;
 use histoboard::runs::{Record, RunState, RunStatus};
-use histoboard::tui::action::{Action, DetailTab, Effect, LaunchKind, Pane};
+use histoboard::tui::action::{Action, DetailTab, Effect, Pane};
 use histoboard::tui::app::{App, Confirm};
 use histoboard::tui::fixture::{
     fixture_records, fixture_run_id, write_fixture_experiments, write_fixture_runs, write_run,
@@ -45,7 +46,7 @@ fn run_view(id: &str, status: RunStatus) -> Arc<RunState> {
     Arc::new(v)
 }
 
-fn launches(effects: &[Effect]) -> Vec<(u64, LaunchKind)> {
+fn launches(effects: &[Effect]) -> Vec<(u64, LauncherKind)> {
     effects
         .iter()
         .filter_map(|e| match e {
@@ -63,7 +64,7 @@ fn launch_queues_and_respects_the_concurrency_limit() {
     select_experiment(&mut app, "baseline");
 
     let first = app.update(Action::Launch);
-    assert_eq!(launches(&first), vec![(1, LaunchKind::Thread)]);
+    assert_eq!(launches(&first), vec![(1, LauncherKind::Local)]);
     assert!(app.update(Action::Launch).is_empty(), "second waits");
     assert!(app.update(Action::Launch).is_empty(), "third waits");
     assert_eq!(app.queue.len(), 2);
@@ -88,7 +89,7 @@ fn launch_queues_and_respects_the_concurrency_limit() {
         "baseline-a",
         RunStatus::Finished,
     )]));
-    assert_eq!(launches(&next), vec![(2, LaunchKind::Thread)]);
+    assert_eq!(launches(&next), vec![(2, LauncherKind::Local)]);
     assert_eq!(app.queue.len(), 1);
 
     // A failed launch frees its slot at once.
@@ -96,7 +97,7 @@ fn launch_queues_and_respects_the_concurrency_limit() {
         ticket: 2,
         result: Err("no GPU".into()),
     });
-    assert_eq!(launches(&after_fail), vec![(3, LaunchKind::Thread)]);
+    assert_eq!(launches(&after_fail), vec![(3, LauncherKind::Local)]);
     assert!(
         app.message
             .as_ref()
@@ -117,7 +118,7 @@ fn a_higher_limit_starts_several_and_detached_launches_skip_the_queue() {
     assert_eq!(started.len(), 2);
     assert_eq!(app.queue.len(), 1);
     let detached = app.update(Action::LaunchDetached);
-    assert_eq!(launches(&detached), vec![(4, LaunchKind::Detached)]);
+    assert_eq!(launches(&detached), vec![(4, LauncherKind::Detached)]);
     assert_eq!(app.queue.len(), 1, "detached runs do not queue");
 }
 
@@ -352,13 +353,7 @@ fn cancel_asks_for_confirmation() {
     assert!(app.confirm.is_none());
     app.update(Action::Cancel);
     let effects = app.update(Action::Yes);
-    assert_eq!(
-        effects,
-        vec![Effect::Cancel {
-            run_id: id,
-            pid: Some(std::process::id())
-        }]
-    );
+    assert_eq!(effects, vec![Effect::Cancel { run_id: id }]);
     // A finished run is not cancelled.
     select_run(&mut app, &fixture_run_id(0));
     app.update(Action::Cancel);
