@@ -12,7 +12,9 @@
 pub mod event;
 pub mod fake;
 pub mod launch;
+pub mod meta;
 pub mod paths;
+pub mod prune;
 pub mod state;
 pub mod tail;
 pub mod watch;
@@ -21,6 +23,7 @@ pub mod writer;
 pub use event::*;
 pub use fake::{FakeLauncher, synthetic_epoch, write_synthetic_run};
 pub use launch::{CancelToken, LaunchedRun, Launcher, cancel_detached, spawn_detached};
+pub use meta::RunMeta;
 pub use paths::{RunPaths, new_run_id, now_unix, write_atomic};
 pub use state::{
     BatchProgress, CheckpointInfo, Downsampled, LogLine, RunState, RunStatus, Scheduled,

@@ -38,6 +38,10 @@ impl RunPaths {
     pub fn predictions(&self) -> PathBuf {
         self.dir.join("valid_predictions.csv")
     }
+    /// The user's note and tags.
+    pub fn meta(&self) -> PathBuf {
+        self.dir.join("meta.toml")
+    }
     /// stdout/stderr of a detached run.
     pub fn log(&self) -> PathBuf {
         self.dir.join("train.log")

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::event::{DataSummary, EpochSummary, Event, LogLevel, Record};
+use super::meta::RunMeta;
 use crate::experiment::Experiment;
 use crate::metrics::MetricName;
 
@@ -232,6 +233,8 @@ pub struct RunState {
     pub segment_start: Option<f64>,
     /// The scheduler's view of the run's task, for runs submitted to one.
     pub scheduled: Option<Scheduled>,
+    /// The user's note and tags (`meta.toml`).
+    pub meta: RunMeta,
     pub last_event_at: Option<f64>,
     pub finished_reason: Option<String>,
     pub error: Option<String>,
@@ -276,6 +279,7 @@ impl RunState {
             trained_s: 0.0,
             segment_start: None,
             scheduled: None,
+            meta: RunMeta::default(),
             last_event_at: None,
             finished_reason: None,
             error: None,

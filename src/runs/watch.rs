@@ -33,6 +33,8 @@ struct Watched {
     missing_stream: bool,
     /// `config.toml` was looked for since the stream was (re)read.
     config_checked: bool,
+    /// Modification time of `meta.toml` when last read (None: not there).
+    meta_modified: Option<std::time::SystemTime>,
 }
 
 /// Incrementally follows every run under a runs folder. Polling stats each known
@@ -110,6 +112,7 @@ impl RunsWatcher {
                         state: RunState::new(id.clone(), paths.dir),
                         missing_stream: false,
                         config_checked: false,
+                        meta_modified: None,
                     },
                 );
                 changed.insert(id);
@@ -217,6 +220,7 @@ fn step(
     let mut changed = false;
     let mut errors = Vec::new();
     let paths = RunPaths::new(&run.state.dir);
+    changed |= refresh_meta(run, &paths);
     if !run.tail.path().exists() {
         changed |= run.state.apply_scheduler(scheduled.cloned());
         // A task queued elsewhere that ended before writing a stream lost its trainer too.
@@ -242,14 +246,14 @@ fn step(
     if std::mem::take(&mut run.missing_stream) {
         // The stream is back (a new attempt, or restored): fold it afresh.
         run.tail = Tail::new(paths.events());
-        run.state = RunState::new(id, run.state.dir.clone());
+        run.state = fresh_state(id, &mut run.state);
         run.config_checked = false;
         changed = true;
     }
     let (records, restarted) = run.tail.poll_detect_restart();
     if restarted {
         // The file was replaced: what was folded from it no longer holds.
-        run.state = RunState::new(id, run.state.dir.clone());
+        run.state = fresh_state(id, &mut run.state);
         run.config_checked = false;
         changed = true;
     }
@@ -280,6 +284,29 @@ fn step(
     changed |= run.state.apply_scheduler(scheduled.cloned());
     changed |= run.state.check_lost(now, quiet_s);
     (id.to_string(), changed, errors)
+}
+
+/// A state to fold a replaced stream into afresh, keeping what does not come from the stream.
+fn fresh_state(id: &str, old: &mut RunState) -> RunState {
+    let mut st = RunState::new(id, old.dir.clone());
+    st.meta = std::mem::take(&mut old.meta);
+    st
+}
+
+/// Re-reads the run's note and tags when `meta.toml` changed (one `stat` otherwise).
+fn refresh_meta(run: &mut Watched, paths: &RunPaths) -> bool {
+    let modified = std::fs::metadata(paths.meta())
+        .and_then(|m| m.modified())
+        .ok();
+    if modified == run.meta_modified {
+        return false;
+    }
+    run.meta_modified = modified;
+    match super::meta::RunMeta::read(&paths.dir) {
+        Ok(meta) => run.state.meta = meta,
+        Err(e) => run.state.note_problem(format!("{e:#}")),
+    }
+    true
 }
 
 /// Handle to a collector thread; dropping it stops the thread and waits for it.

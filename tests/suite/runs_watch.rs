@@ -339,3 +339,49 @@ fn wait_for_epochs(watcher: &mut RunsWatcher, id: &str, n: usize) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+#[test]
+fn notes_and_tags_are_watched_and_prune_refuses_live_runs() {
+    use histoboard::runs::RunMeta;
+    use histoboard::runs::prune;
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path();
+    write_synthetic_run(&runs.join("a"), "exp", 2, 2, 1000.0).unwrap();
+    write_synthetic_run(&runs.join("b"), "exp", 2, 2, 2000.0).unwrap();
+    let mut w = RunsWatcher::new(runs);
+    w.poll();
+    assert_eq!(w.get("a").unwrap().meta, RunMeta::default());
+    let meta = RunMeta {
+        note: "the baseline".into(),
+        tags: vec!["paper".into()],
+    };
+    meta.write(&runs.join("a")).unwrap();
+    assert!(changed_ids(&w.poll()).contains(&"a".to_string()));
+    assert_eq!(w.get("a").unwrap().meta, meta);
+
+    // Archive: out of the list, still on disk.
+    let said = prune::describe(runs, &["a".into()]);
+    assert!(said.starts_with("1 run, "), "{said}");
+    let to = prune::archive(runs, w.get("a").unwrap()).unwrap();
+    assert!(to.join("events.jsonl").is_file());
+    assert_eq!(RunMeta::read(&to).unwrap(), meta, "the note goes along");
+    w.poll();
+    assert!(w.get("a").is_none(), "archived runs leave the list");
+    // Delete: gone for good.
+    let freed = prune::remove(runs, w.get("b").unwrap()).unwrap();
+    assert!(freed > 0);
+    assert!(!runs.join("b").exists());
+
+    // A live run is never touched.
+    let mut live = EventWriter::create(&runs.join("live")).unwrap();
+    live.emit(started(std::process::id())).unwrap();
+    let st = prune::current_state(&runs.join("live"));
+    assert_eq!(st.status, RunStatus::Running);
+    for err in [
+        prune::archive(runs, &st).unwrap_err(),
+        prune::remove(runs, &st).map(|_| ()).unwrap_err(),
+    ] {
+        assert!(format!("{err:#}").contains("cancel it first"), "{err:#}");
+    }
+    assert!(runs.join("live/events.jsonl").is_file());
+}
