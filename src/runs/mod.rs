@@ -9,6 +9,7 @@
 //! - [`launch`]: the [`Launcher`] contract, cancellation and detached processes.
 //! - [`fake`]: [`FakeLauncher`] and synthetic runs, for tests and benchmarks.
 
+pub mod compare;
 pub mod event;
 pub mod fake;
 pub mod launch;

@@ -11,6 +11,7 @@ mod effnet_model;
 mod effnet_weights;
 mod experiment_edit;
 mod experiment_load;
+mod export;
 mod faults;
 mod kernels_conv;
 mod kernels_pool;
