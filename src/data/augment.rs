@@ -8,6 +8,8 @@
 //! map from output pixel to source pixel, sampled once: exactly (index copy) when it is a
 //! pure dihedral + crop, bilinearly with reflect padding otherwise. Colour (brightness,
 //! contrast, saturation, hue) is folded into one 3x3 matrix + offset, clamped once.
+//!
+//! About 480 lines of code; the rest are its tests (each augmentation against a reference).
 
 use super::{Rng, SIDE};
 use crate::experiment::AugmentConfig;

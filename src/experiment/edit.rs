@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use toml::{Table, Value};
 
-use super::load::{self, fmt_float, get, normalize_leaf, parse_value, remove, set};
+use super::load::{self, normalize_leaf, parse_value};
 use super::schema::Experiment;
 use super::spec::{self, Kind, SPECS, Step};
+use super::sweep::{self, fmt_float};
+use super::table::{get, remove, set};
 use super::validate::problems;
 
 /// What kind of input a form field takes.
@@ -399,7 +401,7 @@ pub fn save_variant(original: &Path, new_path: &Path, exp: &Experiment) -> anyho
         .with_context(|| format!("{} is not valid TOML", original.display()))?;
     let origs = load::load(original, &[])?;
     let mut merged = load::merged_table(original)?;
-    let swept: HashSet<&str> = load::take_axes(&mut merged)?
+    let swept: HashSet<&str> = sweep::take_axes(&mut merged)?
         .into_iter()
         .map(|(k, _)| k)
         .collect();

@@ -28,6 +28,8 @@ mod load;
 mod paths;
 pub mod schema;
 mod spec;
+mod sweep;
+mod table;
 mod validate;
 
 pub use edit::{Field, FieldKind, diff, fields, save_variant, set_field, step_field, to_toml};

@@ -5,6 +5,9 @@
 //! value), which strings are closed choices, or how to step a value; this
 //! table is that knowledge in one place. A unit test checks that it covers
 //! exactly the fields `schema.rs` serialises, so the two cannot drift apart.
+//!
+//! Longer than most files here on purpose: it is one table (a row per field), read top to
+//! bottom; splitting it would scatter the fields a reader compares.
 
 /// What a leaf field holds, as the loader type-checks it.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,11 +1,14 @@
-//! Runs on disk: the event stream (`events.jsonl`), its writer and tailer, and run state.
+//! The run: its event stream on disk and the one state folded from it.
 //!
 //! - [`event`]: the record types (the contract between trainer and dashboard).
 //! - [`paths`]: a run folder's layout and run ids.
 //! - [`writer`]: [`EventWriter`], used by the trainer (also keeps `metrics.csv`).
 //! - [`tail`]: [`Tail`], incremental reading of a growing `events.jsonl`.
-//! - [`state`]: [`RunState`], a run folded from its records.
+//! - [`state`]: [`RunState`], a run folded from its records (the scheduler's word included);
+//!   [`series`] its bounded batch-loss history, [`process`] whether its trainer lives.
 //! - [`watch`]: [`RunsWatcher`] and [`spawn_collector`], following a whole runs folder.
+//! - [`meta`]: a run's note and tags; [`prune`]: archiving and deleting runs.
+//! - [`compare`]: runs side by side (the dashboard's compare view, exported CSV).
 //! - [`launch`]: the [`Launcher`] contract, cancellation and detached processes.
 //! - [`fake`]: [`FakeLauncher`] and synthetic runs, for tests and benchmarks.
 
@@ -15,7 +18,9 @@ pub mod fake;
 pub mod launch;
 pub mod meta;
 pub mod paths;
+pub mod process;
 pub mod prune;
+pub mod series;
 pub mod state;
 pub mod tail;
 pub mod watch;
@@ -26,9 +31,8 @@ pub use fake::{FakeLauncher, synthetic_epoch, write_synthetic_run};
 pub use launch::{CancelToken, LaunchedRun, Launcher, cancel_detached, spawn_detached};
 pub use meta::RunMeta;
 pub use paths::{RunPaths, new_run_id, now_unix, write_atomic};
-pub use state::{
-    BatchProgress, CheckpointInfo, Downsampled, LogLine, RunState, RunStatus, Scheduled,
-};
+pub use series::Downsampled;
+pub use state::{BatchProgress, CheckpointInfo, LogLine, RunState, RunStatus, Scheduled};
 pub use tail::{Tail, TailError};
 pub use watch::{Collector, LoadBench, RunUpdate, RunsWatcher, bench_load, spawn_collector};
 pub use writer::{EventWriter, METRICS_CSV_HEADER};

@@ -8,11 +8,11 @@ use serde::Serialize;
 
 use super::event::{DataSummary, EpochSummary, Event, LogLevel, Record};
 use super::meta::RunMeta;
+use super::process::trainer_alive;
+use super::series::Downsampled;
 use crate::experiment::Experiment;
 use crate::metrics::MetricName;
 
-/// Points kept in the batch-loss history before it is halved.
-pub const BATCH_HISTORY_CAP: usize = 2000;
 /// Log lines kept per run.
 pub const LOG_TAIL_CAP: usize = 500;
 /// Seconds a run may stay silent after its scheduler task ended before it counts as lost
@@ -90,89 +90,6 @@ pub struct CheckpointInfo {
     pub epoch: usize,
     pub kind: String,
     pub path: String,
-}
-
-/// A series with bounded memory: once [`BATCH_HISTORY_CAP`] points are stored, neighbouring
-/// pairs are averaged and each later point averages twice as many raw values, so spacing stays
-/// uniform (good for sparklines) however long the run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Downsampled {
-    /// `(x, y)` averages of `stride` raw points each.
-    points: Vec<(f64, f64)>,
-    stride: usize,
-    /// Sum and count of raw points not yet making a full stride.
-    pending: (f64, f64, usize),
-    cap: usize,
-}
-
-impl Default for Downsampled {
-    fn default() -> Self {
-        Downsampled::with_cap(BATCH_HISTORY_CAP)
-    }
-}
-
-impl Downsampled {
-    /// `cap` is raised to 2 (halving needs pairs) and rounded up to even.
-    pub fn with_cap(cap: usize) -> Downsampled {
-        Downsampled {
-            points: Vec::new(),
-            stride: 1,
-            pending: (0.0, 0.0, 0),
-            cap: cap.max(2).next_multiple_of(2),
-        }
-    }
-
-    pub fn push(&mut self, x: f64, y: f64) {
-        self.pending = (self.pending.0 + x, self.pending.1 + y, self.pending.2 + 1);
-        if self.pending.2 < self.stride {
-            return;
-        }
-        let (sx, sy, k) = std::mem::take(&mut self.pending);
-        self.points.push((sx / k as f64, sy / k as f64));
-        if self.points.len() >= self.cap {
-            self.points = self
-                .points
-                .chunks(2)
-                .map(|p| {
-                    let n = p.len() as f64;
-                    (
-                        p.iter().map(|q| q.0).sum::<f64>() / n,
-                        p.iter().map(|q| q.1).sum::<f64>() / n,
-                    )
-                })
-                .collect();
-            self.stride *= 2;
-        }
-    }
-
-    /// Stored points, oldest first, plus the average of the not-yet-full latest stride.
-    pub fn points(&self) -> Vec<(f64, f64)> {
-        let mut out = self.points.clone();
-        let (sx, sy, k) = self.pending;
-        if k > 0 {
-            out.push((sx / k as f64, sy / k as f64));
-        }
-        out
-    }
-
-    pub fn len(&self) -> usize {
-        self.points.len() + usize::from(self.pending.2 > 0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Raw points per stored point.
-    pub fn stride(&self) -> usize {
-        self.stride
-    }
-
-    /// Drops points with `x > limit` (a resumed run repeats those epochs).
-    pub fn truncate_after(&mut self, limit: f64) {
-        self.points.retain(|p| p.0 <= limit);
-        self.pending = (0.0, 0.0, 0);
-    }
 }
 
 /// A batch scheduler's word on the run's task (Slurm), kept beside the run's own events.
@@ -618,59 +535,4 @@ impl RunState {
         self.status = RunStatus::Lost;
         true
     }
-}
-
-/// Whether the trainer with `pid` still runs. On Linux a zombie counts as gone, and so does a
-/// process that started after `since` (the pid was reused by something else). Elsewhere, asks
-/// `kill -0`.
-pub fn trainer_alive(pid: u32, since: Option<f64>) -> bool {
-    if pid == 0 {
-        return false;
-    }
-    #[cfg(target_os = "linux")]
-    {
-        let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(s) => s,
-            Err(_) => return false,
-        };
-        // Fields after the parenthesised command name (which may itself contain spaces).
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            return true;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
-            return false;
-        }
-        if let (Some(since), Some(start)) = (since, fields.get(19).and_then(|s| s.parse().ok()))
-            && let Some(started) = process_start_unix(start)
-            && started > since + 2.0
-        {
-            return false;
-        }
-        true
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = since;
-        std::process::Command::new("kill")
-            .args(["-0", &pid.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-}
-
-/// Start time of a process in Unix seconds from its `/proc/<pid>/stat` start field (clock ticks
-/// after boot; Linux fixes USER_HZ at 100 for user space).
-#[cfg(target_os = "linux")]
-fn process_start_unix(start_ticks: u64) -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let btime: f64 = stat
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(btime + start_ticks as f64 / 100.0)
 }

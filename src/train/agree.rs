@@ -14,7 +14,8 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::bench::model_config;
 use super::device::{self, DeviceChoice};
-use super::trainer::{bce_with_logits, to_tensors};
+use super::loss::bce_with_logits;
+use super::trainer::to_tensors;
 use crate::data::{self, Dataset, LoaderOptions};
 use crate::experiment::DataConfig;
 use crate::kernels::Kernels;

@@ -11,7 +11,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, ElementConversion};
 
 use super::device::{self, DeviceChoice};
-use super::trainer::bce_with_logits;
+use super::loss::bce_with_logits;
 use crate::experiment::{Arch, ModelConfig};
 use crate::kernels::Kernels;
 use crate::model::Net;

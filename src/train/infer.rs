@@ -8,7 +8,8 @@ use burn::module::Module;
 
 use super::checkpoint::{self, Which};
 use super::device::{self, DeviceChoice};
-use super::trainer::{ROC_POINTS, bce_of_probs, predict_probs};
+use super::loss::bce_of_probs;
+use super::trainer::{ROC_POINTS, predict_probs};
 use crate::data::Dataset;
 use crate::experiment::Experiment;
 use crate::kernels::Kernels;

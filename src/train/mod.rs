@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod infer;
 pub mod launcher;
+pub mod loss;
 pub mod optim;
 pub mod schedule;
 mod trainer;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use histoboard::experiment::{Experiment, LauncherKind};
 use histoboard::runs::{
     DataSummary, Event, EventWriter, FakeLauncher, Launcher, RunStatus, RunUpdate, RunsWatcher,
-    TailError, cancel_detached, now_unix, spawn_collector, spawn_detached, state::trainer_alive,
+    TailError, cancel_detached, now_unix, process::trainer_alive, spawn_collector, spawn_detached,
     write_synthetic_run,
 };
 
