@@ -15,7 +15,8 @@
 //! - [`chart`]: epoch and ROC charts shared by curves, ROC and comparison;
 //! - [`format`](mod@format): durations as the dashboard writes them;
 //! - [`keymap`]: key bindings as data (key handling, help and hint bar come from it);
-//! - [`shell`]: the terminal, the collector threads and the effects;
+//! - [`shell`]: the terminal, the redraw loop and the effects;
+//! - [`workers`]: the stoppable background threads feeding the shell's one channel;
 //! - [`experiments`] / [`source`]: adapters to the `experiment` and `runs` modules;
 //! - [`fixture`]: deterministic runs for tests, screenshots and the benchmark.
 
@@ -32,6 +33,7 @@ pub mod shell;
 pub mod source;
 pub mod theme;
 pub mod ui;
+pub mod workers;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
