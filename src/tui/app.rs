@@ -1,7 +1,11 @@
 //! Dashboard state and its pure transitions: `App::update(Action) -> Vec<Effect>`.
+//!
+//! `App` owns all the state; `update` handles what concerns the whole dashboard (collector
+//! news, the launch queue, focus, mouse) and hands keys to the pane they belong to
+//! ([`super::panes`]).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ratatui::layout::{Position, Rect};
@@ -11,9 +15,14 @@ use crate::gpu::GpuStat;
 use crate::runs::{RunState, RunStatus};
 
 use super::action::{Action, DetailTab, Effect, Pane};
-use super::experiments::{self, ExpEntry, FieldView};
+use super::experiments::ExpEntry;
 use super::keymap::{self, Binding, Ctx};
 use super::layout;
+use super::panes;
+// The panes' state types, where they were before the panes had modules of their own.
+pub use super::panes::compare::{CompareState, CompareTable};
+pub use super::panes::confirm::Confirm;
+pub use super::panes::form::FormState;
 
 /// A launch waiting for a free slot.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,71 +30,6 @@ pub struct Pending {
     pub ticket: u64,
     pub experiment: Experiment,
     pub source: PathBuf,
-}
-
-/// What a confirmation prompt is about.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Confirm {
-    CancelRun { run_id: String },
-    CancelQueued { ticket: u64, name: String },
-    Quit { active: usize },
-}
-
-impl Confirm {
-    pub fn question(&self) -> String {
-        match self {
-            Confirm::CancelRun { run_id, .. } => {
-                format!("Cancel run {run_id}? It checkpoints first and can be resumed.")
-            }
-            Confirm::CancelQueued { name, .. } => format!("Drop queued launch of {name}?"),
-            Confirm::Quit { active } => format!(
-                "{active} run(s) launched here are queued or running and will be cancelled \
-                 (detached runs go on). Quit?"
-            ),
-        }
-    }
-}
-
-/// The hyper-parameter form over one experiment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FormState {
-    /// The file it came from (comments are kept when saving a variant).
-    pub source: PathBuf,
-    pub experiment: Experiment,
-    pub fields: Vec<FieldView>,
-    pub selected: usize,
-    /// Text being typed for the selected field.
-    pub editing: Option<String>,
-    /// File name being typed for "save as".
-    pub saving: Option<String>,
-    /// Last outcome: (is_error, text).
-    pub message: Option<(bool, String)>,
-    /// Keys changed since the form opened.
-    pub changed: BTreeSet<String>,
-}
-
-impl FormState {
-    pub fn selected_field(&self) -> Option<&FieldView> {
-        self.fields.get(self.selected)
-    }
-}
-
-/// The comparison view's table state.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CompareState {
-    pub sort_col: usize,
-    pub reverse: bool,
-    pub selected: usize,
-}
-
-/// The comparison table, derived from the marked runs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CompareTable {
-    pub columns: Vec<String>,
-    /// Per row: run id and one cell per column (the first column is the run id).
-    pub rows: Vec<(String, Vec<String>)>,
-    /// Runs whose configuration could not be read, with the reason.
-    pub problems: Vec<String>,
 }
 
 pub struct App {
@@ -103,7 +47,7 @@ pub struct App {
     pub exp_sel: usize,
     /// Known runs, newest first, as the `runs` module folded them.
     pub runs: Vec<Arc<RunState>>,
-    /// Index into [`App::rows`] (queued launches first, then runs).
+    /// Row of the runs pane: queued launches first, then runs.
     pub run_sel: usize,
     pub marked: BTreeSet<String>,
     /// The header's device line: GPUs where `nvidia-smi` reports some, else the CPU
@@ -242,46 +186,35 @@ impl App {
         }
         self.dirty = true;
         match action {
-            Action::Resize { width, height } => {
-                self.size = Rect::new(0, 0, width, height);
-                Vec::new()
-            }
-            Action::RunsUpdated(runs) => self.runs_updated(runs),
-            Action::GpusUpdated(gpus) => {
-                self.gpus = gpus;
-                Vec::new()
-            }
-            Action::Outcome(Ok(text)) => {
-                self.message = Some((false, text));
-                Vec::new()
-            }
-            Action::Outcome(Err(text)) => {
-                self.message = Some((true, text));
-                Vec::new()
-            }
+            Action::Resize { width, height } => self.size = Rect::new(0, 0, width, height),
+            Action::RunsUpdated(runs) => return self.runs_updated(runs),
+            Action::GpusUpdated(gpus) => self.gpus = gpus,
+            Action::Outcome(Ok(text)) => self.message = Some((false, text)),
+            Action::Outcome(Err(text)) | Action::Notice(text) => self.message = Some((true, text)),
             Action::ExperimentsLoaded(list) => {
                 self.experiments = list;
                 self.exp_sel = self.exp_sel.min(self.experiments.len().saturating_sub(1));
-                Vec::new()
             }
-            Action::Launched { ticket, result } => self.launched(ticket, result),
-            Action::Saved(result) => self.saved(result),
-            Action::Notice(text) => {
-                self.message = Some((true, text));
-                Vec::new()
-            }
+            Action::Launched { ticket, result } => return self.launched(ticket, result),
+            Action::Saved(result) => return self.saved(result),
             Action::Click { col, row } => self.click(col, row),
-            Action::ScrollUp { col, row } => self.scroll(col, row, false),
-            Action::ScrollDown { col, row } => self.scroll(col, row, true),
-            other => match self.ctx() {
-                Ctx::Confirm => self.on_confirm(other),
-                Ctx::Help => self.on_help(other),
-                Ctx::Input => self.on_input(other),
-                Ctx::Form => self.on_form(other),
-                Ctx::Compare => self.on_compare(other),
-                _ => self.on_main(other),
-            },
+            Action::ScrollUp { col, row } => return self.scroll(col, row, false),
+            Action::ScrollDown { col, row } => return self.scroll(col, row, true),
+            other => {
+                return match self.ctx() {
+                    Ctx::Confirm => panes::confirm::on_action(self, other),
+                    Ctx::Help => {
+                        panes::help::on_action(&mut self.help, other);
+                        Vec::new()
+                    }
+                    Ctx::Input => panes::form::on_input(self, other),
+                    Ctx::Form => panes::form::on_action(self, other),
+                    Ctx::Compare => panes::compare::on_action(self, other),
+                    _ => self.on_main(other),
+                };
+            }
         }
+        Vec::new()
     }
 
     fn runs_updated(&mut self, runs: Vec<Arc<RunState>>) -> Vec<Effect> {
@@ -379,7 +312,7 @@ impl App {
     }
 
     /// Queues (thread), starts (detached) or submits (Slurm) every experiment given.
-    fn launch(
+    pub(crate) fn launch(
         &mut self,
         exps: Vec<Experiment>,
         source: PathBuf,
@@ -426,32 +359,20 @@ impl App {
         effects
     }
 
-    fn clamp_run_sel(&mut self) {
+    pub(crate) fn clamp_run_sel(&mut self) {
         self.run_sel = self.run_sel.min(self.row_count().saturating_sub(1));
     }
 
+    /// Moves within the focused pane: a list's selection, or the detail.
     fn move_sel(&mut self, delta: isize) {
         match self.focus {
-            Pane::Experiments => {
-                self.exp_sel = step_index(self.exp_sel, delta, self.experiments.len());
-            }
-            Pane::Runs => {
-                self.run_sel = step_index(self.run_sel, delta, self.row_count());
-                self.cm_epoch = None;
-                self.detail_scroll = 0;
-            }
-            Pane::Detail => match self.tab {
-                DetailTab::Config | DetailTab::Log => {
-                    self.detail_scroll = (self.detail_scroll as isize + delta).max(0) as u16;
-                }
-                _ => {
-                    self.run_sel = step_index(self.run_sel, delta, self.row_count());
-                    self.cm_epoch = None;
-                }
-            },
+            Pane::Experiments => panes::experiments::move_by(self, delta),
+            Pane::Runs => panes::runs::move_by(self, delta),
+            Pane::Detail => panes::detail::move_by(self, delta),
         }
     }
 
+    /// The main screen: focus, help, comparison and quitting here; the rest to its pane.
     fn on_main(&mut self, action: Action) -> Vec<Effect> {
         let page = (self.size.height / 3).max(1) as isize;
         match action {
@@ -474,60 +395,7 @@ impl App {
             Action::PageDown => self.move_sel(page),
             Action::Top => self.move_sel(isize::MIN / 2),
             Action::Bottom => self.move_sel(isize::MAX / 2),
-            Action::Tab(t) => {
-                self.tab = t;
-                self.detail_scroll = 0;
-                if self.focus == Pane::Experiments {
-                    self.focus = Pane::Runs;
-                }
-            }
-            Action::NextTab | Action::PrevTab => {
-                let i = self.tab.index();
-                let n = DetailTab::ALL.len();
-                let j = if action == Action::NextTab {
-                    (i + 1) % n
-                } else {
-                    (i + n - 1) % n
-                };
-                self.tab = DetailTab::ALL[j];
-                self.detail_scroll = 0;
-            }
             Action::Back => self.message = None,
-            Action::Launch | Action::LaunchDetached | Action::LaunchSlurm => {
-                return match self.selected_experiment() {
-                    None => {
-                        self.message = Some((true, "no experiment selected".into()));
-                        Vec::new()
-                    }
-                    Some(e) => match &e.result {
-                        Ok(exps) if exps.is_empty() => Vec::new(),
-                        Ok(exps) => {
-                            let kind = match action {
-                                Action::LaunchDetached => LauncherKind::Detached,
-                                Action::LaunchSlurm => LauncherKind::Slurm,
-                                _ => exps[0].launcher,
-                            };
-                            let (exps, path) = (exps.clone(), e.path.clone());
-                            self.launch(exps, path, kind)
-                        }
-                        Err(err) => {
-                            self.message = Some((
-                                true,
-                                format!("{} is invalid: {}", e.file_name(), err.describe()),
-                            ));
-                            Vec::new()
-                        }
-                    },
-                };
-            }
-            Action::Edit => self.open_form(),
-            Action::ToggleMark => {
-                if let Some(id) = self.selected_run().map(|r| r.id.clone())
-                    && !self.marked.remove(&id)
-                {
-                    self.marked.insert(id);
-                }
-            }
             Action::OpenCompare => {
                 if self.marked_runs().len() < 2 {
                     self.message = Some((true, "mark at least two runs (m) to compare".into()));
@@ -535,27 +403,26 @@ impl App {
                     self.compare = Some(CompareState::default());
                 }
             }
-            Action::Cancel => self.ask_cancel(),
-            Action::Resume => {
-                if let Some(r) = self.selected_run() {
-                    if r.status.is_resumable() {
-                        let run_id = r.id.clone();
-                        self.message = Some((false, format!("resuming {run_id}")));
-                        return vec![Effect::Resume { run_id }];
-                    }
-                    self.message = Some((
-                        true,
-                        format!("{} is {}: only stopped runs resume", r.id, r.status.label()),
-                    ));
-                }
+            // Each pane's keys act whichever pane has the focus (the key map decides where
+            // they are bound).
+            Action::Launch | Action::LaunchDetached | Action::LaunchSlurm | Action::Edit => {
+                return panes::experiments::on_action(self, action);
             }
-            Action::EpochPrev | Action::EpochNext | Action::EpochBest => self.step_epoch(&action),
+            Action::ToggleMark | Action::Cancel | Action::Resume => {
+                return panes::runs::on_action(self, action);
+            }
+            Action::Tab(_)
+            | Action::NextTab
+            | Action::PrevTab
+            | Action::EpochPrev
+            | Action::EpochNext
+            | Action::EpochBest => return panes::detail::on_action(self, action),
             _ => {}
         }
         Vec::new()
     }
 
-    fn quit(&mut self) -> Vec<Effect> {
+    pub(crate) fn quit(&mut self) -> Vec<Effect> {
         let active = self.active_here();
         if active > 0 {
             self.confirm = Some(Confirm::Quit { active });
@@ -563,28 +430,6 @@ impl App {
         } else {
             self.should_quit = true;
             vec![Effect::Quit]
-        }
-    }
-
-    fn ask_cancel(&mut self) {
-        // Queued rows come first in the runs pane.
-        if let Some(p) = self.queue.get(self.run_sel) {
-            self.confirm = Some(Confirm::CancelQueued {
-                ticket: p.ticket,
-                name: p.experiment.name.clone(),
-            });
-            return;
-        }
-        match self.selected_run() {
-            Some(r) if r.status.is_active() => {
-                self.confirm = Some(Confirm::CancelRun {
-                    run_id: r.id.clone(),
-                })
-            }
-            Some(r) => {
-                self.message = Some((true, format!("{} is {}", r.id, r.status.label())));
-            }
-            None => {}
         }
     }
 
@@ -597,391 +442,36 @@ impl App {
         Some(self.cm_epoch.unwrap_or(n - 1).min(n - 1))
     }
 
-    fn step_epoch(&mut self, action: &Action) {
-        let Some(run) = self.selected_run() else {
-            return;
-        };
-        let n = run.completed.len();
-        let Some(cur) = self.cm_index(run) else {
-            return;
-        };
-        // The best epoch on the run's own metric: the `best` checkpoint's.
-        let best = run
-            .best_epoch
-            .and_then(|b| run.completed.iter().position(|e| e.epoch == b));
-        self.cm_epoch = match action {
-            Action::EpochPrev => Some(cur.saturating_sub(1)),
-            // Reaching the last epoch goes back to following the latest.
-            Action::EpochNext if cur + 1 >= n - 1 => None,
-            Action::EpochNext => Some(cur + 1),
-            _ if self.cm_epoch.is_some() && self.cm_epoch == best => None,
-            _ => best,
-        };
-        if !matches!(self.tab, DetailTab::Confusion | DetailTab::Roc) {
-            self.tab = DetailTab::Confusion;
-        }
-    }
-
-    fn on_confirm(&mut self, action: Action) -> Vec<Effect> {
-        let yes = match action {
-            Action::Yes => true,
-            Action::No | Action::Back => false,
-            _ => return Vec::new(),
-        };
-        let Some(c) = self.confirm.take() else {
-            return Vec::new();
-        };
-        if !yes {
-            return Vec::new();
-        }
-        match c {
-            Confirm::CancelRun { run_id } => {
-                self.message = Some((false, format!("cancelling {run_id}")));
-                vec![Effect::Cancel { run_id }]
-            }
-            Confirm::CancelQueued { ticket, name } => {
-                self.queue.retain(|p| p.ticket != ticket);
-                self.clamp_run_sel();
-                self.message = Some((false, format!("dropped queued {name}")));
-                Vec::new()
-            }
-            Confirm::Quit { .. } => {
-                self.should_quit = true;
-                vec![Effect::Quit]
-            }
-        }
-    }
-
-    fn on_help(&mut self, action: Action) -> Vec<Effect> {
-        match action {
-            Action::Back | Action::ToggleHelp => self.help = None,
-            Action::Up => self.help = self.help.map(|s| s.saturating_sub(1)),
-            Action::Down => self.help = self.help.map(|s| s + 1),
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn open_form(&mut self) {
-        let Some(e) = self.selected_experiment() else {
-            return;
-        };
-        match &e.result {
-            Ok(exps) if !exps.is_empty() => {
-                let experiment = exps[0].clone();
-                let note = (exps.len() > 1).then(|| {
-                    (
-                        false,
-                        format!(
-                            "sweep of {} runs: editing the first; its variant is a single run",
-                            exps.len()
-                        ),
-                    )
-                });
-                self.form = Some(FormState {
-                    source: e.path.clone(),
-                    fields: experiments::fields(&experiment),
-                    experiment,
-                    selected: 0,
-                    editing: None,
-                    saving: None,
-                    message: note,
-                    changed: BTreeSet::new(),
-                });
-                // Start on the learning rate, the field people come to nudge.
-                if let Some(f) = &mut self.form
-                    && let Some(i) = f.fields.iter().position(|x| x.key == "train.lr")
-                {
-                    f.selected = i;
-                }
-            }
-            Ok(_) => self.message = Some((true, format!("{} has no experiments", e.file_name()))),
-            Err(err) => {
-                self.message = Some((
-                    true,
-                    format!("{} is invalid: {}", e.file_name(), err.describe()),
-                ))
-            }
-        }
-    }
-
-    fn on_form(&mut self, action: Action) -> Vec<Effect> {
-        let existing: BTreeSet<String> = self.experiments.iter().map(|e| e.file_name()).collect();
-        let Some(f) = &mut self.form else {
-            return Vec::new();
-        };
-        match action {
-            Action::Back => self.form = None,
-            Action::ToggleHelp => self.help = Some(0),
-            Action::Up => f.selected = step_index(f.selected, -1, f.fields.len()),
-            Action::Down => f.selected = step_index(f.selected, 1, f.fields.len()),
-            Action::PageUp => f.selected = step_index(f.selected, -10, f.fields.len()),
-            Action::PageDown => f.selected = step_index(f.selected, 10, f.fields.len()),
-            Action::StepUp | Action::StepDown => {
-                if let Some(key) = f.selected_field().map(|x| x.key.clone()) {
-                    match experiments::step(&mut f.experiment, &key, action == Action::StepUp) {
-                        Ok(()) => {
-                            f.fields = experiments::fields(&f.experiment);
-                            let v = field_value(&f.fields, &key);
-                            f.message = Some((false, format!("{key} = {v}")));
-                            f.changed.insert(key);
-                        }
-                        Err(e) => f.message = Some((true, e)),
-                    }
-                }
-            }
-            Action::EditValue => {
-                f.editing = f.selected_field().map(|x| x.value.clone());
-                f.message = None;
-            }
-            Action::SaveVariant => {
-                let stem = f
-                    .source
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| f.experiment.name.clone());
-                f.saving = Some(variant_name(&stem, &existing));
-                f.message = None;
-            }
-            Action::Launch | Action::LaunchDetached | Action::LaunchSlurm => {
-                let kind = match action {
-                    Action::LaunchDetached => LauncherKind::Detached,
-                    Action::LaunchSlurm => LauncherKind::Slurm,
-                    _ => f.experiment.launcher,
-                };
-                let (exp, source) = (f.experiment.clone(), f.source.clone());
-                let effects = self.launch(vec![exp], source, kind);
-                if let (Some(f), Some(m)) = (&mut self.form, &self.message) {
-                    f.message = Some(m.clone());
-                }
-                return effects;
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn on_input(&mut self, action: Action) -> Vec<Effect> {
-        let exp_dir = self.experiments_dir();
-        let Some(f) = &mut self.form else {
-            return Vec::new();
-        };
-        let buf = match (&mut f.editing, &mut f.saving) {
-            (Some(b), _) | (None, Some(b)) => b,
-            (None, None) => return Vec::new(),
-        };
-        match action {
-            Action::Char(c) => buf.push(c),
-            Action::Backspace => {
-                buf.pop();
-            }
-            Action::Back => {
-                f.editing = None;
-                f.saving = None;
-                f.message = None;
-            }
-            Action::Submit => {
-                if let Some(text) = f.editing.clone() {
-                    let Some(key) = f.selected_field().map(|x| x.key.clone()) else {
-                        return Vec::new();
-                    };
-                    match experiments::set(&mut f.experiment, &key, text.trim()) {
-                        Ok(()) => {
-                            f.fields = experiments::fields(&f.experiment);
-                            let v = field_value(&f.fields, &key);
-                            f.message = Some((false, format!("{key} = {v}")));
-                            f.changed.insert(key);
-                            f.editing = None;
-                        }
-                        // Refused on the spot; the text stays so it can be corrected.
-                        Err(e) => f.message = Some((true, e)),
-                    }
-                } else if let Some(name) = f.saving.clone() {
-                    return match checked_file_name(name.trim()) {
-                        Ok(file) => {
-                            let mut experiment = f.experiment.clone();
-                            // Runs are named after the experiment: the variant gets its own name.
-                            experiment.name = file.trim_end_matches(".toml").to_string();
-                            f.saving = None;
-                            f.message = Some((false, format!("saving {file}...")));
-                            vec![Effect::SaveVariant {
-                                original: f.source.clone(),
-                                new_path: exp_dir.join(&file),
-                                experiment: Box::new(experiment),
-                            }]
-                        }
-                        Err(e) => {
-                            f.message = Some((true, e));
-                            Vec::new()
-                        }
-                    };
-                }
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
     /// The comparison table of the marked runs, rows sorted as the user asked.
     pub fn compare_table(&self) -> CompareTable {
-        let runs = self.marked_runs();
-        let mut problems = Vec::new();
-        // Parsed once by `runs` when each run started, not here on every frame.
-        let configs: Vec<Option<&Experiment>> = runs
-            .iter()
-            .map(|r| {
-                if r.resolved.is_none() {
-                    problems.push(format!("{}: its configuration could not be read", r.id));
-                }
-                r.resolved.as_deref()
-            })
-            .collect();
-        // Keys that differ anywhere, with each run's value for them.
-        let mut keys: Vec<String> = Vec::new();
-        let mut values: Vec<HashMap<String, String>> = vec![HashMap::new(); runs.len()];
-        if let Some((bi, base)) = configs
-            .iter()
-            .enumerate()
-            .find_map(|(i, c)| Some((i, (*c)?)))
-        {
-            for (i, c) in configs.iter().enumerate() {
-                let Some(c) = c else { continue };
-                for (k, a, b) in experiments::diff(base, c) {
-                    if !keys.contains(&k) {
-                        keys.push(k.clone());
-                    }
-                    values[bi].insert(k.clone(), a);
-                    values[i].insert(k, b);
-                }
-            }
-            // The base value stands for runs that agree with it.
-            for k in &keys {
-                let base_v = values[bi].get(k).cloned().unwrap_or_default();
-                for (i, c) in configs.iter().enumerate() {
-                    if c.is_some() {
-                        values[i].entry(k.clone()).or_insert_with(|| base_v.clone());
-                    }
-                }
-            }
-        }
-        // `name` differs by construction and the run column already says it.
-        keys.retain(|k| k != "name" && k != "description");
-        let mut columns = vec!["run".to_string()];
-        columns.extend(keys.iter().cloned());
-        columns.extend(
-            ["AUC", "acc", "loss", "epochs", "time"]
-                .iter()
-                .map(|s| s.to_string()),
-        );
-        let mut rows: Vec<(String, Vec<String>)> = runs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let mut cells = vec![r.id.clone()];
-                for k in &keys {
-                    cells.push(values[i].get(k).cloned().unwrap_or_else(|| "?".into()));
-                }
-                let best = r.best_summary();
-                let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
-                cells.push(f(best.map(|e| e.valid.auc)));
-                cells.push(f(best.map(|e| e.valid.accuracy)));
-                cells.push(f(best.map(|e| e.valid.loss)));
-                cells.push(format!("{}/{}", r.epochs_completed(), r.epochs));
-                cells.push(super::format::fmt_duration(
-                    r.elapsed_seconds(self.now).unwrap_or(0.0),
-                ));
-                (r.id.clone(), cells)
-            })
-            .collect();
-        if let Some(st) = &self.compare {
-            let col = st.sort_col.min(columns.len() - 1);
-            rows.sort_by(|a, b| cmp_cells(&a.1[col], &b.1[col]));
-            if st.reverse {
-                rows.reverse();
-            }
-        }
-        CompareTable {
-            columns,
-            rows,
-            problems,
-        }
+        panes::compare::table(self)
     }
 
-    fn on_compare(&mut self, action: Action) -> Vec<Effect> {
-        let table = self.compare_table();
-        let n_cols = table.columns.len();
-        let n_rows = table.rows.len();
-        let Some(st) = &mut self.compare else {
-            return Vec::new();
-        };
-        match action {
-            Action::Back => self.compare = None,
-            Action::SortNext => {
-                st.sort_col = (st.sort_col + 1) % n_cols.max(1);
-            }
-            Action::SortReverse => st.reverse = !st.reverse,
-            Action::Up => st.selected = step_index(st.selected, -1, n_rows),
-            Action::Down => st.selected = step_index(st.selected, 1, n_rows),
-            Action::ToggleMark => {
-                if let Some((id, _)) = table.rows.get(st.selected) {
-                    self.marked.remove(id);
-                    if self.marked.len() < 2 {
-                        self.compare = None;
-                    } else if let Some(st) = &mut self.compare {
-                        st.selected = st.selected.min(self.marked.len() - 1);
-                    }
-                }
-            }
-            Action::Quit => return self.quit(),
-            Action::ToggleHelp => self.help = Some(0),
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn click(&mut self, col: u16, row: u16) -> Vec<Effect> {
+    /// Focuses the pane clicked and lets it handle the click.
+    fn click(&mut self, col: u16, row: u16) {
         if self.help.is_some() || self.confirm.is_some() || self.form.is_some() {
-            return Vec::new();
+            return;
         }
         let a = layout::main(self.size);
         let p = Position::new(col, row);
         if a.experiments.contains(p) {
             self.focus = Pane::Experiments;
-            if let Some(i) = layout::list_row(a.experiments, row, self.exp_sel, 0)
-                && i < self.experiments.len()
-            {
-                self.exp_sel = i;
-            }
+            panes::experiments::click(self, a.experiments, row);
         } else if a.runs.contains(p) {
             self.focus = Pane::Runs;
-            if let Some(i) = layout::list_row(a.runs, row, self.run_sel, 1)
-                && i < self.row_count()
-            {
-                self.run_sel = i;
-                self.cm_epoch = None;
-            }
+            panes::runs::click(self, a.runs, row);
         } else if a.detail.contains(p) {
             self.focus = Pane::Detail;
-            // The tab titles sit on the detail pane's top border.
-            if row == a.detail.y + 1 {
-                let mut x = a.detail.x + 1;
-                for t in DetailTab::ALL {
-                    let w = t.title().len() as u16 + 3;
-                    if col >= x && col < x + w {
-                        self.tab = t;
-                        self.detail_scroll = 0;
-                    }
-                    x += w;
-                }
-            }
+            panes::detail::click(self, a.detail, col, row);
         }
-        Vec::new()
     }
 
+    /// The wheel moves in the pane under the pointer, without focusing it.
     fn scroll(&mut self, col: u16, row: u16, down: bool) -> Vec<Effect> {
         let delta = if down { 1 } else { -1 };
         if self.help.is_some() {
-            return self.on_help(if down { Action::Down } else { Action::Up });
+            panes::help::on_action(&mut self.help, if down { Action::Down } else { Action::Up });
+            return Vec::new();
         }
         if self.form.is_some() || self.compare.is_some() {
             return self.update(if down { Action::Down } else { Action::Up });
@@ -999,61 +489,5 @@ impl App {
         self.move_sel(delta);
         self.focus = focus;
         Vec::new()
-    }
-}
-
-fn field_value(fields: &[FieldView], key: &str) -> String {
-    fields
-        .iter()
-        .find(|f| f.key == key)
-        .map(|f| f.value.clone())
-        .unwrap_or_default()
-}
-
-fn step_index(cur: usize, delta: isize, len: usize) -> usize {
-    if len == 0 {
-        return 0;
-    }
-    (cur as isize)
-        .saturating_add(delta)
-        .clamp(0, len as isize - 1) as usize
-}
-
-/// `<stem>-2.toml`, or the next free number (`base-2` becomes `base-3`).
-pub fn variant_name(stem: &str, existing: &BTreeSet<String>) -> String {
-    let root = match stem.rsplit_once('-') {
-        Some((r, n)) if n.parse::<u32>().is_ok() => r,
-        _ => stem,
-    };
-    (2..)
-        .map(|i| format!("{root}-{i}.toml"))
-        .find(|n| !existing.contains(n))
-        .unwrap_or_else(|| format!("{root}-new.toml"))
-}
-
-/// A bare file name for `experiments/`, `.toml` added when missing.
-fn checked_file_name(name: &str) -> Result<String, String> {
-    if name.is_empty() {
-        return Err("type a file name".into());
-    }
-    if name.contains(['/', '\\']) || name.starts_with('.') {
-        return Err(format!(
-            "{name:?}: a plain file name, saved in experiments/"
-        ));
-    }
-    Ok(
-        if Path::new(name).extension().is_some_and(|e| e == "toml") {
-            name.to_string()
-        } else {
-            format!("{name}.toml")
-        },
-    )
-}
-
-/// Numbers compare as numbers, everything else as text.
-fn cmp_cells(a: &str, b: &str) -> std::cmp::Ordering {
-    match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) => x.total_cmp(&y),
-        _ => a.cmp(b),
     }
 }

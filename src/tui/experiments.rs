@@ -56,6 +56,9 @@ pub struct ExpEntry {
     /// File stem, how the list names it.
     pub name: String,
     pub result: Result<Vec<Experiment>, ExpError>,
+    /// [`SUMMARY_KEYS`] with every value the file's runs give them, worked out once here
+    /// rather than on every frame.
+    pub summary: Vec<(&'static str, String)>,
 }
 
 impl ExpEntry {
@@ -80,12 +83,45 @@ pub fn discover(dir: &Path) -> Vec<ExpEntry> {
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default(),
+            summary: result.as_deref().map_or_else(|_| Vec::new(), summary),
             result: result.map_err(|e| ExpError::from(&e)),
             path,
         })
         .collect();
     v.sort_by(|a, b| a.name.cmp(&b.name));
     v
+}
+
+/// Keys worth seeing at a glance before launching.
+pub const SUMMARY_KEYS: [&str; 10] = [
+    "data.source",
+    "data.limit",
+    "model.arch",
+    "model.filters",
+    "train.epochs",
+    "train.batch_size",
+    "train.optimizer",
+    "train.lr",
+    "train.schedule",
+    "train.device",
+];
+
+/// Each of [`SUMMARY_KEYS`] with its values over the runs of a file (several for a sweep).
+fn summary(exps: &[Experiment]) -> Vec<(&'static str, String)> {
+    let all: Vec<Vec<FieldView>> = exps.iter().map(fields).collect();
+    let value = |f: &[FieldView], key: &str| Some(f.iter().find(|x| x.key == key)?.value.clone());
+    SUMMARY_KEYS
+        .into_iter()
+        .filter_map(|key| {
+            let mut vals = vec![value(all.first()?, key)?];
+            for v in all[1..].iter().filter_map(|f| value(f, key)) {
+                if !vals.contains(&v) {
+                    vals.push(v);
+                }
+            }
+            Some((key, vals.join(", ")))
+        })
+        .collect()
 }
 
 /// One editable field of the form.
@@ -137,20 +173,4 @@ pub fn save_variant(original: &Path, new_path: &Path, exp: &Experiment) -> Resul
 /// `(key, a, b)` for every field that differs.
 pub fn diff(a: &Experiment, b: &Experiment) -> Vec<(String, String, String)> {
     experiment::diff(a, b)
-}
-
-/// A run's resolved configuration (the `Started` event's TOML).
-pub fn parse_config(text: &str) -> Result<Experiment, String> {
-    // A resolved configuration has no `extends` and no sweep axes, so the base
-    // folder is never consulted.
-    let mut v =
-        experiment::load_str(text, "config", Path::new("."), &[]).map_err(|e| e.to_string())?;
-    if v.len() == 1 {
-        Ok(v.remove(0))
-    } else {
-        Err(format!(
-            "resolved configuration holds {} experiments, expected one",
-            v.len()
-        ))
-    }
 }

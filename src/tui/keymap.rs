@@ -63,8 +63,39 @@ impl Key {
         }
     }
 
-    const fn ch(c: char) -> Key {
-        Key::plain(KeyCode::Char(c))
+    /// The key a label names, as [`Key::label`] writes it in ASCII: `j`, `Enter`, `C-c`.
+    fn parse(label: &str) -> Option<Key> {
+        if let Some(rest) = label.strip_prefix("C-") {
+            let key = Key::parse(rest)?;
+            return Some(Key {
+                mods: KeyModifiers::CONTROL,
+                ..key
+            });
+        }
+        let code = match label {
+            "Space" => KeyCode::Char(' '),
+            "Enter" => KeyCode::Enter,
+            "Esc" => KeyCode::Esc,
+            "Tab" => KeyCode::Tab,
+            "S-Tab" => KeyCode::BackTab,
+            "Bksp" => KeyCode::Backspace,
+            "Up" => KeyCode::Up,
+            "Down" => KeyCode::Down,
+            "Left" => KeyCode::Left,
+            "Right" => KeyCode::Right,
+            "PgUp" => KeyCode::PageUp,
+            "PgDn" => KeyCode::PageDown,
+            "Home" => KeyCode::Home,
+            "End" => KeyCode::End,
+            _ => {
+                let mut chars = label.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) => KeyCode::Char(c),
+                    _ => return None,
+                }
+            }
+        };
+        Some(Key::plain(code))
     }
 
     /// Short label for help and hints, e.g. `j`, `Enter`, `S-Tab`, `C-c`, `↑`.
@@ -105,356 +136,92 @@ pub struct Binding {
     pub hint: bool,
 }
 
-/// The whole key map.
+/// The whole key map, in the order help and hints list it. Keys are written as
+/// [`Key::label`] writes them in ASCII, several to a binding: `"j Down"`. Left unformatted so
+/// that it reads as a table, one binding a line.
+#[rustfmt::skip]
 pub fn bindings() -> Vec<Binding> {
     use Action as A;
     use Ctx::*;
-    use KeyCode as K;
     let mut v = Vec::new();
-    let mut b = |ctx: Ctx, keys: &[Key], action: Action, desc: &'static str, hint: bool| {
-        for key in keys {
-            v.push(Binding {
-                ctx,
-                key: *key,
-                action: action.clone(),
-                desc,
-                hint,
-            });
+    let mut b = |ctx: Ctx, keys: &str, action: Action, desc: &'static str, hint: bool| {
+        for label in keys.split(' ') {
+            // The table is constant: a misspelt key fails every test that builds it.
+            let key = Key::parse(label).unwrap_or_else(|| panic!("key map: no key {label:?}"));
+            v.push(Binding { ctx, key, action: action.clone(), desc, hint });
         }
     };
-    let up = [Key::ch('k'), Key::plain(K::Up)];
-    let down = [Key::ch('j'), Key::plain(K::Down)];
+    let (up, down) = ("k Up", "j Down");
 
-    b(
-        Global,
-        &[Key::ch('q')],
-        A::Quit,
-        "quit (asks while runs are active)",
-        true,
-    );
-    b(
-        Global,
-        &[Key {
-            code: K::Char('c'),
-            mods: KeyModifiers::CONTROL,
-        }],
-        A::Quit,
-        "quit",
-        false,
-    );
-    b(Global, &[Key::ch('?')], A::ToggleHelp, "help", true);
-    b(
-        Global,
-        &[Key::plain(K::Tab)],
-        A::FocusNext,
-        "next pane",
-        true,
-    );
-    b(
-        Global,
-        &[Key::plain(K::BackTab)],
-        A::FocusPrev,
-        "previous pane",
-        false,
-    );
-    b(Global, &up, A::Up, "move up", false);
-    b(Global, &down, A::Down, "move down", false);
-    b(
-        Global,
-        &[Key::plain(K::PageUp)],
-        A::PageUp,
-        "page up",
-        false,
-    );
-    b(
-        Global,
-        &[Key::plain(K::PageDown)],
-        A::PageDown,
-        "page down",
-        false,
-    );
-    b(
-        Global,
-        &[Key::ch('g'), Key::plain(K::Home)],
-        A::Top,
-        "first",
-        false,
-    );
-    b(
-        Global,
-        &[Key::ch('G'), Key::plain(K::End)],
-        A::Bottom,
-        "last",
-        false,
-    );
-    b(
-        Global,
-        &[Key::ch('1')],
-        A::Tab(DetailTab::Curves),
-        "detail: curves",
-        false,
-    );
-    b(
-        Global,
-        &[Key::ch('2')],
-        A::Tab(DetailTab::Confusion),
-        "detail: confusion matrix",
-        false,
-    );
-    b(
-        Global,
-        &[Key::ch('3')],
-        A::Tab(DetailTab::Roc),
-        "detail: ROC curve",
-        false,
-    );
-    b(
-        Global,
-        &[Key::ch('4')],
-        A::Tab(DetailTab::Config),
-        "detail: configuration",
-        false,
-    );
-    b(
-        Global,
-        &[Key::ch('5')],
-        A::Tab(DetailTab::Log),
-        "detail: log",
-        false,
-    );
-    b(
-        Global,
-        &[Key::ch('C')],
-        A::OpenCompare,
-        "compare marked runs",
-        true,
-    );
-    b(Global, &[Key::plain(K::Esc)], A::Back, "back", false);
+    b(Global, "q", A::Quit, "quit (asks while runs are active)", true);
+    b(Global, "C-c", A::Quit, "quit", false);
+    b(Global, "?", A::ToggleHelp, "help", true);
+    b(Global, "Tab", A::FocusNext, "next pane", true);
+    b(Global, "S-Tab", A::FocusPrev, "previous pane", false);
+    b(Global, up, A::Up, "move up", false);
+    b(Global, down, A::Down, "move down", false);
+    b(Global, "PgUp", A::PageUp, "page up", false);
+    b(Global, "PgDn", A::PageDown, "page down", false);
+    b(Global, "g Home", A::Top, "first", false);
+    b(Global, "G End", A::Bottom, "last", false);
+    b(Global, "1", A::Tab(DetailTab::Curves), "detail: curves", false);
+    b(Global, "2", A::Tab(DetailTab::Confusion), "detail: confusion matrix", false);
+    b(Global, "3", A::Tab(DetailTab::Roc), "detail: ROC curve", false);
+    b(Global, "4", A::Tab(DetailTab::Config), "detail: configuration", false);
+    b(Global, "5", A::Tab(DetailTab::Log), "detail: log", false);
+    b(Global, "C", A::OpenCompare, "compare marked runs", true);
+    b(Global, "Esc", A::Back, "back", false);
 
-    b(
-        Experiments,
-        &[Key::ch('l'), Key::plain(K::Enter)],
-        A::Launch,
-        "launch (as its `launcher` says)",
-        true,
-    );
-    b(
-        Experiments,
-        &[Key::ch('L')],
-        A::LaunchDetached,
-        "launch detached (outlives the dashboard)",
-        true,
-    );
-    b(
-        Experiments,
-        &[Key::ch('S')],
-        A::LaunchSlurm,
-        "submit to Slurm (a sweep is one job array)",
-        false,
-    );
-    b(
-        Experiments,
-        &[Key::ch('e')],
-        A::Edit,
-        "edit hyper-parameters",
-        true,
-    );
+    b(Experiments, "l Enter", A::Launch, "launch (as its `launcher` says)", true);
+    b(Experiments, "L", A::LaunchDetached, "launch detached (outlives the dashboard)", true);
+    b(Experiments, "S", A::LaunchSlurm, "submit to Slurm (a sweep is one job array)", false);
+    b(Experiments, "e", A::Edit, "edit hyper-parameters", true);
 
-    b(
-        Runs,
-        &[Key::ch('m'), Key::ch(' ')],
-        A::ToggleMark,
-        "mark for comparison",
-        true,
-    );
-    b(Runs, &[Key::ch('c')], A::Cancel, "cancel run", true);
-    b(Runs, &[Key::ch('r')], A::Resume, "resume stopped run", true);
-    b(
-        Runs,
-        &[Key::plain(K::Enter)],
-        A::Focus(Pane::Detail),
-        "open detail",
-        false,
-    );
-    b(
-        Runs,
-        &[Key::ch('['), Key::plain(K::Left)],
-        A::EpochPrev,
-        "matrix: earlier epoch",
-        false,
-    );
-    b(
-        Runs,
-        &[Key::ch(']'), Key::plain(K::Right)],
-        A::EpochNext,
-        "matrix: later epoch",
-        false,
-    );
+    b(Runs, "m Space", A::ToggleMark, "mark for comparison", true);
+    b(Runs, "c", A::Cancel, "cancel run", true);
+    b(Runs, "r", A::Resume, "resume stopped run", true);
+    b(Runs, "Enter", A::Focus(Pane::Detail), "open detail", false);
+    b(Runs, "[ Left", A::EpochPrev, "matrix: earlier epoch", false);
+    b(Runs, "] Right", A::EpochNext, "matrix: later epoch", false);
 
-    b(
-        Detail,
-        &[Key::ch('l'), Key::plain(K::Right)],
-        A::NextTab,
-        "next tab",
-        true,
-    );
-    b(
-        Detail,
-        &[Key::ch('h'), Key::plain(K::Left)],
-        A::PrevTab,
-        "previous tab",
-        true,
-    );
-    b(
-        Detail,
-        &[Key::ch('[')],
-        A::EpochPrev,
-        "matrix: earlier epoch",
-        true,
-    );
-    b(
-        Detail,
-        &[Key::ch(']')],
-        A::EpochNext,
-        "matrix: later epoch",
-        true,
-    );
-    b(
-        Detail,
-        &[Key::ch('b')],
-        A::EpochBest,
-        "matrix: best epoch / latest",
-        true,
-    );
-    b(
-        Detail,
-        &[Key::ch('m')],
-        A::ToggleMark,
-        "mark for comparison",
-        false,
-    );
-    b(Detail, &[Key::ch('c')], A::Cancel, "cancel run", false);
+    b(Detail, "l Right", A::NextTab, "next tab", true);
+    b(Detail, "h Left", A::PrevTab, "previous tab", true);
+    b(Detail, "[", A::EpochPrev, "matrix: earlier epoch", true);
+    b(Detail, "]", A::EpochNext, "matrix: later epoch", true);
+    b(Detail, "b", A::EpochBest, "matrix: best epoch / latest", true);
+    b(Detail, "m", A::ToggleMark, "mark for comparison", false);
+    b(Detail, "c", A::Cancel, "cancel run", false);
 
-    b(Form, &up, A::Up, "previous field", true);
-    b(Form, &down, A::Down, "next field", true);
-    b(
-        Form,
-        &[Key::ch('+'), Key::ch('='), Key::plain(K::Right)],
-        A::StepUp,
-        "step value up",
-        true,
-    );
-    b(
-        Form,
-        &[Key::ch('-'), Key::ch('_'), Key::plain(K::Left)],
-        A::StepDown,
-        "step value down",
-        true,
-    );
-    b(
-        Form,
-        &[Key::plain(K::Enter)],
-        A::EditValue,
-        "type a value",
-        true,
-    );
-    b(
-        Form,
-        &[Key::ch('s')],
-        A::SaveVariant,
-        "save as new experiment",
-        true,
-    );
-    b(
-        Form,
-        &[Key::ch('l')],
-        A::Launch,
-        "launch this variant",
-        true,
-    );
-    b(
-        Form,
-        &[Key::ch('L')],
-        A::LaunchDetached,
-        "launch detached",
-        false,
-    );
-    b(
-        Form,
-        &[Key::ch('S')],
-        A::LaunchSlurm,
-        "submit to Slurm",
-        false,
-    );
-    b(
-        Form,
-        &[Key::plain(K::Esc), Key::ch('q')],
-        A::Back,
-        "leave the form",
-        true,
-    );
-    b(Form, &[Key::ch('?')], A::ToggleHelp, "help", false);
+    b(Form, up, A::Up, "previous field", true);
+    b(Form, down, A::Down, "next field", true);
+    b(Form, "+ = Right", A::StepUp, "step value up", true);
+    b(Form, "- _ Left", A::StepDown, "step value down", true);
+    b(Form, "Enter", A::EditValue, "type a value", true);
+    b(Form, "s", A::SaveVariant, "save as new experiment", true);
+    b(Form, "l", A::Launch, "launch this variant", true);
+    b(Form, "L", A::LaunchDetached, "launch detached", false);
+    b(Form, "S", A::LaunchSlurm, "submit to Slurm", false);
+    b(Form, "Esc q", A::Back, "leave the form", true);
+    b(Form, "?", A::ToggleHelp, "help", false);
 
-    b(
-        Compare,
-        &[Key::ch('s')],
-        A::SortNext,
-        "sort by next column",
-        true,
-    );
-    b(
-        Compare,
-        &[Key::ch('S')],
-        A::SortReverse,
-        "reverse sort",
-        true,
-    );
-    b(
-        Compare,
-        &[Key::ch('m')],
-        A::ToggleMark,
-        "unmark selected run",
-        true,
-    );
-    b(
-        Compare,
-        &[Key::plain(K::Esc), Key::ch('C'), Key::ch('q')],
-        A::Back,
-        "close comparison",
-        true,
-    );
-    b(Compare, &up, A::Up, "previous run", false);
-    b(Compare, &down, A::Down, "next run", false);
-    b(Compare, &[Key::ch('?')], A::ToggleHelp, "help", true);
+    b(Compare, "s", A::SortNext, "sort by next column", true);
+    b(Compare, "S", A::SortReverse, "reverse sort", true);
+    b(Compare, "m", A::ToggleMark, "unmark selected run", true);
+    b(Compare, "Esc C q", A::Back, "close comparison", true);
+    b(Compare, up, A::Up, "previous run", false);
+    b(Compare, down, A::Down, "next run", false);
+    b(Compare, "?", A::ToggleHelp, "help", true);
 
-    b(
-        Help,
-        &[Key::plain(K::Esc), Key::ch('?'), Key::ch('q')],
-        A::Back,
-        "close help",
-        true,
-    );
-    b(Help, &up, A::Up, "scroll up", false);
-    b(Help, &down, A::Down, "scroll down", false);
+    b(Help, "Esc ? q", A::Back, "close help", true);
+    b(Help, up, A::Up, "scroll up", false);
+    b(Help, down, A::Down, "scroll down", false);
 
-    b(Confirm, &[Key::ch('y'), Key::ch('Y')], A::Yes, "yes", true);
-    b(
-        Confirm,
-        &[Key::ch('n'), Key::ch('N'), Key::plain(K::Esc)],
-        A::No,
-        "no",
-        true,
-    );
+    b(Confirm, "y Y", A::Yes, "yes", true);
+    b(Confirm, "n N Esc", A::No, "no", true);
 
-    b(Input, &[Key::plain(K::Enter)], A::Submit, "accept", true);
-    b(Input, &[Key::plain(K::Esc)], A::Back, "cancel", true);
-    b(
-        Input,
-        &[Key::plain(K::Backspace)],
-        A::Backspace,
-        "delete a character",
-        false,
-    );
+    b(Input, "Enter", A::Submit, "accept", true);
+    b(Input, "Esc", A::Back, "cancel", true);
+    b(Input, "Bksp", A::Backspace, "delete a character", false);
     v
 }
 
@@ -570,6 +337,14 @@ mod tests {
 
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn key_labels_read_back() {
+        for b in bindings() {
+            assert_eq!(Key::parse(&b.key.label(true)), Some(b.key), "{:?}", b.key);
+        }
+        assert_eq!(Key::parse("Ctrl"), None);
     }
 
     #[test]

@@ -21,18 +21,12 @@ pub fn main(size: Rect) -> Areas {
         Constraint::Length(1),
     ])
     .areas(size);
-    if size.width >= 160 {
+    let (experiments, runs, detail) = if size.width >= 160 {
         let [left, detail] =
             Layout::horizontal([Constraint::Length(72), Constraint::Min(0)]).areas(body);
         let [experiments, runs] =
             Layout::vertical([Constraint::Percentage(35), Constraint::Min(0)]).areas(left);
-        Areas {
-            header,
-            experiments,
-            runs,
-            detail,
-            hints,
-        }
+        (experiments, runs, detail)
     } else {
         let top_h = if body.height >= 36 {
             body.height * 2 / 5
@@ -44,13 +38,14 @@ pub fn main(size: Rect) -> Areas {
         let exp_w = (size.width / 4).clamp(20, 34);
         let [experiments, runs] =
             Layout::horizontal([Constraint::Length(exp_w), Constraint::Min(0)]).areas(top);
-        Areas {
-            header,
-            experiments,
-            runs,
-            detail,
-            hints,
-        }
+        (experiments, runs, detail)
+    };
+    Areas {
+        header,
+        experiments,
+        runs,
+        detail,
+        hints,
     }
 }
 

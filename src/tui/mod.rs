@@ -1,23 +1,39 @@
 //! The dashboard. Reads run events; knows nothing of burn.
 //!
-//! Structure (after ratatui's component template and gitui):
+//! Structure (after ratatui's component template and gitui): `App` owns the state and its
+//! pure `update`; each pane is a module with its key handling and drawing; the shell does
+//! the impure rest.
 //! - [`action`]: every state change is an `Action`, every side effect an `Effect`;
-//! - [`app`]: the state and its pure `update`;
+//! - [`app`]: the state, its pure `update`, and what spans panes (queue, focus, mouse);
+//! - [`panes`]: one module per pane: [`panes::experiments`], [`panes::runs`],
+//!   [`panes::detail`] (tab bar) with its tabs [`panes::curves`], [`panes::confusion`],
+//!   [`panes::roc`], [`panes::config`], [`panes::log`]; [`panes::compare`],
+//!   [`panes::form`], [`panes::help`], [`panes::confirm`];
+//! - [`ui`]: lays out the screen and has each pane draw itself;
+//! - [`layout`]: screen geometry, shared by drawing and mouse handling;
+//! - [`theme`]: colours and glyphs (`NO_COLOR`, `--ascii`);
+//! - [`chart`]: epoch and ROC charts shared by curves, ROC and comparison;
+//! - [`format`](mod@format): durations as the dashboard writes them;
 //! - [`keymap`]: key bindings as data (key handling, help and hint bar come from it);
-//! - [`ui`] / [`layout`]: drawing, a function of the state only;
-//! - [`shell`]: the terminal, the collector threads and the effects;
-//! - [`experiments`] / [`source`]: adapters to the `experiment` and `runs` modules.
+//! - [`shell`]: the terminal, the redraw loop and the effects;
+//! - [`workers`]: the stoppable background threads feeding the shell's one channel;
+//! - [`experiments`] / [`source`]: adapters to the `experiment` and `runs` modules;
+//! - [`fixture`]: deterministic runs for tests, screenshots and the benchmark.
 
 pub mod action;
 pub mod app;
+pub mod chart;
 pub mod experiments;
 pub mod fixture;
 pub mod format;
 pub mod keymap;
 pub mod layout;
+pub mod panes;
 pub mod shell;
 pub mod source;
+pub mod theme;
 pub mod ui;
+pub mod workers;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -114,14 +130,11 @@ impl std::fmt::Display for BenchReport {
 /// Measures start-up to first frame and per-frame time (every tab, the comparison of
 /// all runs) with ratatui's `TestBackend`, so it runs without a terminal.
 pub fn bench(dir: &Path) -> anyhow::Result<BenchReport> {
-    let (w, h) = (160, 48);
+    let (width, height) = (160, 48);
     let start = Instant::now();
     let mut app = load_app(dir);
-    app.update(Action::Resize {
-        width: w,
-        height: h,
-    });
-    let mut terminal = Terminal::new(TestBackend::new(w, h))?;
+    app.update(Action::Resize { width, height });
+    let mut terminal = Terminal::new(TestBackend::new(width, height))?;
     terminal.draw(|f| ui::draw(f, &app))?;
     let first_frame = start.elapsed();
 

@@ -1,5 +1,5 @@
-//! The thin, impure shell: terminal set-up and restore, collector threads feeding one
-//! channel, the redraw loop and the effects (launch, cancel, resume, save).
+//! The thin, impure shell: terminal set-up and restore, the redraw loop over the workers'
+//! channel ([`super::workers`]) and the effects (launch, cancel, resume, save).
 
 use std::collections::HashMap;
 use std::io::{Stdout, stdout};
@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Once};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossterm::event::{
-    self, DisableMouseCapture, EnableMouseCapture, Event as TermEvent, MouseButton, MouseEventKind,
+    DisableMouseCapture, EnableMouseCapture, Event as TermEvent, MouseButton, MouseEventKind,
 };
 use crossterm::execute;
 use crossterm::terminal::{
@@ -25,33 +25,17 @@ use super::action::{Action, Effect};
 use super::app::App;
 use super::experiments;
 use super::keymap;
-use super::source::{RunsSource, SlurmUpdate, SlurmWatcher};
+use super::source::RunsSource;
+use super::workers::{self, Msg, POLL};
 use super::{TuiOptions, ui};
 use crate::control::{Control, Started};
 use crate::experiment::LauncherKind;
-use crate::runs::RunStatus;
+use crate::runs::{RunStatus, now_unix};
 
-/// Runs folder poll period: quick enough to feel live, cheap when idle.
-const POLL: Duration = Duration::from_millis(250);
-/// Experiments folder re-scan period.
-const EXP_POLL: Duration = Duration::from_secs(2);
-/// GPU utilisation and memory refresh.
-const GPU_POLL: Duration = Duration::from_secs(2);
 /// At most ~20 frames per second.
 const MIN_FRAME: Duration = Duration::from_millis(50);
 /// How long quitting waits for cancelled thread runs to checkpoint.
 const CHECKPOINT_WAIT: Duration = Duration::from_secs(30);
-
-enum Msg {
-    Term(TermEvent),
-    Act(Action),
-}
-
-fn now_unix() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
 
 fn restore_terminal() {
     let _ = disable_raw_mode();
@@ -114,18 +98,17 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         .context("entering the alternate screen")?;
     let mut terminal =
         Terminal::new(CrosstermBackend::new(stdout())).context("opening the terminal")?;
-    let size = terminal.size().context("reading the terminal size")?;
-    app.update(Action::Resize {
-        width: size.width,
-        height: size.height,
-    });
+    let ratatui::layout::Size { width, height } =
+        terminal.size().context("reading the terminal size")?;
+    app.update(Action::Resize { width, height });
 
     let (tx, rx) = mpsc::channel();
-    spawn_collectors(&tx, &opts.dir);
+    let workers = workers::spawn(&tx, &opts.dir).context("starting the dashboard's threads")?;
     let mut shell = Shell {
         control: opts.control,
-        tx: tx.clone(),
+        tx,
         dir: opts.dir.clone(),
+        submissions: Vec::new(),
     };
     let outcome = event_loop(
         &mut terminal,
@@ -135,12 +118,21 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         &term_flag,
         &hup_flag,
     );
+    // Input is read no more before the terminal is handed back.
+    drop(workers);
     drop(guard);
+    // After a hang-up the terminal is gone (and writing to it could fail): wait quietly.
+    let speak = !hup_flag.load(Ordering::SeqCst);
+    // A submission in flight is finished, so that its jobs are recorded in their run folders.
+    if speak && shell.submissions.iter().any(|h| !h.is_finished()) {
+        eprintln!("histoboard: waiting for the Slurm submission to finish");
+    }
+    for h in shell.submissions.drain(..) {
+        let _ = h.join();
+    }
     // Thread runs die with the process: ask them to checkpoint and wait a little.
     let waiting = shell.cancel_thread_runs(&app);
     if !waiting.is_empty() {
-        // After a hang-up the terminal is gone (and writing to it could fail): wait quietly.
-        let speak = !hup_flag.load(Ordering::SeqCst);
         if speak {
             eprintln!(
                 "histoboard: waiting for {} run(s) to checkpoint: {}",
@@ -204,139 +196,17 @@ fn translate(app: &App, ev: TermEvent) -> Option<Action> {
     match ev {
         TermEvent::Key(k) => keymap::lookup(&app.keys, app.ctx(), &k),
         TermEvent::Resize(width, height) => Some(Action::Resize { width, height }),
-        TermEvent::Mouse(m) => match m.kind {
-            MouseEventKind::Down(MouseButton::Left) => Some(Action::Click {
-                col: m.column,
-                row: m.row,
-            }),
-            MouseEventKind::ScrollUp => Some(Action::ScrollUp {
-                col: m.column,
-                row: m.row,
-            }),
-            MouseEventKind::ScrollDown => Some(Action::ScrollDown {
-                col: m.column,
-                row: m.row,
-            }),
-            _ => None,
-        },
+        TermEvent::Mouse(m) => {
+            let (col, row) = (m.column, m.row);
+            match m.kind {
+                MouseEventKind::Down(MouseButton::Left) => Some(Action::Click { col, row }),
+                MouseEventKind::ScrollUp => Some(Action::ScrollUp { col, row }),
+                MouseEventKind::ScrollDown => Some(Action::ScrollDown { col, row }),
+                _ => None,
+            }
+        }
         _ => None,
     }
-}
-
-/// Terminal input, the runs watcher (only changed runs are sent), experiment files and a
-/// one-second tick, each on its own thread, all into one channel.
-fn spawn_collectors(tx: &Sender<Msg>, dir: &Path) {
-    let t = tx.clone();
-    thread::spawn(move || {
-        // `read` blocks: no polling, no CPU while the user is idle.
-        while let Ok(ev) = event::read() {
-            if t.send(Msg::Term(ev)).is_err() {
-                break;
-            }
-        }
-    });
-    // The scheduler's states go to the runs collector, which folds them into the runs: the
-    // app receives each run whole, its scheduler's word and any "lost" verdict included.
-    let (sched_tx, sched_rx) = mpsc::channel();
-    let t = tx.clone();
-    let runs_dir = dir.join("runs");
-    thread::spawn(move || {
-        let mut src = RunsSource::new(runs_dir);
-        loop {
-            for states in sched_rx.try_iter() {
-                src.set_scheduled(states);
-            }
-            let changed = src.poll();
-            if !changed.is_empty() && t.send(Msg::Act(Action::RunsUpdated(changed))).is_err() {
-                break;
-            }
-            thread::sleep(POLL);
-        }
-    });
-    let t = tx.clone();
-    let runs_dir = dir.join("runs");
-    thread::spawn(move || {
-        // One batched scheduler query per refresh, and none while no run went to Slurm.
-        let mut slurm = SlurmWatcher::new(runs_dir);
-        loop {
-            for update in slurm.poll() {
-                let sent = match update {
-                    SlurmUpdate::States(states) => sched_tx
-                        .send(
-                            states
-                                .into_iter()
-                                .map(|(id, job)| (id, job.scheduled()))
-                                .collect(),
-                        )
-                        .is_ok(),
-                    SlurmUpdate::Error(e) => t
-                        .send(Msg::Act(Action::Notice(format!("slurm: {e}"))))
-                        .is_ok(),
-                };
-                if !sent {
-                    return;
-                }
-            }
-            thread::sleep(crate::slurm::watch::DEFAULT_INTERVAL);
-        }
-    });
-    let t = tx.clone();
-    thread::spawn(move || {
-        // Only where nvidia-smi answers; a CPU machine pays one failed spawn.
-        let mut last = Vec::new();
-        while let Ok(gpus) = crate::gpu::query() {
-            if gpus.is_empty() {
-                return;
-            }
-            if gpus != last {
-                last = gpus.clone();
-                if t.send(Msg::Act(Action::GpusUpdated(gpus))).is_err() {
-                    return;
-                }
-            }
-            thread::sleep(GPU_POLL);
-        }
-    });
-    let t = tx.clone();
-    let exp_dir = dir.join("experiments");
-    thread::spawn(move || {
-        let mut seen = dir_signature(&exp_dir);
-        loop {
-            thread::sleep(EXP_POLL);
-            let sig = dir_signature(&exp_dir);
-            if sig != seen {
-                seen = sig;
-                let list = experiments::discover(&exp_dir);
-                if t.send(Msg::Act(Action::ExperimentsLoaded(list))).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    let t = tx.clone();
-    thread::spawn(move || {
-        loop {
-            thread::sleep(Duration::from_secs(1));
-            if t.send(Msg::Act(Action::Tick(now_unix()))).is_err() {
-                break;
-            }
-        }
-    });
-}
-
-/// Names, sizes and modification times of a folder's entries: changes when a file does.
-fn dir_signature(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let m = e.metadata().ok()?;
-            Some((e.path(), m.len(), m.modified().ok()))
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// Performs effects through [`Control`]; outcomes come back to the app as actions.
@@ -344,6 +214,8 @@ struct Shell {
     control: Arc<Control>,
     tx: Sender<Msg>,
     dir: PathBuf,
+    /// Slurm submissions running off the UI thread.
+    submissions: Vec<JoinHandle<()>>,
 }
 
 impl Shell {
@@ -360,15 +232,12 @@ impl Shell {
                 source,
                 kind,
             } => {
-                let result =
-                    match self
-                        .control
-                        .launch(std::slice::from_ref(&*experiment), &source, kind)
-                    {
-                        Ok(Started::Runs(ids)) => Ok(ids.join(", ")),
-                        Ok(Started::Submitted(msg)) => Ok(msg),
-                        Err(e) => Err(format!("{}: {e:#}", experiment.name)),
-                    };
+                let exps = std::slice::from_ref(&*experiment);
+                let result = match self.control.launch(exps, &source, kind) {
+                    Ok(Started::Runs(ids)) => Ok(ids.join(", ")),
+                    Ok(Started::Submitted(msg)) => Ok(msg),
+                    Err(e) => Err(format!("{}: {e:#}", experiment.name)),
+                };
                 self.send(Action::Launched { ticket, result });
             }
             Effect::Submit {
@@ -377,14 +246,15 @@ impl Shell {
             } => {
                 // Off the UI thread: a busy controller can take seconds to answer sbatch.
                 let (control, tx) = (self.control.clone(), self.tx.clone());
-                thread::spawn(move || {
+                self.submissions.retain(|h| !h.is_finished());
+                self.submissions.push(thread::spawn(move || {
                     let result = match control.launch(&experiments, &source, LauncherKind::Slurm) {
                         Ok(Started::Submitted(msg)) => Ok(msg),
                         Ok(Started::Runs(ids)) => Ok(format!("started {}", ids.join(", "))),
                         Err(e) => Err(format!("{e:#}")),
                     };
                     let _ = tx.send(Msg::Act(Action::Outcome(result)));
-                });
+                }));
             }
             Effect::Cancel { run_id } => {
                 let run_dir = self.control.runs_dir().join(&run_id);

@@ -1,0 +1,249 @@
+//! The comparison of the marked runs: a table of the hyper-parameters that differ and the
+//! results, sortable by any column, over charts of their validation curves.
+
+use std::collections::HashMap;
+
+use ratatui::prelude::*;
+use ratatui::widgets::{Cell, Row, Table};
+
+use super::step_index;
+use crate::experiment::Experiment;
+use crate::metrics::Metrics;
+use crate::tui::action::{Action, Effect};
+use crate::tui::app::App;
+use crate::tui::chart::{self, Series};
+use crate::tui::experiments;
+use crate::tui::format::fmt_duration;
+use crate::tui::theme::Theme;
+
+/// The comparison view's table state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompareState {
+    pub sort_col: usize,
+    pub reverse: bool,
+    pub selected: usize,
+}
+
+/// The comparison table, derived from the marked runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareTable {
+    pub columns: Vec<String>,
+    /// Per row: run id and one cell per column (the first column is the run id).
+    pub rows: Vec<(String, Vec<String>)>,
+    /// Runs whose configuration could not be read, with the reason.
+    pub problems: Vec<String>,
+}
+
+/// The comparison table of the marked runs, rows sorted as the user asked.
+pub fn table(app: &App) -> CompareTable {
+    let runs = app.marked_runs();
+    let mut problems = Vec::new();
+    // Parsed once by `runs` when each run started, not here on every frame.
+    let configs: Vec<Option<&Experiment>> = runs
+        .iter()
+        .map(|r| {
+            if r.resolved.is_none() {
+                problems.push(format!("{}: its configuration could not be read", r.id));
+            }
+            r.resolved.as_deref()
+        })
+        .collect();
+    // Keys that differ anywhere, with each run's value for them.
+    let mut keys: Vec<String> = Vec::new();
+    let mut values: Vec<HashMap<String, String>> = vec![HashMap::new(); runs.len()];
+    if let Some((bi, base)) = configs
+        .iter()
+        .enumerate()
+        .find_map(|(i, c)| Some((i, (*c)?)))
+    {
+        for (i, c) in configs.iter().enumerate() {
+            let Some(c) = c else { continue };
+            for (k, a, b) in experiments::diff(base, c) {
+                if !keys.contains(&k) {
+                    keys.push(k.clone());
+                }
+                values[bi].insert(k.clone(), a);
+                values[i].insert(k, b);
+            }
+        }
+        // The base value stands for runs that agree with it.
+        for k in &keys {
+            let base_v = values[bi].get(k).cloned().unwrap_or_default();
+            for (i, c) in configs.iter().enumerate() {
+                if c.is_some() {
+                    values[i].entry(k.clone()).or_insert_with(|| base_v.clone());
+                }
+            }
+        }
+    }
+    // `name` differs by construction and the run column already says it.
+    keys.retain(|k| k != "name" && k != "description");
+    let mut columns = vec!["run".to_string()];
+    columns.extend(keys.iter().cloned());
+    columns.extend(["AUC", "acc", "loss", "epochs", "time"].map(String::from));
+    let mut rows: Vec<(String, Vec<String>)> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut cells = vec![r.id.clone()];
+            for k in &keys {
+                cells.push(values[i].get(k).cloned().unwrap_or_else(|| "?".into()));
+            }
+            let best = r.best_summary();
+            let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
+            cells.push(f(best.map(|e| e.valid.auc)));
+            cells.push(f(best.map(|e| e.valid.accuracy)));
+            cells.push(f(best.map(|e| e.valid.loss)));
+            cells.push(format!("{}/{}", r.epochs_completed(), r.epochs));
+            cells.push(fmt_duration(r.elapsed_seconds(app.now).unwrap_or(0.0)));
+            (r.id.clone(), cells)
+        })
+        .collect();
+    if let Some(st) = &app.compare {
+        let col = st.sort_col.min(columns.len() - 1);
+        rows.sort_by(|a, b| cmp_cells(&a.1[col], &b.1[col]));
+        if st.reverse {
+            rows.reverse();
+        }
+    }
+    CompareTable {
+        columns,
+        rows,
+        problems,
+    }
+}
+
+/// Numbers compare as numbers, everything else as text.
+fn cmp_cells(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+/// Sorting, moving, unmarking (which closes the view below two runs), help and quit.
+pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+    let table = table(app);
+    let n_cols = table.columns.len();
+    let n_rows = table.rows.len();
+    let Some(st) = &mut app.compare else {
+        return Vec::new();
+    };
+    match action {
+        Action::Back => app.compare = None,
+        Action::SortNext => {
+            st.sort_col = (st.sort_col + 1) % n_cols.max(1);
+        }
+        Action::SortReverse => st.reverse = !st.reverse,
+        Action::Up => st.selected = step_index(st.selected, -1, n_rows),
+        Action::Down => st.selected = step_index(st.selected, 1, n_rows),
+        Action::ToggleMark => {
+            if let Some((id, _)) = table.rows.get(st.selected) {
+                app.marked.remove(id);
+                if app.marked.len() < 2 {
+                    app.compare = None;
+                } else if let Some(st) = &mut app.compare {
+                    st.selected = st.selected.min(app.marked.len() - 1);
+                }
+            }
+        }
+        Action::Quit => return app.quit(),
+        Action::ToggleHelp => app.help = Some(0),
+        _ => {}
+    }
+    Vec::new()
+}
+
+pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
+    let table = table(app);
+    let st = app.compare.clone().unwrap_or_default();
+    let sort_col = st.sort_col.min(table.columns.len().saturating_sub(1));
+    let table_h = (table.rows.len() as u16 + 3 + table.problems.len() as u16).min(area.height / 2);
+    let [ta, charts] =
+        Layout::vertical([Constraint::Length(table_h), Constraint::Min(0)]).areas(area);
+    // Colour of each run, the same in the table and in every chart.
+    let runs = app.marked_runs();
+    let color_of = |id: &str| runs.iter().position(|r| r.id == id).unwrap_or(0);
+    let arrow = match st.reverse {
+        false => t.glyph(" ▲", " ^"),
+        true => t.glyph(" ▼", " v"),
+    };
+    let header: Vec<Cell> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == sort_col {
+                Cell::from(format!("{c}{arrow}")).style(t.key())
+            } else {
+                Cell::from(c.clone())
+            }
+        })
+        .collect();
+    let widths: Vec<Constraint> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let w = table
+                .rows
+                .iter()
+                .map(|r| r.1[i].chars().count())
+                .chain([c.chars().count() + 2])
+                .max()
+                .unwrap_or(4);
+            Constraint::Length(w as u16)
+        })
+        .collect();
+    let rows: Vec<Row> = table
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, (id, cells))| {
+            let (style, _) = t.series(color_of(id));
+            let row = Row::new(cells.iter().enumerate().map(|(j, c)| {
+                let cell = Cell::from(c.clone());
+                if j == 0 { cell.style(style) } else { cell }
+            }));
+            if i == st.selected {
+                row.style(t.selected(true))
+            } else {
+                row
+            }
+        })
+        .collect();
+    let mut title = format!(
+        " Compare {} runs: differing hyper-parameters ",
+        table.rows.len()
+    );
+    if !table.problems.is_empty() {
+        title.push_str(&format!("({} unreadable configs) ", table.problems.len()));
+    }
+    f.render_widget(
+        Table::new(rows, widths)
+            .header(Row::new(header).style(t.header()))
+            .block(t.block(title, true)),
+        ta,
+    );
+    let max_epochs = runs.iter().map(|r| r.epochs).max().unwrap_or(1);
+    let overlay = |metric: fn(&Metrics) -> f64| -> Vec<Series> {
+        runs.iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let (s, m) = t.series(i);
+                (r.id.clone(), chart::series(r, |e| metric(&e.valid)), s, m)
+            })
+            .collect()
+    };
+    let [c1, c2, c3] = Layout::horizontal([Constraint::Ratio(1, 3); 3]).areas(charts);
+    let auc = overlay(|m| m.auc);
+    chart::epoch_chart(f, t, " valid AUC ".into(), &auc, max_epochs, [0.0, 1.0], c1);
+    let loss = overlay(|m| m.loss);
+    let limit = [0.0, f64::MAX];
+    chart::epoch_chart(f, t, " valid loss ".into(), &loss, max_epochs, limit, c2);
+    let curves: Vec<(String, &Metrics)> = runs
+        .iter()
+        .filter_map(|r| Some((r.id.clone(), &r.best_summary()?.valid)))
+        .collect();
+    chart::roc_chart(f, t, &curves, c3, None);
+}

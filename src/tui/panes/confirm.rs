@@ -1,0 +1,84 @@
+//! The yes/no prompt before cancelling a run, dropping a queued launch or quitting.
+
+use ratatui::prelude::*;
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+
+use crate::tui::action::{Action, Effect};
+use crate::tui::app::App;
+use crate::tui::layout;
+use crate::tui::theme::Theme;
+
+/// What a confirmation prompt is about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Confirm {
+    CancelRun { run_id: String },
+    CancelQueued { ticket: u64, name: String },
+    Quit { active: usize },
+}
+
+impl Confirm {
+    pub fn question(&self) -> String {
+        match self {
+            Confirm::CancelRun { run_id, .. } => {
+                format!("Cancel run {run_id}? It checkpoints first and can be resumed.")
+            }
+            Confirm::CancelQueued { name, .. } => format!("Drop queued launch of {name}?"),
+            Confirm::Quit { active } => format!(
+                "{active} run(s) launched here are queued or running and will be cancelled \
+                 (detached runs go on). Quit?"
+            ),
+        }
+    }
+}
+
+/// `y` does what was asked, `n` or Esc drops it; other keys are ignored.
+pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+    let yes = match action {
+        Action::Yes => true,
+        Action::No | Action::Back => false,
+        _ => return Vec::new(),
+    };
+    let Some(c) = app.confirm.take() else {
+        return Vec::new();
+    };
+    if !yes {
+        return Vec::new();
+    }
+    match c {
+        Confirm::CancelRun { run_id } => {
+            app.message = Some((false, format!("cancelling {run_id}")));
+            vec![Effect::Cancel { run_id }]
+        }
+        Confirm::CancelQueued { ticket, name } => {
+            app.queue.retain(|p| p.ticket != ticket);
+            app.clamp_run_sel();
+            app.message = Some((false, format!("dropped queued {name}")));
+            Vec::new()
+        }
+        Confirm::Quit { .. } => {
+            app.should_quit = true;
+            vec![Effect::Quit]
+        }
+    }
+}
+
+pub fn draw(f: &mut Frame, c: &Confirm, t: &Theme, area: Rect) {
+    let text = c.question();
+    let w = (text.len() as u16 + 4).clamp(30, area.width.saturating_sub(4).max(30));
+    let r = layout::centered(area, w, 6);
+    f.render_widget(Clear, r);
+    let bold = Style::new().add_modifier(Modifier::BOLD);
+    let p = Paragraph::new(vec![
+        Line::from(text),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled("y", bold),
+            Span::raw(" yes   "),
+            Span::styled("n", bold),
+            Span::raw(" no"),
+        ]),
+    ])
+    .wrap(Wrap { trim: true })
+    .block(t.block(" Confirm ", true));
+    f.render_widget(p, r);
+}

@@ -1,0 +1,147 @@
+//! The selected run's detail: its title, the tab bar, and each tab's own module
+//! (curves, confusion, ROC, config, log). Owns the tab, scroll and epoch keys.
+
+use ratatui::prelude::*;
+use ratatui::widgets::{Paragraph, Tabs};
+
+use super::{config, confusion, curves, log, roc, step_index};
+use crate::tui::action::{Action, DetailTab, Effect, Pane};
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
+
+/// Tab choice (`1`-`5`, `h`/`l`) and the epoch keys (`[`, `]`, `b`).
+pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Tab(t) => {
+            app.tab = t;
+            app.detail_scroll = 0;
+            if app.focus == Pane::Experiments {
+                app.focus = Pane::Runs;
+            }
+        }
+        Action::NextTab | Action::PrevTab => {
+            let i = app.tab.index();
+            let n = DetailTab::ALL.len();
+            let j = if action == Action::NextTab {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            };
+            app.tab = DetailTab::ALL[j];
+            app.detail_scroll = 0;
+        }
+        Action::EpochPrev | Action::EpochNext | Action::EpochBest => step_epoch(app, &action),
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// Text tabs scroll; the others move the run selection.
+pub fn move_by(app: &mut App, delta: isize) {
+    match app.tab {
+        DetailTab::Config | DetailTab::Log => {
+            app.detail_scroll = (app.detail_scroll as isize + delta).max(0) as u16;
+        }
+        _ => {
+            app.run_sel = step_index(app.run_sel, delta, app.row_count());
+            app.cm_epoch = None;
+        }
+    }
+}
+
+fn step_epoch(app: &mut App, action: &Action) {
+    let Some(run) = app.selected_run() else {
+        return;
+    };
+    let n = run.completed.len();
+    let Some(cur) = app.cm_index(run) else {
+        return;
+    };
+    // The best epoch on the run's own metric: the `best` checkpoint's.
+    let best = run
+        .best_epoch
+        .and_then(|b| run.completed.iter().position(|e| e.epoch == b));
+    app.cm_epoch = match action {
+        Action::EpochPrev => Some(cur.saturating_sub(1)),
+        // Reaching the last epoch goes back to following the latest.
+        Action::EpochNext if cur + 1 >= n - 1 => None,
+        Action::EpochNext => Some(cur + 1),
+        _ if app.cm_epoch.is_some() && app.cm_epoch == best => None,
+        _ => best,
+    };
+    if !matches!(app.tab, DetailTab::Confusion | DetailTab::Roc) {
+        app.tab = DetailTab::Confusion;
+    }
+}
+
+/// A click on a tab title (they sit on the row below the pane's top border) opens it.
+pub fn click(app: &mut App, area: Rect, col: u16, row: u16) {
+    if row != area.y + 1 {
+        return;
+    }
+    let mut x = area.x + 1;
+    for t in DetailTab::ALL {
+        let w = t.title().len() as u16 + 3;
+        if col >= x && col < x + w {
+            app.tab = t;
+            app.detail_scroll = 0;
+        }
+        x += w;
+    }
+}
+
+pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
+    let focused = app.focus == Pane::Detail && app.form.is_none();
+    let Some(run) = app.selected_run() else {
+        let msg = if app.queue.is_empty() {
+            "No run selected. Launch an experiment with l."
+        } else {
+            "Queued: waits for a free slot."
+        };
+        f.render_widget(Paragraph::new(msg).block(t.block(" Run ", focused)), area);
+        return;
+    };
+    let mut title = vec![
+        Span::raw(format!(" {} ", run.id)),
+        Span::styled(format!("{} ", run.status.label()), t.status(run.status)),
+    ];
+    if run.problem_count > 0 {
+        title.push(Span::styled(
+            format!(
+                "! {} problem{} in its folder (5 Log) ",
+                run.problem_count,
+                if run.problem_count == 1 { "" } else { "s" }
+            ),
+            t.fg(Color::Red).add_modifier(Modifier::BOLD),
+        ));
+    }
+    let block = t.block(Line::from(title), focused);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if inner.height < 2 {
+        return;
+    }
+    let [tabs_area, body] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    let titles: Vec<String> = DetailTab::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, d)| format!("{} {}", i + 1, d.title()))
+        .collect();
+    let tabs = Tabs::new(titles)
+        .select(app.tab.index())
+        .divider("|")
+        .padding("", " ")
+        .highlight_style(
+            t.fg(Color::Yellow)
+                .add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+        );
+    f.render_widget(tabs, tabs_area);
+    match app.tab {
+        DetailTab::Curves => curves::draw(f, app, t, run, body),
+        DetailTab::Confusion => confusion::draw(f, app, t, run, body),
+        DetailTab::Roc => roc::draw(f, app, t, run, body),
+        DetailTab::Config => config::draw(f, app, run, body),
+        DetailTab::Log => log::draw(f, app, t, run, body),
+    }
+}

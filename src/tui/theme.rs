@@ -1,0 +1,193 @@
+//! Colours and glyphs, honouring `NO_COLOR` and `--ascii`.
+
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::symbols::{self, Marker};
+use ratatui::text::Line;
+use ratatui::widgets::Block;
+
+use super::app::App;
+use crate::runs::RunStatus;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Theme {
+    pub color: bool,
+    pub ascii: bool,
+}
+
+const ASCII_BORDER: symbols::border::Set = symbols::border::Set {
+    top_left: "+",
+    top_right: "+",
+    bottom_left: "+",
+    bottom_right: "+",
+    vertical_left: "|",
+    vertical_right: "|",
+    horizontal_top: "-",
+    horizontal_bottom: "-",
+};
+
+const ASCII_BARS: symbols::bar::Set = symbols::bar::Set {
+    full: "#",
+    seven_eighths: "#",
+    three_quarters: "=",
+    five_eighths: "=",
+    half: "-",
+    three_eighths: "-",
+    one_quarter: "_",
+    one_eighth: ".",
+    empty: " ",
+};
+
+/// Series colours for overlays, distinct on 16-colour terminals.
+const PALETTE: [Color; 8] = [
+    Color::Cyan,
+    Color::Yellow,
+    Color::Green,
+    Color::Magenta,
+    Color::LightRed,
+    Color::LightBlue,
+    Color::White,
+    Color::LightGreen,
+];
+
+impl Theme {
+    pub fn of(app: &App) -> Theme {
+        Theme {
+            color: !app.no_color,
+            ascii: app.ascii,
+        }
+    }
+
+    pub fn fg(&self, c: Color) -> Style {
+        if self.color {
+            Style::new().fg(c)
+        } else {
+            Style::new()
+        }
+    }
+
+    pub fn dim(&self) -> Style {
+        self.fg(Color::DarkGray)
+    }
+
+    /// Bold yellow: key labels, prompts, the sorted column.
+    pub fn key(&self) -> Style {
+        self.fg(Color::Yellow).add_modifier(Modifier::BOLD)
+    }
+
+    /// A dimmed bold table header.
+    pub fn header(&self) -> Style {
+        self.dim().add_modifier(Modifier::BOLD)
+    }
+
+    /// An outcome message: red when it is an error, else green.
+    pub fn outcome(&self, err: bool) -> Style {
+        self.fg(if err { Color::Red } else { Color::Green })
+    }
+
+    pub fn selected(&self, focused: bool) -> Style {
+        if focused {
+            Style::new().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+        }
+    }
+
+    pub fn status(&self, s: RunStatus) -> Style {
+        self.fg(match s {
+            RunStatus::Queued => Color::Gray,
+            RunStatus::Running => Color::Cyan,
+            RunStatus::Finished => Color::Green,
+            RunStatus::Failed => Color::Red,
+            RunStatus::Cancelled => Color::Yellow,
+            RunStatus::Lost => Color::Magenta,
+            RunStatus::Damaged => Color::Red,
+        })
+    }
+
+    pub fn marker(&self) -> Marker {
+        if self.ascii {
+            Marker::Dot
+        } else {
+            Marker::Braille
+        }
+    }
+
+    /// Sparkline bars: eighths, or ASCII steps.
+    pub fn bars(&self) -> symbols::bar::Set {
+        if self.ascii {
+            ASCII_BARS
+        } else {
+            symbols::bar::NINE_LEVELS
+        }
+    }
+
+    /// Series `i` of an overlay: a colour, or without colour a distinct marker.
+    pub fn series(&self, i: usize) -> (Style, Marker) {
+        if self.color {
+            (Style::new().fg(PALETTE[i % PALETTE.len()]), self.marker())
+        } else {
+            let markers = [
+                Marker::Braille,
+                Marker::Dot,
+                Marker::Block,
+                Marker::Bar,
+                Marker::HalfBlock,
+            ];
+            let m = if self.ascii {
+                Marker::Dot
+            } else {
+                markers[i % markers.len()]
+            };
+            (Style::new(), m)
+        }
+    }
+
+    pub fn block<'a>(&self, title: impl Into<Line<'a>>, focused: bool) -> Block<'a> {
+        let b = Block::bordered().title(title);
+        let b = if self.ascii {
+            b.border_set(ASCII_BORDER)
+        } else {
+            b
+        };
+        if focused {
+            b.border_style(if self.color {
+                Style::new().fg(Color::Cyan)
+            } else {
+                Style::new().add_modifier(Modifier::BOLD)
+            })
+        } else {
+            b.border_style(self.dim())
+        }
+    }
+
+    pub fn ok_mark(&self, ok: bool) -> &'static str {
+        match (ok, self.ascii) {
+            (true, false) => "✓",
+            (false, false) => "✗",
+            (true, true) => "+",
+            (false, true) => "!",
+        }
+    }
+
+    /// Picks the Unicode or the ASCII form of a glyph.
+    pub fn glyph(&self, unicode: &'static str, ascii: &'static str) -> &'static str {
+        if self.ascii { ascii } else { unicode }
+    }
+}
+
+/// Replaces the line-drawing glyphs ratatui hard-codes (chart axes, legends) with
+/// ASCII, so `--ascii` holds for every widget.
+pub fn asciify(buf: &mut Buffer) {
+    for cell in buf.content.iter_mut() {
+        let ascii = match cell.symbol() {
+            "│" | "┃" | "║" => "|",
+            "─" | "━" | "═" => "-",
+            "┌" | "┐" | "└" | "┘" | "├" | "┤" | "┬" | "┴" | "┼" | "╭" | "╮" | "╰" | "╯" => {
+                "+"
+            }
+            _ => continue,
+        };
+        cell.set_symbol(ascii);
+    }
+}
