@@ -169,8 +169,3 @@ pub fn step(exp: &mut Experiment, key: &str, up: bool) -> Result<(), String> {
 pub fn save_variant(original: &Path, new_path: &Path, exp: &Experiment) -> Result<(), String> {
     experiment::save_variant(original, new_path, exp).map_err(|e| format!("{e:#}"))
 }
-
-/// `(key, a, b)` for every field that differs.
-pub fn diff(a: &Experiment, b: &Experiment) -> Vec<(String, String, String)> {
-    experiment::diff(a, b)
-}

@@ -1,18 +1,15 @@
 //! The comparison of the marked runs: a table of the hyper-parameters that differ and the
 //! results, sortable by any column, over charts of their validation curves.
 
-use std::collections::HashMap;
-
 use ratatui::prelude::*;
 use ratatui::widgets::{Cell, Row, Table};
 
 use super::step_index;
-use crate::experiment::Experiment;
 use crate::metrics::Metrics;
+use crate::runs::compare;
 use crate::tui::action::{Action, Effect};
 use crate::tui::app::App;
 use crate::tui::chart::{self, Series};
-use crate::tui::experiments;
 use crate::tui::format::fmt_duration;
 use crate::tui::theme::Theme;
 
@@ -24,93 +21,26 @@ pub struct CompareState {
     pub selected: usize,
 }
 
-/// The comparison table, derived from the marked runs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CompareTable {
-    pub columns: Vec<String>,
-    /// Per row: run id and one cell per column (the first column is the run id).
-    pub rows: Vec<(String, Vec<String>)>,
-    /// Runs whose configuration could not be read, with the reason.
-    pub problems: Vec<String>,
-}
+pub use crate::runs::compare::CompareTable;
 
-/// The comparison table of the marked runs, rows sorted as the user asked.
+/// The comparison table of the marked runs (`runs::compare`, the same table `export` writes
+/// as CSV), rows sorted as the user asked, the time column in words.
 pub fn table(app: &App) -> CompareTable {
-    let runs = app.marked_runs();
-    let mut problems = Vec::new();
-    // Parsed once by `runs` when each run started, not here on every frame.
-    let configs: Vec<Option<&Experiment>> = runs
-        .iter()
-        .map(|r| {
-            if r.resolved.is_none() {
-                problems.push(format!("{}: its configuration could not be read", r.id));
-            }
-            r.resolved.as_deref()
-        })
-        .collect();
-    // Keys that differ anywhere, with each run's value for them.
-    let mut keys: Vec<String> = Vec::new();
-    let mut values: Vec<HashMap<String, String>> = vec![HashMap::new(); runs.len()];
-    if let Some((bi, base)) = configs
-        .iter()
-        .enumerate()
-        .find_map(|(i, c)| Some((i, (*c)?)))
-    {
-        for (i, c) in configs.iter().enumerate() {
-            let Some(c) = c else { continue };
-            for (k, a, b) in experiments::diff(base, c) {
-                if !keys.contains(&k) {
-                    keys.push(k.clone());
-                }
-                values[bi].insert(k.clone(), a);
-                values[i].insert(k, b);
-            }
-        }
-        // The base value stands for runs that agree with it.
-        for k in &keys {
-            let base_v = values[bi].get(k).cloned().unwrap_or_default();
-            for (i, c) in configs.iter().enumerate() {
-                if c.is_some() {
-                    values[i].entry(k.clone()).or_insert_with(|| base_v.clone());
-                }
-            }
-        }
-    }
-    // `name` differs by construction and the run column already says it.
-    keys.retain(|k| k != "name" && k != "description");
-    let mut columns = vec!["run".to_string()];
-    columns.extend(keys.iter().cloned());
-    columns.extend(["AUC", "acc", "loss", "epochs", "time"].map(String::from));
-    let mut rows: Vec<(String, Vec<String>)> = runs
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let mut cells = vec![r.id.clone()];
-            for k in &keys {
-                cells.push(values[i].get(k).cloned().unwrap_or_else(|| "?".into()));
-            }
-            let best = r.best_summary();
-            let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
-            cells.push(f(best.map(|e| e.valid.auc)));
-            cells.push(f(best.map(|e| e.valid.accuracy)));
-            cells.push(f(best.map(|e| e.valid.loss)));
-            cells.push(format!("{}/{}", r.epochs_completed(), r.epochs));
-            cells.push(fmt_duration(r.elapsed_seconds(app.now).unwrap_or(0.0)));
-            (r.id.clone(), cells)
-        })
-        .collect();
+    let mut t = compare::table(&app.marked_runs(), app.now);
     if let Some(st) = &app.compare {
-        let col = st.sort_col.min(columns.len() - 1);
-        rows.sort_by(|a, b| cmp_cells(&a.1[col], &b.1[col]));
+        let col = st.sort_col.min(t.columns.len() - 1);
+        t.rows.sort_by(|a, b| cmp_cells(&a.1[col], &b.1[col]));
         if st.reverse {
-            rows.reverse();
+            t.rows.reverse();
         }
     }
-    CompareTable {
-        columns,
-        rows,
-        problems,
+    // Seconds sort right; people read `3m05s`.
+    for (_, cells) in &mut t.rows {
+        if let Some(time) = cells.last_mut() {
+            *time = time.parse().map_or_else(|_| time.clone(), fmt_duration);
+        }
     }
+    t
 }
 
 /// Numbers compare as numbers, everything else as text.
