@@ -236,7 +236,7 @@ impl Shell {
                 let result = match self.control.launch(exps, &source, kind) {
                     Ok(Started::Runs(ids)) => Ok(ids.join(", ")),
                     Ok(Started::Submitted(msg)) => Ok(msg),
-                    Err(e) => Err(format!("{}: {e:#}", experiment.name)),
+                    Err(e) => Err(format!("{e:#}")),
                 };
                 self.send(Action::Launched { ticket, result });
             }
