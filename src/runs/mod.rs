@@ -7,9 +7,11 @@
 //! - [`state`]: [`RunState`], a run folded from its records.
 //! - [`watch`]: [`RunsWatcher`] and [`spawn_collector`], following a whole runs folder.
 //! - [`launch`]: the [`Launcher`] contract, cancellation and detached processes.
-//! - [`fake`]: [`FakeLauncher`] and synthetic runs, for tests and benchmarks.
+//! - `fake`: `FakeLauncher` and synthetic runs, for tests and benchmarks (feature
+//!   `test-support`; not in the shipped library).
 
 pub mod event;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 pub mod launch;
 pub mod paths;
@@ -19,6 +21,7 @@ pub mod watch;
 pub mod writer;
 
 pub use event::*;
+#[cfg(any(test, feature = "test-support"))]
 pub use fake::{FakeLauncher, synthetic_epoch, write_synthetic_run};
 pub use launch::{CancelToken, LaunchedRun, Launcher, cancel_detached, spawn_detached};
 pub use paths::{RunPaths, new_run_id, now_unix, write_atomic};
