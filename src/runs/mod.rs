@@ -10,10 +10,12 @@
 //! - [`meta`]: a run's note and tags; [`prune`]: archiving and deleting runs.
 //! - [`compare`]: runs side by side (the dashboard's compare view, exported CSV).
 //! - [`launch`]: the [`Launcher`] contract, cancellation and detached processes.
-//! - [`fake`]: [`FakeLauncher`] and synthetic runs, for tests and benchmarks.
+//! - `fake`: `FakeLauncher` and synthetic runs, for tests and benchmarks (feature
+//!   `test-support`; not in the shipped library).
 
 pub mod compare;
 pub mod event;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 pub mod launch;
 pub mod meta;
@@ -27,6 +29,7 @@ pub mod watch;
 pub mod writer;
 
 pub use event::*;
+#[cfg(any(test, feature = "test-support"))]
 pub use fake::{FakeLauncher, synthetic_epoch, write_synthetic_run};
 pub use launch::{CancelToken, LaunchedRun, Launcher, cancel_detached, spawn_detached};
 pub use meta::RunMeta;

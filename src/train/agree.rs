@@ -12,7 +12,7 @@ use burn::prelude::*;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 
-use super::bench::model_config;
+use super::bench::{ModelName, model_config};
 use super::device::{self, DeviceChoice};
 use super::loss::bce_with_logits;
 use super::trainer::to_tensors;
@@ -43,12 +43,12 @@ fn rel_err(a: &[f32], b: &[f32]) -> f64 {
     if n > 0.0 { (d / n).sqrt() } else { d.sqrt() }
 }
 
-pub fn run(model: &str, device: &str, batch: usize, tolerance: f64) -> Result<()> {
+pub fn run(model: ModelName, device: &str, batch: usize, tolerance: f64) -> Result<()> {
     let resolved = device::resolve(device)?;
     if let Some(note) = &resolved.note {
         eprintln!("{note}");
     }
-    let mut cfg = model_config(model)?;
+    let mut cfg = model_config(model);
     // Dropout masks come from each backend's own RNG; without it both passes see one net.
     cfg.dropout = 0.0;
     cfg.dense_dropout = 0.0;
@@ -124,7 +124,7 @@ pub fn run(model: &str, device: &str, batch: usize, tolerance: f64) -> Result<()
     let result = serde_json::json!({
         "engine": "histoboard burn-0.21",
         "mode": "agree",
-        "model": model,
+        "model": model.name(),
         "device": resolved.description,
         "batch": batch,
         "loss_cpu": cpu.loss,

@@ -16,18 +16,55 @@ use crate::experiment::{Arch, ModelConfig};
 use crate::kernels::Kernels;
 use crate::model::Net;
 
-pub fn model_config(name: &str) -> Result<ModelConfig> {
+/// What [`run`] times: a training step (forward, backward, Adam), or a forward pass alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Infer,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Train => "train",
+            Mode::Infer => "infer",
+        }
+    }
+}
+
+/// The models `histoboard bench` builds by name (`--model`).
+// No doc comments on the variants: clap would print them as a second help layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelName {
+    #[value(name = "seed-cnn-3")]
+    SeedCnn3,
+    #[value(name = "seed-cnn-5")]
+    SeedCnn5,
+    #[value(name = "efficientnet-lite0")]
+    EfficientnetLite0,
+}
+
+impl ModelName {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelName::SeedCnn3 => "seed-cnn-3",
+            ModelName::SeedCnn5 => "seed-cnn-5",
+            ModelName::EfficientnetLite0 => "efficientnet-lite0",
+        }
+    }
+}
+
+pub fn model_config(model: ModelName) -> ModelConfig {
     let mut cfg = ModelConfig::default();
-    match name {
-        "seed-cnn-3" => cfg.filters = vec![32, 64, 128],
-        "seed-cnn-5" => cfg.filters = vec![32, 64, 128, 256, 512],
-        "efficientnet-lite0" => {
+    match model {
+        ModelName::SeedCnn3 => cfg.filters = vec![32, 64, 128],
+        ModelName::SeedCnn5 => cfg.filters = vec![32, 64, 128, 256, 512],
+        ModelName::EfficientnetLite0 => {
             cfg.arch = Arch::EfficientnetLite0;
             cfg.dropout = 0.2;
         }
-        _ => bail!("unknown model `{name}`: expected seed-cnn-3, seed-cnn-5 or efficientnet-lite0"),
     }
-    Ok(cfg)
+    cfg
 }
 
 /// Peak resident memory of this process in MiB (VmHWM), where the OS reports it.
@@ -39,18 +76,21 @@ pub fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(
-    mode: &str,
-    model: &str,
+    mode: Mode,
+    model: ModelName,
     batch: Option<usize>,
     steps: usize,
     warmup: usize,
     device: &str,
 ) -> Result<()> {
-    let batch = batch.unwrap_or(if mode == "train" { 64 } else { 256 });
+    let batch = batch.unwrap_or(match mode {
+        Mode::Train => 64,
+        Mode::Infer => 256,
+    });
     if batch == 0 || steps == 0 {
         bail!("--batch and --steps must be at least 1");
     }
-    let cfg = model_config(model)?;
+    let cfg = model_config(model);
     let resolved = device::resolve(device)?;
     if let Some(note) = &resolved.note {
         eprintln!("{note}");
@@ -78,8 +118,8 @@ pub fn run(
     let median = sorted[sorted.len() / 2];
     let result = serde_json::json!({
         "engine": "histoboard burn-0.21",
-        "mode": mode,
-        "model": model,
+        "mode": mode.name(),
+        "model": model.name(),
         "device": resolved.description,
         "threads": device::cpu_threads(),
         "batch": batch,
@@ -93,7 +133,7 @@ pub fn run(
 }
 
 fn measure<B: AutodiffBackend + Kernels>(
-    mode: &str,
+    mode: Mode,
     cfg: &ModelConfig,
     batch: usize,
     steps: usize,
@@ -111,7 +151,7 @@ where
     let y_data: Vec<f32> = (0..batch).map(|i| (i % 2) as f32).collect();
     let y = Tensor::<B, 2>::from_data(TensorData::new(y_data, [batch, 1]), &device);
     let mut times = Vec::new();
-    if mode == "train" {
+    if mode == Mode::Train {
         let mut opt = AdamConfig::new().init::<B, Net<B>>();
         for i in 0..warmup + steps {
             let t0 = Instant::now();

@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use burn::prelude::Backend;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
 use serde::{Deserialize, Serialize};
@@ -47,8 +47,8 @@ pub struct Pointer {
     pub state: TrainerState,
 }
 
-/// `best` or `last`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `best` or `last`; also the `--checkpoint` value of `histoboard eval` and `predict`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Which {
     Best,
     Last,
@@ -59,14 +59,6 @@ impl Which {
         match self {
             Which::Best => "best",
             Which::Last => "last",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Which> {
-        match s {
-            "best" => Ok(Which::Best),
-            "last" => Ok(Which::Last),
-            _ => bail!("checkpoint `{s}`: expected `best` or `last`"),
         }
     }
 }

@@ -1,0 +1,72 @@
+//! `histoboard eval` and `histoboard predict`: a trained run's checkpoint on a data set.
+
+use anyhow::{Context, Result};
+
+use histoboard::train;
+use histoboard::train::infer::{self, InferOptions};
+
+use crate::{EvalArgs, PredictArgs};
+
+/// Scores a run's checkpoint on a labelled set: a table, or one JSON object.
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let opts = InferOptions {
+        run_dir: &args.run_dir,
+        which: args.checkpoint,
+        tta: args.tta,
+        device: args.device.as_deref(),
+    };
+    let trained_on = train::load_run_config(&args.run_dir)?.data.source;
+    if trained_on == args.data {
+        eprintln!(
+            "note: `{}` is the set this run trained on; its training tiles inflate these figures \
+             (the run's own validation figures are in its metrics.csv)",
+            args.data
+        );
+    }
+    let m = infer::evaluate(&opts, &args.data)?;
+    let c = m.confusion;
+    if args.json {
+        let json = serde_json::json!({
+            "auc": m.auc, "accuracy": m.accuracy, "precision": m.precision, "recall": m.recall,
+            "specificity": m.specificity, "f1": m.f1, "average_precision": m.average_precision,
+            "loss": m.loss, "n": m.n, "tp": c.tp, "fp": c.fp, "tn": c.tn, "fn": c.fn_,
+            "youden_threshold": m.youden_threshold,
+            "checkpoint": args.checkpoint.name(), "tta": args.tta,
+        });
+        println!("{json}");
+    } else {
+        println!(
+            "{} tiles, checkpoint {}{}",
+            m.n,
+            args.checkpoint.name(),
+            if args.tta { ", TTA x8" } else { "" }
+        );
+        println!("AUC         {:.4}", m.auc);
+        println!("accuracy    {:.4}", m.accuracy);
+        println!("precision   {:.4}", m.precision);
+        println!("recall      {:.4}", m.recall);
+        println!("specificity {:.4}", m.specificity);
+        println!("F1          {:.4}", m.f1);
+        println!("avg prec.   {:.4}", m.average_precision);
+        println!("loss        {:.4}", m.loss);
+        println!(
+            "confusion at 0.5:  TP {}  FP {}  TN {}  FN {}",
+            c.tp, c.fp, c.tn, c.fn_
+        );
+    }
+    Ok(())
+}
+
+/// Writes a Kaggle submission (id,label) for an unlabelled set.
+pub fn predict(args: PredictArgs) -> Result<()> {
+    let opts = InferOptions {
+        run_dir: &args.run_dir,
+        which: args.checkpoint,
+        tta: args.tta,
+        device: args.device.as_deref(),
+    };
+    let n = infer::predict(&opts, &args.data, &args.out)
+        .with_context(|| format!("predicting into {}", args.out.display()))?;
+    eprintln!("wrote {n} predictions to {}", args.out.display());
+    Ok(())
+}
