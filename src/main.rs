@@ -61,6 +61,44 @@ enum Command {
         /// The run folder (runs/<run-id>).
         run_dir: PathBuf,
     },
+    /// List runs, or prune them: archive (kept in runs/.archive/) or delete.
+    #[command(subcommand)]
+    Runs(RunsCmd),
+    /// Write the curves, ROC and confusion of runs as SVG and PNG, and their comparison as CSV.
+    Export {
+        /// Run folders (runs/<run-id>); several are drawn on the same charts.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Folder for the files (created).
+        #[arg(long, default_value = "export")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsCmd {
+    /// Every run, newest first, with its status, best AUC, time, tags and note.
+    Ls {
+        /// The runs folder.
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
+        /// Only runs with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// Move runs to runs/.archive/: out of the lists, still on disk. Live runs are refused.
+    Archive {
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+    },
+    /// Delete runs for good. Live runs are refused.
+    Rm {
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Really delete (without it, says what would go).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// The experiment a command works on, and its overrides: the same for `train` and `submit`.
@@ -165,6 +203,10 @@ struct EvalArgs {
     json: bool,
     #[arg(long)]
     device: Option<String>,
+    /// What to do with an unreadable tile: stop naming it (default: the run's setting), or skip
+    /// it and score the rest.
+    #[arg(long, value_enum)]
+    bad_tiles: Option<histoboard::experiment::BadTilePolicy>,
 }
 
 #[derive(Args)]
@@ -250,6 +292,8 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => cli::bench::run(args),
         Some(Command::Submit(args)) => cli::submit::run(args),
         Some(Command::Cancel { run_dir }) => cli::cancel::run(&run_dir),
+        Some(Command::Runs(cmd)) => cli::runs::run(cmd),
+        Some(Command::Export { runs, out }) => cli::export::run(&runs, &out),
     };
     cli::exit_code(result.map(|()| ExitCode::SUCCESS))
 }

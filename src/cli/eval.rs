@@ -14,9 +14,10 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         which: args.checkpoint,
         tta: args.tta,
         device: args.device.as_deref(),
+        bad_tiles: args.bad_tiles,
     };
     let trained_on = train::load_run_config(&args.run_dir)?.data.source;
-    if trained_on == args.data {
+    if same_source(&trained_on, &args.data) {
         eprintln!(
             "note: `{}` is the set this run trained on; its training tiles inflate these figures \
              (the run's own validation figures are in its metrics.csv)",
@@ -64,9 +65,25 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         which: args.checkpoint,
         tta: args.tta,
         device: args.device.as_deref(),
+        // A submission has a row for every tile: none can be skipped.
+        bad_tiles: None,
     };
     let n = infer::predict(&opts, &args.data, &args.out)
         .with_context(|| format!("predicting into {}", args.out.display()))?;
     eprintln!("wrote {n} predictions to {}", args.out.display());
     Ok(())
+}
+
+/// Whether two data sources name the same archive or folder, however each is spelled
+/// (`bundled`, a relative or an absolute path).
+fn same_source(a: &str, b: &str) -> bool {
+    let resolve = |s: &str| {
+        let p = if s == "bundled" {
+            histoboard::data::bundled_path().ok()
+        } else {
+            Some(std::path::PathBuf::from(s))
+        };
+        p.and_then(|p| std::fs::canonicalize(p).ok())
+    };
+    a == b || matches!((resolve(a), resolve(b)), (Some(x), Some(y)) if x == y)
 }

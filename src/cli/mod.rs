@@ -6,7 +6,9 @@ pub mod cancel;
 pub mod dashboard;
 pub mod data;
 pub mod eval;
+pub mod export;
 pub mod progress;
+pub mod runs;
 pub mod submit;
 pub mod train;
 

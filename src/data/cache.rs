@@ -236,7 +236,7 @@ fn build(ds: &Dataset, target: &Path, key: &Key, workers: usize) -> Result<()> {
                         let name = loc.name(k);
                         if ds.policy == BadTilePolicy::Error {
                             bail!(
-                                "bad tile {name}: {reason}; fix or remove it, or set data.bad_tiles = \"skip\""
+                                "bad tile {name}: {reason}; fix or remove it, or skip bad tiles (data.bad_tiles = \"skip\"; --bad-tiles skip for eval)"
                             );
                         }
                         skipped.push((ds.ids[k].clone(), format!("{name}: {reason}")));
@@ -305,7 +305,7 @@ pub(crate) fn open_or_build(
         && let Some((_, reason)) = meta.skipped.first()
     {
         bail!(
-            "bad tile {reason}; fix or remove it, or set data.bad_tiles = \"skip\" (found in {})",
+            "bad tile {reason}; fix or remove it, or skip bad tiles (data.bad_tiles = \"skip\"; --bad-tiles skip for eval) (found in {})",
             target.display()
         );
     }

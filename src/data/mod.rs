@@ -143,6 +143,12 @@ fn list_source(path: &Path, dir: &str) -> Result<Listing> {
 }
 
 /// Matches CSV rows to tiles; problems become errors or skips per `policy`.
+/// What to do about a bad tile in a labelled set (training, `eval`).
+const LABELLED_HINT: &str = "fix the data, or skip bad tiles: data.bad_tiles = \"skip\" in the experiment, --bad-tiles skip for eval";
+/// ... and in an unlabelled one: a submission has a row for every tile, so none can be skipped.
+const UNLABELLED_HINT: &str =
+    "a submission needs a prediction for every tile: fix the tile, or remove it and its row";
+
 fn match_rows(
     rows: Vec<source::Row>,
     listing: &Listing,
@@ -150,6 +156,7 @@ fn match_rows(
     source: &Path,
     policy: BadTilePolicy,
     skipped: &mut Vec<(String, String)>,
+    hint: &str,
 ) -> Result<Vec<(usize, Option<u8>)>> {
     let by_id: HashMap<&str, usize> = listing
         .ids
@@ -192,10 +199,7 @@ fn match_rows(
                     1 => String::new(),
                     n => format!(" (and {} more like it)", n - 1),
                 };
-                bail!(
-                    "{}{more}; fix the data or set data.bad_tiles = \"skip\"",
-                    problems[0].1
-                );
+                bail!("{}{more}; {hint}", problems[0].1);
             }
             BadTilePolicy::Skip => skipped.extend(problems),
         }
@@ -242,6 +246,7 @@ impl Dataset {
             &path,
             cfg.bad_tiles,
             &mut report.skipped,
+            LABELLED_HINT,
         )?;
         let mut labels: Vec<u8> = matched.iter().map(|m| m.1.unwrap_or(0)).collect();
         let mut order: Vec<usize> = matched.iter().map(|m| m.0).collect();
@@ -294,6 +299,7 @@ impl Dataset {
                     &path,
                     BadTilePolicy::Error,
                     &mut skipped,
+                    UNLABELLED_HINT,
                 )?;
                 m.into_iter().map(|m| m.0).collect()
             }
@@ -387,7 +393,12 @@ impl Dataset {
         let name = self.tile_name(i);
         match self.policy {
             BadTilePolicy::Error => bail!(
-                "bad tile {name}: {reason}; fix or remove it, or set data.bad_tiles = \"skip\""
+                "bad tile {name}: {reason}; {}",
+                if self.labels.is_empty() {
+                    UNLABELLED_HINT
+                } else {
+                    LABELLED_HINT
+                }
             ),
             BadTilePolicy::Skip => {
                 let first = self

@@ -9,7 +9,7 @@ use burn::module::Module;
 use super::checkpoint::{self, Which};
 use super::device::{self, DeviceChoice};
 use super::loss::bce_of_probs;
-use super::trainer::{ROC_POINTS, predict_probs};
+use super::trainer::{ROC_POINTS, predict_probs, scored};
 use crate::data::Dataset;
 use crate::experiment::Experiment;
 use crate::kernels::Kernels;
@@ -22,6 +22,8 @@ pub struct InferOptions<'a> {
     pub which: Which,
     pub tta: bool,
     pub device: Option<&'a str>,
+    /// Overrides the run's `data.bad_tiles` for the set scored (`eval` only).
+    pub bad_tiles: Option<crate::experiment::BadTilePolicy>,
 }
 
 /// Scores every tile of a labelled set (Kaggle layout, folder or zip, or `bundled`).
@@ -30,14 +32,17 @@ pub fn evaluate(opts: &InferOptions, data: &str) -> Result<Metrics> {
     exp.data.source = data.to_string();
     exp.data.labels = None;
     exp.data.limit = 0;
+    if let Some(policy) = opts.bad_tiles {
+        exp.data.bad_tiles = policy;
+    }
     let ds = Arc::new(Dataset::open(&exp.data).with_context(|| format!("opening {data}"))?);
     let indices: Vec<usize> = (0..ds.len()).collect();
     let probs = with_model(opts, &exp, |run| run(&ds, &indices))?;
-    let labels = ds.labels();
+    let (probs, labels) = scored(&probs, ds.labels());
     Ok(metrics::compute(
         &probs,
-        labels,
-        bce_of_probs(&probs, labels),
+        &labels,
+        bce_of_probs(&probs, &labels),
         ROC_POINTS,
     ))
 }

@@ -64,7 +64,12 @@ pub(crate) fn predict_probs<B: Kernels>(
     } else {
         vec![None]
     };
+    // Batches say which tiles they hold: a bad tile skipped under `bad_tiles = "skip"` leaves
+    // its batch one shorter, and must not shift the probabilities of the tiles after it.
+    let slot: std::collections::HashMap<usize, usize> =
+        indices.iter().enumerate().map(|(k, &i)| (i, k)).collect();
     let mut sums = vec![0f32; indices.len()];
+    let mut seen = vec![0u32; indices.len()];
     for t in &transforms {
         let opts = LoaderOptions {
             batch_size: exp.train.batch_size.max(1),
@@ -81,24 +86,39 @@ pub(crate) fn predict_probs<B: Kernels>(
             drop_last: false,
             transform: *t,
         };
-        let mut at = 0;
         for batch in data::loader(ds.clone(), indices.to_vec(), opts) {
             let batch = batch?;
-            let n = batch.labels.len();
+            let tiles = batch.indices.clone();
             let (x, _) = to_tensors::<B>(batch, device);
             let probs = burn::tensor::activation::sigmoid(model.forward(x));
             let probs = probs
                 .into_data()
                 .to_vec::<f32>()
                 .map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
-            for (s, p) in sums[at..at + n].iter_mut().zip(probs) {
-                *s += p;
+            for (i, p) in tiles.into_iter().zip(probs) {
+                if let Some(&k) = slot.get(&i) {
+                    sums[k] += p;
+                    seen[k] += 1;
+                }
             }
-            at += n;
         }
     }
-    let k = transforms.len() as f32;
-    Ok(sums.into_iter().map(|s| s / k).collect())
+    // NaN for a tile no batch held (skipped as bad): callers drop it with its label.
+    Ok(sums
+        .into_iter()
+        .zip(seen)
+        .map(|(s, n)| if n == 0 { f32::NAN } else { s / n as f32 })
+        .collect())
+}
+
+/// The scored tiles only: probabilities and labels without the tiles skipped as bad.
+pub(crate) fn scored(probs: &[f32], labels: &[u8]) -> (Vec<f32>, Vec<u8>) {
+    probs
+        .iter()
+        .zip(labels)
+        .filter(|(p, _)| !p.is_nan())
+        .map(|(&p, &y)| (p, y))
+        .unzip()
 }
 
 struct Saver<'a> {
@@ -447,12 +467,8 @@ where
                 ),
             )?;
         }
-        let valid_metrics = metrics::compute(
-            &valid_probs,
-            &valid_labels,
-            bce_of_probs(&valid_probs, &valid_labels),
-            ROC_POINTS,
-        );
+        let (vp, vl) = scored(&valid_probs, &valid_labels);
+        let valid_metrics = metrics::compute(&vp, &vl, bce_of_probs(&vp, &vl), ROC_POINTS);
 
         let value = metric.of(&train_metrics, &valid_metrics);
         let improved = metric.improves(value, state.best_value, exp.train.early_stopping.min_delta);

@@ -151,3 +151,64 @@ fn ctrl_c_checkpoints_then_stops_and_the_run_resumes() {
     }
     assert_eq!(json["n"], 3850);
 }
+
+#[test]
+fn runs_are_listed_archived_deleted_and_exported_headless() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    histoboard::runs::write_synthetic_run(&runs.join("old"), "exp", 3, 2, 1000.0).unwrap();
+    histoboard::runs::write_synthetic_run(&runs.join("new"), "exp", 2, 2, 2000.0).unwrap();
+    histoboard::runs::RunMeta {
+        note: "keep for the paper".into(),
+        tags: vec!["paper".into()],
+    }
+    .write(&runs.join("old"))
+    .unwrap();
+    let run = |args: &[&str]| {
+        histoboard()
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["runs", "ls"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let old_at = text.find("old").unwrap();
+    assert!(text.find("new").unwrap() < old_at, "newest first: {text}");
+    assert!(text.contains("paper keep for the paper"), "{text}");
+    let only = run(&["runs", "ls", "--tag", "paper"]);
+    let only = String::from_utf8_lossy(&only.stdout);
+    assert!(only.contains("old") && !only.contains("new "), "{only}");
+
+    let out = run(&["export", "runs/old", "runs/new", "--out", "charts"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in ["curves.png", "curves.svg", "roc.png", "compare.csv"] {
+        assert!(dir.path().join("charts").join(f).is_file(), "{f}");
+    }
+
+    let out = run(&["runs", "archive", "runs/old"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(runs.join(".archive/old/events.jsonl").is_file());
+    let text = String::from_utf8_lossy(&run(&["runs", "ls"]).stdout).into_owned();
+    assert!(
+        !text.contains("old"),
+        "archived runs leave the list: {text}"
+    );
+
+    let refused = run(&["runs", "rm", "runs/new"]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("--yes") && err.contains("1 run,"), "{err}");
+    assert!(runs.join("new").is_dir(), "nothing deleted without --yes");
+    assert!(run(&["runs", "rm", "--yes", "runs/new"]).status.success());
+    assert!(!runs.join("new").exists());
+}

@@ -179,6 +179,7 @@ fn cancel_stops_with_a_loadable_checkpoint() {
             which: Which::Last,
             tta: false,
             device: Some("cpu"),
+            bad_tiles: None,
         },
         &fixture_kaggle_folder().path().display().to_string(),
     )
@@ -234,6 +235,7 @@ fn eval_and_predict_on_a_kaggle_folder() {
         which: Which::Best,
         tta: true,
         device: Some("cpu"),
+        bad_tiles: None,
     };
     let m = infer::evaluate(&opts, &data.path().display().to_string()).unwrap();
     assert_eq!(m.n, 24);
@@ -252,4 +254,46 @@ fn eval_and_predict_on_a_kaggle_folder() {
         let p: f64 = p.parse().unwrap();
         assert!((0.0..=1.0).contains(&p));
     }
+}
+
+#[test]
+fn a_bad_tile_in_an_eval_set_is_named_or_skipped_without_shifting_the_others() {
+    let _serial = serial();
+    let runs = tempfile::tempdir().unwrap();
+    let out = train::run(&tiny(1), TrainOptions::new(runs.path())).unwrap();
+    let data = fixture_kaggle_folder();
+    let score = |bad_tiles| {
+        infer::evaluate(
+            &InferOptions {
+                run_dir: &out.run_dir,
+                which: Which::Best,
+                tta: false,
+                device: Some("cpu"),
+                bad_tiles,
+            },
+            &data.path().display().to_string(),
+        )
+    };
+    let clean = score(None).unwrap();
+    // One tile of the middle of a batch made unreadable.
+    let victim = std::fs::read_dir(data.path().join("train"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    std::fs::write(&victim, b"not a tiff").unwrap();
+    let err = score(None).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("--bad-tiles skip"), "{msg}");
+    let skipped = score(Some(histoboard::experiment::BadTilePolicy::Skip)).unwrap();
+    assert_eq!(skipped.n, clean.n - 1);
+    // The others keep their own probabilities: the confusion counts change by one tile at most.
+    let c = (clean.confusion, skipped.confusion);
+    let total = |c: histoboard::metrics::Confusion| c.tp + c.fp + c.tn + c.fn_;
+    assert_eq!(total(c.0) - total(c.1), 1);
+    let moved = c.0.tp.abs_diff(c.1.tp)
+        + c.0.fp.abs_diff(c.1.fp)
+        + c.0.tn.abs_diff(c.1.tn)
+        + c.0.fn_.abs_diff(c.1.fn_);
+    assert_eq!(moved, 1, "{c:?}");
 }
