@@ -184,7 +184,7 @@ fn pass<B: AutodiffBackend + Kernels>(
         logits: logits
             .into_data()
             .to_vec()
-            .map_err(|e| anyhow::anyhow!("reading the logits: {e:?}"))?,
+            .map_err(|e| anyhow::anyhow!("reading the logits: {e}"))?,
         loss: loss.into_scalar().elem(),
         grads: collect.out,
     })
@@ -213,7 +213,7 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_, B> {
             let name = format!("{}#{}", self.path.join("."), self.out.len());
             match g.into_data().to_vec() {
                 Ok(v) => self.out.push((name, v)),
-                Err(e) => self.error = Some(format!("{name}: {e:?}")),
+                Err(e) => self.error = Some(format!("{name}: {e}")),
             }
         }
     }

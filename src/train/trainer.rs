@@ -94,7 +94,7 @@ pub(crate) fn predict_probs<B: Kernels>(
             let probs = probs
                 .into_data()
                 .to_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
+                .map_err(|e| anyhow::anyhow!("reading predictions: {e}"))?;
             for (i, p) in tiles.into_iter().zip(probs) {
                 if let Some(&k) = slot.get(&i) {
                     sums[k] += p;
@@ -409,7 +409,7 @@ where
             let probs = burn::tensor::activation::sigmoid(logits.detach())
                 .into_data()
                 .to_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
+                .map_err(|e| anyhow::anyhow!("reading predictions: {e}"))?;
             train_probs.extend(probs);
             let loss_value: f64 = loss.clone().into_scalar().elem();
             lr = lr_at(&exp.train, state.step, batches, total_steps);
