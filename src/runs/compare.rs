@@ -19,6 +19,10 @@ pub struct CompareTable {
 /// The figures after the differing hyperparameters.
 pub const FIGURES: [&str; 5] = ["AUC", "acc", "loss", "epochs", "time"];
 
+/// The user's words last (a note is free text of any length): each column only when some run
+/// has one.
+pub const META: [&str; 2] = ["tags", "note"];
+
 /// Builds the table for `runs` (in their order); `now` for the time of runs still going.
 pub fn table(runs: &[&RunState], now: f64) -> CompareTable {
     let mut problems = Vec::new();
@@ -65,6 +69,10 @@ pub fn table(runs: &[&RunState], now: f64) -> CompareTable {
     let mut columns = vec!["run".to_string()];
     columns.extend(keys.iter().cloned());
     columns.extend(FIGURES.iter().map(|s| s.to_string()));
+    let tags = runs.iter().any(|r| !r.meta.tags.is_empty());
+    let note = runs.iter().any(|r| !r.meta.note.is_empty());
+    columns.extend(tags.then(|| META[0].to_string()));
+    columns.extend(note.then(|| META[1].to_string()));
     let rows = runs
         .iter()
         .enumerate()
@@ -80,6 +88,12 @@ pub fn table(runs: &[&RunState], now: f64) -> CompareTable {
             cells.push(f(best.map(|e| e.valid.loss)));
             cells.push(format!("{}/{}", r.epochs_completed(), r.epochs));
             cells.push(format!("{:.0}", r.elapsed_seconds(now).unwrap_or(0.0)));
+            if tags {
+                cells.push(r.meta.tags.join(", "));
+            }
+            if note {
+                cells.push(r.meta.note.clone());
+            }
             (r.id.clone(), cells)
         })
         .collect();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::experiment::{Experiment, LauncherKind};
 use crate::gpu::GpuStat;
-use crate::runs::RunState;
+use crate::runs::{RunMeta, RunState};
 
 use super::experiments::ExpEntry;
 
@@ -85,6 +85,40 @@ pub enum Action {
     Resume,
     ToggleMark,
     OpenCompare,
+    // Finding, sorting and pruning runs.
+    /// `/`: type a filter for the focused list (it narrows as you type).
+    StartFilter,
+    /// The next / previous row of the filtered list, wrapping round (vim's `n` / `N`).
+    NextMatch,
+    PrevMatch,
+    HalfPageUp,
+    HalfPageDown,
+    /// Archive / delete the marked runs, else the selected one (after a confirmation).
+    Archive,
+    Delete,
+    /// One-line inputs for the selected run's note and tags.
+    EditNote,
+    EditTags,
+    /// A key bound to nothing where it was pressed (its label): a hint instead of nothing.
+    UnknownKey(String),
+    /// From the shell: what pruning `ids` would free (`3 runs, 41.2 MB`), to confirm.
+    PruneDescribed {
+        ids: Vec<String>,
+        delete: bool,
+        what: String,
+    },
+    /// From the shell: the runs pruned (they leave the list), bytes freed, and failures.
+    Pruned {
+        delete: bool,
+        gone: Vec<String>,
+        freed: u64,
+        errors: Vec<String>,
+    },
+    /// From the shell: a run's note and tags as saved, or why not.
+    MetaSaved {
+        run_id: String,
+        result: Result<RunMeta, String>,
+    },
     /// Confusion matrix: an earlier / later epoch; `EpochBest` jumps to the best one.
     EpochPrev,
     EpochNext,
@@ -165,6 +199,22 @@ pub enum Effect {
     Resume {
         run_id: String,
     },
+    /// Measure what pruning would free (reads the disk), then ask.
+    DescribePrune {
+        ids: Vec<String>,
+        delete: bool,
+    },
+    /// Archive (or delete) these runs, as the dashboard knows them (a live one is refused).
+    Prune {
+        runs: Vec<Arc<RunState>>,
+        delete: bool,
+    },
+    SaveMeta {
+        run_id: String,
+        meta: RunMeta,
+    },
+    /// Remember the dashboard's settings (`.histoboard/ui.toml`).
+    SaveUi(super::prefs::UiPrefs),
     SaveVariant {
         original: PathBuf,
         new_path: PathBuf,

@@ -23,6 +23,31 @@ use super::panes;
 pub use super::panes::compare::{CompareState, CompareTable};
 pub use super::panes::confirm::Confirm;
 pub use super::panes::form::FormState;
+pub use super::panes::prompt::{Prompt, PromptKind};
+pub use super::panes::runs::{RunSort, SortKey};
+
+/// A row of the runs pane: a queued launch (index into `queue`) or a run (into `runs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunRow {
+    Queued(usize),
+    Run(usize),
+}
+
+/// What a row is, to find it again after the list changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RowKey {
+    Ticket(u64),
+    Run(String),
+}
+
+/// The runs the header and the runs pane count, counted once (queued launches included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunCounts {
+    pub total: usize,
+    pub running: usize,
+    /// Launches waiting here, and runs waiting for their trainer or their scheduler.
+    pub queued: usize,
+}
 
 /// A launch waiting for a free slot.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,10 +70,17 @@ pub struct App {
     pub focus: Pane,
     pub experiments: Vec<ExpEntry>,
     pub exp_sel: usize,
-    /// Known runs, newest first, as the `runs` module folded them.
+    /// Known runs, as the `runs` module folded them, in the order the runs pane shows them
+    /// (`run_sort`; newest first by default).
     pub runs: Vec<Arc<RunState>>,
-    /// Row of the runs pane: queued launches first, then runs.
+    /// Row of the runs pane (among the rows the filter leaves): queued launches first, then runs.
     pub run_sel: usize,
+    pub run_sort: RunSort,
+    /// What `/` typed over each list (empty: no filter). `exp_sel` indexes the rows it leaves.
+    pub run_filter: String,
+    pub exp_filter: String,
+    /// A one-line input under way (a filter, a run's note or tags).
+    pub prompt: Option<Prompt>,
     pub marked: BTreeSet<String>,
     /// The header's device line: GPUs where `nvidia-smi` reports some, else the CPU
     /// threads (0 = not known, nothing shown).
@@ -71,6 +103,9 @@ pub struct App {
     pub compare: Option<CompareState>,
     /// One-line status message (last outcome of an action).
     pub message: Option<(bool, String)>,
+    /// The run whose status the message follows ("cancelling x" becomes "x: cancelled"),
+    /// with its status when the message was set.
+    pub(crate) message_watch: Option<(String, RunStatus)>,
     pub should_quit: bool,
     /// Set by every change that affects the screen; the shell clears it after drawing.
     pub dirty: bool,
@@ -91,6 +126,10 @@ impl App {
             exp_sel: 0,
             runs: Vec::new(),
             run_sel: 0,
+            run_sort: RunSort::default(),
+            run_filter: String::new(),
+            exp_filter: String::new(),
+            prompt: None,
             marked: BTreeSet::new(),
             gpus: Vec::new(),
             cpu_threads: 0,
@@ -105,6 +144,7 @@ impl App {
             form: None,
             compare: None,
             message: None,
+            message_watch: None,
             should_quit: false,
             dirty: true,
         }
@@ -120,6 +160,8 @@ impl App {
             Ctx::Confirm
         } else if self.help.is_some() {
             Ctx::Help
+        } else if self.prompt.is_some() {
+            Ctx::Input
         } else if let Some(f) = &self.form {
             if f.editing.is_some() || f.saving.is_some() {
                 Ctx::Input
@@ -146,20 +188,168 @@ impl App {
             .collect()
     }
 
+    /// The rows of the runs pane, as the filter leaves them: queued launches, then runs.
+    pub fn run_rows(&self) -> Vec<RunRow> {
+        let terms = panes::runs::filter_terms(&self.run_filter);
+        let queued = self
+            .pending_views()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, v)| panes::runs::matches(v, &terms))
+            .map(|(i, _)| RunRow::Queued(i));
+        let runs = self
+            .runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| panes::runs::matches(r, &terms))
+            .map(|(i, _)| RunRow::Run(i));
+        queued.chain(runs).collect()
+    }
+
+    /// Rows of the runs pane (those the filter leaves).
     pub fn row_count(&self) -> usize {
-        self.queue.len() + self.runs.len()
+        if self.run_filter.is_empty() {
+            self.queue.len() + self.runs.len()
+        } else {
+            self.run_rows().len()
+        }
+    }
+
+    /// What the header and the runs pane's title count: every row, whatever the filter.
+    pub fn run_counts(&self) -> RunCounts {
+        let running = self
+            .runs
+            .iter()
+            .filter(|r| r.status == RunStatus::Running)
+            .count();
+        let waiting = self
+            .runs
+            .iter()
+            .filter(|r| r.status == RunStatus::Queued)
+            .count();
+        RunCounts {
+            total: self.queue.len() + self.runs.len(),
+            running,
+            queued: self.queue.len() + waiting,
+        }
+    }
+
+    pub fn selected_row(&self) -> Option<RunRow> {
+        if self.run_filter.is_empty() {
+            // The common case without building the row list.
+            let q = self.queue.len();
+            return match self.run_sel {
+                i if i < q => Some(RunRow::Queued(i)),
+                i if i - q < self.runs.len() => Some(RunRow::Run(i - q)),
+                _ => None,
+            };
+        }
+        self.run_rows().get(self.run_sel).copied()
     }
 
     /// The run under the cursor (None on a queued row or an empty list).
     pub fn selected_run(&self) -> Option<&RunState> {
-        self.run_sel
-            .checked_sub(self.queue.len())
-            .and_then(|i| self.runs.get(i))
-            .map(|r| &**r)
+        match self.selected_row()? {
+            RunRow::Run(i) => self.runs.get(i).map(|r| &**r),
+            RunRow::Queued(_) => None,
+        }
+    }
+
+    /// The queued launch under the cursor.
+    pub fn selected_queued(&self) -> Option<&Pending> {
+        match self.selected_row()? {
+            RunRow::Queued(i) => self.queue.get(i),
+            RunRow::Run(_) => None,
+        }
+    }
+
+    /// Indices into `experiments` of the rows the filter leaves.
+    pub fn exp_rows(&self) -> Vec<usize> {
+        let terms = panes::runs::filter_terms(&self.exp_filter);
+        (0..self.experiments.len())
+            .filter(|&i| {
+                let name = self.experiments[i].name.to_lowercase();
+                terms.iter().all(|t| name.contains(t.as_str()))
+            })
+            .collect()
     }
 
     pub fn selected_experiment(&self) -> Option<&ExpEntry> {
-        self.experiments.get(self.exp_sel)
+        if self.exp_filter.is_empty() {
+            return self.experiments.get(self.exp_sel);
+        }
+        let i = *self.exp_rows().get(self.exp_sel)?;
+        self.experiments.get(i)
+    }
+
+    fn row_key(&self) -> Option<RowKey> {
+        match self.selected_row()? {
+            RunRow::Queued(i) => self.queue.get(i).map(|p| RowKey::Ticket(p.ticket)),
+            RunRow::Run(i) => self.runs.get(i).map(|r| RowKey::Run(r.id.clone())),
+        }
+    }
+
+    /// Puts the cursor back on the row `key` names after the rows changed (moved by a sort, a
+    /// filter, a new run above it); where it is gone, the cursor stays where it was.
+    fn reselect(&mut self, key: Option<RowKey>) {
+        let found = key.and_then(|key| {
+            self.run_rows().iter().position(|row| match (row, &key) {
+                (RunRow::Queued(i), RowKey::Ticket(t)) => {
+                    self.queue.get(*i).is_some_and(|p| p.ticket == *t)
+                }
+                (RunRow::Run(i), RowKey::Run(id)) => self.runs.get(*i).is_some_and(|r| &r.id == id),
+                _ => false,
+            })
+        });
+        if let Some(i) = found {
+            self.run_sel = i;
+        }
+        self.clamp_run_sel();
+    }
+
+    /// Changes the runs list's order, filter or contents while the cursor stays on its row.
+    pub(crate) fn keeping_run_selection(&mut self, change: impl FnOnce(&mut App)) {
+        let key = self.row_key();
+        change(self);
+        panes::runs::sort_runs(&mut self.runs, self.run_sort, self.now);
+        self.reselect(key);
+    }
+
+    /// The status line says `text` about `run_id` and follows the run's status from here.
+    pub(crate) fn message_about(&mut self, run_id: &str, text: String) {
+        let status = self
+            .runs
+            .iter()
+            .find(|r| r.id == run_id)
+            .map_or(RunStatus::Queued, |r| r.status);
+        self.message = Some((false, text));
+        self.message_watch = Some((run_id.to_string(), status));
+    }
+
+    /// A watched message changes with its run's status, so that it never says "cancelling"
+    /// about a run that stopped long ago.
+    fn follow_message(&mut self) {
+        let Some((id, was)) = self.message_watch.clone() else {
+            return;
+        };
+        let Some(now) = self.runs.iter().find(|r| r.id == id).map(|r| r.status) else {
+            return;
+        };
+        if now == was {
+            return;
+        }
+        // Another message took the line since: it is not ours to change.
+        if !self
+            .message
+            .as_ref()
+            .is_some_and(|(err, m)| !err && m.contains(id.as_str()))
+        {
+            self.message_watch = None;
+            return;
+        }
+        self.message = Some((false, format!("{id}: {}", now.label())));
+        // Waiting for its trainer is on the way; running or stopped is where it ends.
+        self.message_watch = (now == RunStatus::Queued).then_some((id, now));
     }
 
     pub fn marked_runs(&self) -> Vec<&RunState> {
@@ -186,6 +376,19 @@ impl App {
         }
         self.dirty = true;
         match action {
+            Action::UnknownKey(key) => {
+                self.message = Some((true, format!("{key}: no such key here; ? for help")));
+            }
+            Action::PruneDescribed { ids, delete, what } => {
+                panes::runs::ask_prune(self, ids, delete, what);
+            }
+            Action::Pruned {
+                delete,
+                gone,
+                freed,
+                errors,
+            } => panes::runs::pruned(self, delete, gone, freed, errors),
+            Action::MetaSaved { run_id, result } => panes::runs::meta_saved(self, &run_id, result),
             Action::Resize { width, height } => self.size = Rect::new(0, 0, width, height),
             Action::RunsUpdated(runs) => return self.runs_updated(runs),
             Action::GpusUpdated(gpus) => self.gpus = gpus,
@@ -193,7 +396,7 @@ impl App {
             Action::Outcome(Err(text)) | Action::Notice(text) => self.message = Some((true, text)),
             Action::ExperimentsLoaded(list) => {
                 self.experiments = list;
-                self.exp_sel = self.exp_sel.min(self.experiments.len().saturating_sub(1));
+                self.exp_sel = self.exp_sel.min(self.exp_rows().len().saturating_sub(1));
             }
             Action::Launched { ticket, result } => return self.launched(ticket, result),
             Action::Saved(result) => return self.saved(result),
@@ -207,6 +410,7 @@ impl App {
                         panes::help::on_action(&mut self.help, other);
                         Vec::new()
                     }
+                    Ctx::Input if self.prompt.is_some() => panes::prompt::on_action(self, other),
                     Ctx::Input => panes::form::on_input(self, other),
                     Ctx::Form => panes::form::on_action(self, other),
                     Ctx::Compare => panes::compare::on_action(self, other),
@@ -218,26 +422,15 @@ impl App {
     }
 
     fn runs_updated(&mut self, runs: Vec<Arc<RunState>>) -> Vec<Effect> {
-        let selected = self.selected_run().map(|r| r.id.clone());
-        for r in runs {
-            match self.runs.iter_mut().find(|x| x.id == r.id) {
-                Some(x) => *x = r,
-                None => self.runs.push(r),
+        self.keeping_run_selection(|app| {
+            for r in runs {
+                match app.runs.iter_mut().find(|x| x.id == r.id) {
+                    Some(x) => *x = r,
+                    None => app.runs.push(r),
+                }
             }
-        }
-        // Newest first; runs not yet started sort by id.
-        self.runs.sort_by(|a, b| {
-            b.started_at
-                .unwrap_or(f64::MAX)
-                .total_cmp(&a.started_at.unwrap_or(f64::MAX))
-                .then_with(|| b.id.cmp(&a.id))
         });
-        if let Some(id) = selected
-            && let Some(i) = self.runs.iter().position(|r| r.id == id)
-        {
-            self.run_sel = self.queue.len() + i;
-        }
-        self.clamp_run_sel();
+        self.follow_message();
         // Finished launches give their slot to the next in the queue.
         let runs = &self.runs;
         self.active.retain(|_, id| match id {
@@ -286,6 +479,7 @@ impl App {
     /// Starts queued launches while slots are free.
     fn pump(&mut self) -> Vec<Effect> {
         let mut effects = Vec::new();
+        let key = self.row_key();
         while self.active.len() < self.max_concurrent.max(1) {
             let Some(p) = self.queue.pop_front() else {
                 break;
@@ -302,6 +496,7 @@ impl App {
                 kind: LauncherKind::Local,
             });
         }
+        self.reselect(key);
         effects
     }
 
@@ -363,6 +558,38 @@ impl App {
         self.run_sel = self.run_sel.min(self.row_count().saturating_sub(1));
     }
 
+    /// Rows half a page of the focused list moves (Ctrl-d / Ctrl-u).
+    fn half_page(&self) -> isize {
+        let a = layout::main(self.size);
+        let rows = match self.focus {
+            Pane::Experiments => layout::visible_rows(a.experiments, 0),
+            _ => layout::visible_rows(a.runs, 1),
+        };
+        (rows / 2).max(1) as isize
+    }
+
+    /// `n` / `N`: the next / previous row of the filtered list, round the end.
+    fn jump_match(&mut self, forward: bool) {
+        let (filter, len, sel) = match self.focus {
+            Pane::Experiments => (&self.exp_filter, self.exp_rows().len(), self.exp_sel),
+            _ => (&self.run_filter, self.row_count(), self.run_sel),
+        };
+        if filter.is_empty() {
+            self.message = Some((true, "no filter: / types one".into()));
+            return;
+        }
+        if len == 0 {
+            self.message = Some((true, format!("nothing matches /{filter}")));
+            return;
+        }
+        let next = if forward {
+            (sel + 1) % len
+        } else {
+            (sel + len - 1) % len
+        };
+        self.move_sel(next as isize - sel as isize);
+    }
+
     /// Moves within the focused pane: a list's selection, or the detail.
     fn move_sel(&mut self, delta: isize) {
         match self.focus {
@@ -395,7 +622,23 @@ impl App {
             Action::PageDown => self.move_sel(page),
             Action::Top => self.move_sel(isize::MIN / 2),
             Action::Bottom => self.move_sel(isize::MAX / 2),
-            Action::Back => self.message = None,
+            Action::HalfPageUp => self.move_sel(-self.half_page()),
+            Action::HalfPageDown => self.move_sel(self.half_page()),
+            Action::NextMatch | Action::PrevMatch => self.jump_match(action == Action::NextMatch),
+            Action::StartFilter => panes::prompt::open_filter(self),
+            // Esc drops the focused list's filter first, then the message.
+            Action::Back => match self.focus {
+                Pane::Experiments if !self.exp_filter.is_empty() => {
+                    panes::prompt::set_filter(self, Pane::Experiments, String::new());
+                }
+                Pane::Runs if !self.run_filter.is_empty() => {
+                    panes::prompt::set_filter(self, Pane::Runs, String::new());
+                }
+                _ => {
+                    self.message = None;
+                    self.message_watch = None;
+                }
+            },
             Action::OpenCompare => {
                 if self.marked_runs().len() < 2 {
                     self.message = Some((true, "mark at least two runs (m) to compare".into()));
@@ -408,7 +651,15 @@ impl App {
             Action::Launch | Action::LaunchDetached | Action::LaunchSlurm | Action::Edit => {
                 return panes::experiments::on_action(self, action);
             }
-            Action::ToggleMark | Action::Cancel | Action::Resume => {
+            Action::ToggleMark
+            | Action::Cancel
+            | Action::Resume
+            | Action::SortNext
+            | Action::SortReverse
+            | Action::Archive
+            | Action::Delete
+            | Action::EditNote
+            | Action::EditTags => {
                 return panes::runs::on_action(self, action);
             }
             Action::Tab(_)
@@ -449,7 +700,11 @@ impl App {
 
     /// Focuses the pane clicked and lets it handle the click.
     fn click(&mut self, col: u16, row: u16) {
-        if self.help.is_some() || self.confirm.is_some() || self.form.is_some() {
+        if self.help.is_some()
+            || self.confirm.is_some()
+            || self.form.is_some()
+            || self.prompt.is_some()
+        {
             return;
         }
         let a = layout::main(self.size);

@@ -116,6 +116,7 @@ impl Key {
             KeyCode::PageDown => "PgDn".into(),
             KeyCode::Home => "Home".into(),
             KeyCode::End => "End".into(),
+            KeyCode::F(n) => format!("F{n}"),
             other => format!("{other:?}"),
         };
         if self.mods.contains(KeyModifiers::CONTROL) {
@@ -162,7 +163,7 @@ pub fn bindings() -> Vec<Binding> {
     b(Global, down, A::Down, "move down", false);
     b(Global, "PgUp", A::PageUp, "page up", false);
     b(Global, "PgDn", A::PageDown, "page down", false);
-    b(Global, "g Home", A::Top, "first", false);
+    b(Global, "g Home", A::Top, "first (gg works too)", false);
     b(Global, "G End", A::Bottom, "last", false);
     b(Global, "1", A::Tab(DetailTab::Curves), "detail: curves", false);
     b(Global, "2", A::Tab(DetailTab::Confusion), "detail: confusion matrix", false);
@@ -176,6 +177,11 @@ pub fn bindings() -> Vec<Binding> {
     b(Experiments, "L", A::LaunchDetached, "launch detached (outlives the dashboard)", true);
     b(Experiments, "S", A::LaunchSlurm, "submit to Slurm (a sweep is one job array)", false);
     b(Experiments, "e", A::Edit, "edit hyper-parameters", true);
+    b(Experiments, "/", A::StartFilter, "filter (by name, as you type; Esc clears)", true);
+    b(Experiments, "n", A::NextMatch, "next match of the filter", false);
+    b(Experiments, "N", A::PrevMatch, "previous match of the filter", false);
+    b(Experiments, "C-d", A::HalfPageDown, "half a page down", false);
+    b(Experiments, "C-u", A::HalfPageUp, "half a page up", false);
 
     b(Runs, "m Space", A::ToggleMark, "mark for comparison", true);
     b(Runs, "c", A::Cancel, "cancel run", true);
@@ -183,6 +189,17 @@ pub fn bindings() -> Vec<Binding> {
     b(Runs, "Enter", A::Focus(Pane::Detail), "open detail", false);
     b(Runs, "[ Left", A::EpochPrev, "matrix: earlier epoch", false);
     b(Runs, "] Right", A::EpochNext, "matrix: later epoch", false);
+    b(Runs, "/", A::StartFilter, "filter (id, experiment, status, tags, note; Esc clears)", true);
+    b(Runs, "n", A::NextMatch, "next match of the filter", false);
+    b(Runs, "N", A::PrevMatch, "previous match of the filter", false);
+    b(Runs, "s", A::SortNext, "sort (by the next column; remembered)", true);
+    b(Runs, "S", A::SortReverse, "reverse sort", false);
+    b(Runs, "a", A::Archive, "archive (the marked runs, else this one; to runs/.archive/)", true);
+    b(Runs, "D", A::Delete, "delete for good (the marked runs, else this one)", false);
+    b(Runs, "i", A::EditNote, "note on the run (i: n is the next match)", false);
+    b(Runs, "t", A::EditTags, "tags of the run (e.g. baseline, paper)", false);
+    b(Runs, "C-d", A::HalfPageDown, "half a page down", false);
+    b(Runs, "C-u", A::HalfPageUp, "half a page up", false);
 
     b(Detail, "l Right", A::NextTab, "next tab", true);
     b(Detail, "h Left", A::PrevTab, "previous tab", true);
@@ -249,6 +266,45 @@ pub fn lookup(table: &[Binding], ctx: Ctx, ev: &KeyEvent) -> Option<Action> {
             .map(|b| b.action.clone());
     }
     None
+}
+
+/// What a key press means in `ctx`: its action, or, for a key bound to nothing there, a hint
+/// that says so (silence would leave the user guessing). Releases and bare modifiers mean nothing.
+pub fn key_action(table: &[Binding], ctx: Ctx, ev: &KeyEvent) -> Option<Action> {
+    if let Some(a) = lookup(table, ctx, ev) {
+        return Some(a);
+    }
+    if ev.kind == KeyEventKind::Release {
+        return None;
+    }
+    let named = matches!(
+        ev.code,
+        KeyCode::Char(_)
+            | KeyCode::F(_)
+            | KeyCode::Enter
+            | KeyCode::Esc
+            | KeyCode::Tab
+            | KeyCode::BackTab
+            | KeyCode::Backspace
+            | KeyCode::Up
+            | KeyCode::Down
+            | KeyCode::Left
+            | KeyCode::Right
+            | KeyCode::PageUp
+            | KeyCode::PageDown
+            | KeyCode::Home
+            | KeyCode::End
+            | KeyCode::Delete
+            | KeyCode::Insert
+    );
+    if !named {
+        return None;
+    }
+    let key = Key {
+        code: ev.code,
+        mods: ev.modifiers & KeyModifiers::CONTROL,
+    };
+    Some(Action::UnknownKey(key.label(false)))
 }
 
 /// One help entry: all keys bound to the same action in one context.
@@ -324,6 +380,31 @@ pub fn hints(table: &[Binding], ctx: Ctx, ascii: bool) -> Vec<(String, &'static 
         );
     }
     v
+}
+
+/// The hints that fit in `width` columns (each drawn as `keys desc` and two spaces), in order,
+/// dropping from the end; `? help` is kept whatever else goes, since it leads to the rest.
+pub fn fit_hints(hints: Vec<(String, &'static str)>, width: usize) -> Vec<(String, &'static str)> {
+    let w = |(k, d): &(String, &str)| k.chars().count() + 1 + d.chars().count() + 2;
+    let is_help = |(_, d): &(String, &str)| *d == "help";
+    let help_w = hints.iter().find(|h| is_help(h)).map_or(0, w);
+    let mut used = help_w;
+    let mut full = false;
+    let mut out = Vec::new();
+    for h in hints {
+        if is_help(&h) {
+            out.push(h);
+            continue;
+        }
+        // `? help` may still fit without its trailing spaces.
+        if !full && used + w(&h) <= width + 2 {
+            used += w(&h);
+            out.push(h);
+        } else {
+            full = true;
+        }
+    }
+    out
 }
 
 /// Descriptions shortened for the hint bar: the part before any parenthesis.
@@ -420,6 +501,50 @@ mod tests {
                 .find(|l| l.contains(b.desc) && l.contains(&b.key.label(false)));
             assert!(line.is_some(), "help misses key {:?} for {}", b.key, b.desc);
         }
+    }
+
+    #[test]
+    fn hints_that_do_not_fit_go_but_help_stays() {
+        let t = bindings();
+        for ctx in [Ctx::Experiments, Ctx::Runs, Ctx::Detail, Ctx::Compare] {
+            let all = hints(&t, ctx, false);
+            let fitted = fit_hints(all.clone(), 80);
+            let text: String = fitted.iter().map(|(k, d)| format!("{k} {d}  ")).collect();
+            assert!(text.trim_end().chars().count() <= 80, "{ctx:?}: {text}");
+            assert!(text.contains("? help"), "{ctx:?}: {text}");
+            assert_eq!(fitted[0], all[0], "the pane's own keys come first");
+        }
+    }
+
+    #[test]
+    fn unbound_keys_say_so_and_vim_keys_are_bound() {
+        let t = bindings();
+        let x = key(KeyCode::Char('x'));
+        assert_eq!(
+            key_action(&t, Ctx::Runs, &x),
+            Some(Action::UnknownKey("x".into()))
+        );
+        let f5 = key(KeyCode::F(5));
+        assert_eq!(
+            key_action(&t, Ctx::Experiments, &f5),
+            Some(Action::UnknownKey("F5".into()))
+        );
+        let ctrl_d = KeyEvent::new(KeyCode::Char('d'), KeyModifiers::CONTROL);
+        assert_eq!(
+            key_action(&t, Ctx::Runs, &ctrl_d),
+            Some(Action::HalfPageDown)
+        );
+        let ctrl_u = KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL);
+        assert_eq!(
+            key_action(&t, Ctx::Experiments, &ctrl_u),
+            Some(Action::HalfPageUp)
+        );
+        let g = key(KeyCode::Char('g'));
+        assert_eq!(key_action(&t, Ctx::Runs, &g), Some(Action::Top));
+        let shift_g = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(key_action(&t, Ctx::Runs, &shift_g), Some(Action::Bottom));
+        // Typing takes every letter.
+        assert_eq!(key_action(&t, Ctx::Input, &x), Some(Action::Char('x')));
     }
 
     #[test]

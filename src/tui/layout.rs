@@ -12,8 +12,10 @@ pub struct Areas {
     pub hints: Rect,
 }
 
-/// Wide screens put the lists in a column on the left and give the detail the rest;
-/// narrow ones (down to 80x24) stack the lists above the detail.
+/// Wide screens give the experiments a narrow column on the left, full height, and the rest to
+/// the runs above the detail (both as wide as the screen allows: run names and charts need
+/// width, an experiment's name does not); narrow ones (down to 80x24) put the two lists side
+/// by side above the detail.
 pub fn main(size: Rect) -> Areas {
     let [header, body, hints] = Layout::vertical([
         Constraint::Length(1),
@@ -22,10 +24,12 @@ pub fn main(size: Rect) -> Areas {
     ])
     .areas(size);
     let (experiments, runs, detail) = if size.width >= 160 {
-        let [left, detail] =
-            Layout::horizontal([Constraint::Length(72), Constraint::Min(0)]).areas(body);
-        let [experiments, runs] =
-            Layout::vertical([Constraint::Percentage(35), Constraint::Min(0)]).areas(left);
+        let exp_w = (size.width / 6).clamp(24, 40);
+        let [experiments, right] =
+            Layout::horizontal([Constraint::Length(exp_w), Constraint::Min(0)]).areas(body);
+        let [runs, detail] =
+            Layout::vertical([Constraint::Length(body.height / 2), Constraint::Min(0)])
+                .areas(right);
         (experiments, runs, detail)
     } else {
         let top_h = if body.height >= 36 {
@@ -95,8 +99,15 @@ mod tests {
         assert_eq!(a.header.height + a.hints.height, 2);
         assert!(a.runs.width >= 46 && a.runs.height >= 7);
         assert!(a.detail.height >= 13);
+        // The runs pane gets the width (it was a 72-column strip beside an empty experiments
+        // pane), the detail keeps most of it and half the height.
         let w = main(Rect::new(0, 0, 200, 50));
-        assert!(w.detail.width > 120 && w.detail.height == 48);
+        assert!(w.runs.width >= 160, "{w:?}");
+        assert!(
+            w.experiments.width <= 40 && w.experiments.height == 48,
+            "{w:?}"
+        );
+        assert!(w.detail.width >= 160 && w.detail.height >= 24, "{w:?}");
     }
 
     #[test]

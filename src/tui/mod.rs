@@ -8,13 +8,15 @@
 //! - [`panes`]: one module per pane: [`panes::experiments`], [`panes::runs`],
 //!   [`panes::detail`] (tab bar) with its tabs [`panes::curves`], [`panes::confusion`],
 //!   [`panes::roc`], [`panes::config`], [`panes::log`]; [`panes::compare`],
-//!   [`panes::form`], [`panes::help`], [`panes::confirm`];
+//!   [`panes::form`], [`panes::help`], [`panes::confirm`], [`panes::prompt`] (filter, note
+//!   and tags inputs);
 //! - [`ui`]: lays out the screen and has each pane draw itself;
 //! - [`layout`]: screen geometry, shared by drawing and mouse handling;
 //! - [`theme`]: colours and glyphs (`NO_COLOR`, `--ascii`);
 //! - [`chart`]: epoch and ROC charts shared by curves, ROC and comparison;
 //! - [`format`](mod@format): durations as the dashboard writes them;
 //! - [`keymap`]: key bindings as data (key handling, help and hint bar come from it);
+//! - [`prefs`]: what the dashboard remembers per project (`.histoboard/ui.toml`);
 //! - [`shell`]: the terminal, the redraw loop and the effects;
 //! - [`workers`]: the stoppable background threads feeding the shell's one channel;
 //! - [`experiments`] / [`source`]: adapters to the `experiment` and `runs` modules;
@@ -31,6 +33,7 @@ pub mod format;
 pub mod keymap;
 pub mod layout;
 pub mod panes;
+pub mod prefs;
 pub mod shell;
 pub mod source;
 pub mod theme;
@@ -73,12 +76,23 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
 /// An app over `dir` with its experiments and runs loaded, as the dashboard starts.
 pub fn load_app(dir: &Path) -> App {
     let mut app = App::new(dir);
+    apply_prefs(&mut app, dir);
     app.update(Action::ExperimentsLoaded(experiments::discover(
         &dir.join("experiments"),
     )));
     let mut src = RunsSource::new(dir.join("runs"));
     app.update(Action::RunsUpdated(src.poll()));
     app
+}
+
+/// The project's remembered settings (the runs list's sort), before the runs arrive; a file
+/// that cannot be read is said in the status line and otherwise ignored.
+pub fn apply_prefs(app: &mut App, dir: &Path) {
+    let (prefs, warning) = prefs::load(dir);
+    app.run_sort = prefs.run_sort();
+    if let Some(w) = warning {
+        app.message = Some((true, w));
+    }
 }
 
 /// Renders one frame into a string (one line per row, trailing blanks trimmed).

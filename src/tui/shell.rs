@@ -1,5 +1,5 @@
 //! The thin, impure shell: terminal set-up and restore, the redraw loop over the workers'
-//! channel ([`super::workers`]) and the effects (launch, cancel, resume, save).
+//! channel ([`super::workers`]) and the effects (launch, cancel, resume, save, prune).
 
 use std::collections::HashMap;
 use std::io::{Stdout, stdout};
@@ -25,12 +25,13 @@ use super::action::{Action, Effect};
 use super::app::App;
 use super::experiments;
 use super::keymap;
+use super::prefs;
 use super::source::RunsSource;
 use super::workers::{self, Msg, POLL};
 use super::{TuiOptions, ui};
 use crate::control::{Control, Started};
 use crate::experiment::LauncherKind;
-use crate::runs::{RunStatus, now_unix};
+use crate::runs::{RunMeta, RunState, RunStatus, now_unix, prune};
 
 /// At most ~20 frames per second.
 const MIN_FRAME: Duration = Duration::from_millis(50);
@@ -76,6 +77,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     app.max_concurrent = opts.max_concurrent.max(1);
     app.now = now_unix();
     app.cpu_threads = opts.cpu_threads;
+    super::apply_prefs(&mut app, &opts.dir);
     app.update(Action::ExperimentsLoaded(experiments::discover(
         &app.experiments_dir(),
     )));
@@ -109,6 +111,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         tx,
         dir: opts.dir.clone(),
         submissions: Vec::new(),
+        prunes: Vec::new(),
     };
     let outcome = event_loop(
         &mut terminal,
@@ -128,6 +131,10 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         eprintln!("histoboard: waiting for the Slurm submission to finish");
     }
     for h in shell.submissions.drain(..) {
+        let _ = h.join();
+    }
+    // A half-deleted run folder helps nobody: pruning in flight is finished too.
+    for h in shell.prunes.drain(..) {
         let _ = h.join();
     }
     // Thread runs die with the process: ask them to checkpoint and wait a little.
@@ -194,7 +201,7 @@ fn event_loop(
 /// A terminal event as an action, through the key map.
 fn translate(app: &App, ev: TermEvent) -> Option<Action> {
     match ev {
-        TermEvent::Key(k) => keymap::lookup(&app.keys, app.ctx(), &k),
+        TermEvent::Key(k) => keymap::key_action(&app.keys, app.ctx(), &k),
         TermEvent::Resize(width, height) => Some(Action::Resize { width, height }),
         TermEvent::Mouse(m) => {
             let (col, row) = (m.column, m.row);
@@ -216,6 +223,9 @@ struct Shell {
     dir: PathBuf,
     /// Slurm submissions running off the UI thread.
     submissions: Vec<JoinHandle<()>>,
+    /// Archiving and deleting off the UI thread (deleting checkpoints can take a while on a
+    /// shared file system).
+    prunes: Vec<JoinHandle<()>>,
 }
 
 impl Shell {
@@ -270,6 +280,25 @@ impl Shell {
                     .map_err(|e| format!("cannot resume {run_id}: {e:#}"));
                 self.send(Action::Outcome(result));
             }
+            Effect::DescribePrune { ids, delete } => {
+                let what = prune::describe(&self.control.runs_dir(), &ids);
+                self.send(Action::PruneDescribed { ids, delete, what });
+            }
+            Effect::Prune { runs, delete } => {
+                let (runs_dir, tx) = (self.control.runs_dir(), self.tx.clone());
+                self.prunes.retain(|h| !h.is_finished());
+                self.prunes.push(thread::spawn(move || {
+                    let _ = tx.send(Msg::Act(prune_runs(&runs_dir, &runs, delete)));
+                }));
+            }
+            Effect::SaveMeta { run_id, meta } => {
+                self.send(save_meta(&self.control.runs_dir(), run_id, meta));
+            }
+            Effect::SaveUi(p) => {
+                if let Err(e) = prefs::save(&self.dir, &p) {
+                    self.send(Action::Notice(format!("settings not saved: {e:#}")));
+                }
+            }
             Effect::SaveVariant {
                 original,
                 new_path,
@@ -297,6 +326,45 @@ impl Shell {
                 .is_none_or(|r| r.status.is_active())
         })
     }
+}
+
+/// Archives (or deletes) `runs`, as the dashboard knows them, each through `runs::prune` (which
+/// refuses a live one); the outcome for the app.
+pub fn prune_runs(runs_dir: &Path, runs: &[Arc<RunState>], delete: bool) -> Action {
+    let (mut gone, mut freed, mut errors) = (Vec::new(), 0, Vec::new());
+    for r in runs {
+        let done = if delete {
+            prune::remove(runs_dir, r).map(|bytes| freed += bytes)
+        } else {
+            prune::archive(runs_dir, r).map(|_| ())
+        };
+        match done {
+            Ok(()) => gone.push(r.id.clone()),
+            Err(e) => {
+                let e = format!("{e:#}");
+                errors.push(if e.contains(&r.id) {
+                    e
+                } else {
+                    format!("{}: {e}", r.id)
+                });
+            }
+        }
+    }
+    Action::Pruned {
+        delete,
+        gone,
+        freed,
+        errors,
+    }
+}
+
+/// Writes a run's note and tags to its folder; the outcome for the app.
+pub fn save_meta(runs_dir: &Path, run_id: String, meta: RunMeta) -> Action {
+    let result = meta
+        .write(&runs_dir.join(&run_id))
+        .map(|()| meta)
+        .map_err(|e| format!("{run_id}: {e:#}"));
+    Action::MetaSaved { run_id, result }
 }
 
 /// Waits until the given runs stop (or a timeout), watching their event files.

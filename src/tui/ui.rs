@@ -7,9 +7,8 @@ use super::action::Pane;
 use super::app::App;
 use super::keymap;
 use super::layout;
-use super::panes::{compare, confirm, detail, experiments, form, help, runs};
+use super::panes::{compare, confirm, detail, experiments, form, help, prompt, runs};
 use super::theme::{self, Theme};
-use crate::runs::RunStatus;
 
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
@@ -44,18 +43,18 @@ pub fn draw(f: &mut Frame, app: &App) {
     if let Some(c) = &app.confirm {
         confirm::draw(f, c, &t, area);
     }
-    draw_hints(f, app, &t, a.hints);
+    match &app.prompt {
+        Some(p) => prompt::draw(f, app, p, &t, a.hints),
+        None => draw_hints(f, app, &t, a.hints),
+    }
     if t.ascii {
         theme::asciify(f.buffer_mut());
     }
 }
 
 fn draw_header(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
-    let running = app
-        .runs
-        .iter()
-        .filter(|r| r.status == RunStatus::Running)
-        .count();
+    // The same count as the runs pane's title.
+    let counts = app.run_counts();
     let mut spans = vec![
         Span::styled(
             " histoboard ",
@@ -63,9 +62,8 @@ fn draw_header(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         ),
         Span::styled(format!("{} ", app.dir.display()), t.dim()),
         Span::raw(format!(
-            "| {} runs, {running} running, {} queued ",
-            app.runs.len(),
-            app.queue.len()
+            "| {} runs, {} running, {} queued ",
+            counts.total, counts.running, counts.queued
         )),
     ];
     if !app.marked.is_empty() {
@@ -88,10 +86,11 @@ fn draw_header(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// The keys of the current context, from the key map.
+/// The keys of the current context, from the key map, as many as fit (`? help` always).
 fn draw_hints(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let mut spans = Vec::new();
-    for (keys, desc) in keymap::hints(&app.keys, app.ctx(), t.ascii) {
+    let hints = keymap::hints(&app.keys, app.ctx(), t.ascii);
+    for (keys, desc) in keymap::fit_hints(hints, area.width as usize) {
         spans.push(Span::styled(keys, t.key()));
         spans.push(Span::raw(format!(" {desc}  ")));
     }

@@ -1,5 +1,6 @@
 //! End-to-end: drives the real `histoboard` binary in tmux and reads the screen, as a user
-//! would: launch a tiny experiment on real tiles, watch it, tweak and save, compare.
+//! would: launch a tiny experiment on real tiles, watch it, tweak and save, compare, then
+//! filter, sort and archive runs.
 
 use std::path::Path;
 use std::process::Command;
@@ -166,5 +167,38 @@ fn dashboard_end_to_end() {
     t.wait_for("saved");
     assert!(dir.path().join("experiments/baseline-2.toml").is_file());
 
-    t.keys(&["Escape", "q"]);
+    t.keys(&["Escape"]);
+
+    // Filter the runs as you type; Esc clears the filter.
+    t.keys(&["Tab", "/", "l", "r"]);
+    let s = t.wait_for("Runs (2 of 4, /lr)");
+    assert!(!s.contains("baseline-000"), "{s}");
+    t.keys(&["Enter", "Escape"]);
+    t.wait_for("Runs (4)");
+
+    // Sort by AUC (status, name, experiment, AUC), remembered in the project folder.
+    t.keys(&["s", "s", "s", "s"]);
+    t.wait_for("runs by AUC, best first");
+    let ui = std::fs::read_to_string(dir.path().join(".histoboard/ui.toml")).unwrap();
+    assert!(ui.contains("sort = \"auc\""), "{ui}");
+
+    // Archive the two runs still marked from the comparison: asked first, then gone from
+    // the list and kept in runs/.archive/.
+    t.keys(&["a"]);
+    t.wait_for("Archive 2 runs");
+    t.keys(&["y"]);
+    t.wait_for("archived 2 runs to runs/.archive/");
+    t.wait_for("Runs (2)");
+    let archived: Vec<String> = std::fs::read_dir(dir.path().join("runs/.archive"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(archived.len(), 2, "{archived:?}");
+    for id in &archived {
+        assert!(id.starts_with("lr-sweep-"), "{archived:?}");
+        assert!(!dir.path().join("runs").join(id).exists(), "{id} moved");
+    }
+
+    t.keys(&["q"]);
 }

@@ -234,3 +234,181 @@ fn header_shows_the_gpus_or_the_cpu() {
     );
     assert!(!header.contains("CPU ("), "{header}");
 }
+
+/// Two runs of one experiment with real-looking ids: they differ only in their suffix.
+const LONG_IDS: [&str; 2] = [
+    "effnet-lite0-transfer-20261128-015416-ad2f",
+    "effnet-lite0-transfer-20261128-020233-91bc",
+];
+
+fn with_long_named_runs(d: &std::path::Path, app: &mut App) {
+    for (i, id) in LONG_IDS.iter().enumerate() {
+        let mut records = fixture_records(10 + i, 8, 8);
+        if let Event::Started {
+            run_id, experiment, ..
+        } = &mut records[0].event
+        {
+            *run_id = id.to_string();
+            *experiment = "effnet-lite0-transfer".into();
+        }
+        write_run(d, id, &records).unwrap();
+    }
+    // Only the new ones: the fixture's live run stays as the app folded it.
+    let mut src = histoboard::tui::RunsSource::new(d.join("runs"));
+    let new = src
+        .poll()
+        .into_iter()
+        .filter(|r| LONG_IDS.contains(&r.id.as_str()));
+    app.update(Action::RunsUpdated(new.collect()));
+}
+
+#[test]
+fn long_run_names_keep_their_distinguishing_suffix() {
+    for (w, h) in [(80, 24), (120, 36), (200, 50)] {
+        let (d, mut app) = app(w, h);
+        with_long_named_runs(d.path(), &mut app);
+        app.update(Action::Focus(Pane::Runs));
+        let screen = render_once(&app, w, h);
+        for id in LONG_IDS {
+            // The time and the random part tell them apart; the date too where there is room.
+            let suffix = &id[id.len() - 11..];
+            let row = screen.lines().find(|l| l.contains(suffix));
+            assert!(row.is_some(), "{w}x{h}: {suffix} not shown:\n{screen}");
+            if w >= 120 {
+                assert!(screen.contains(&id[id.len() - 21..]), "{w}x{h}:\n{screen}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_wide_screen_gives_the_runs_pane_the_width() {
+    let (d, mut app) = app(200, 50);
+    with_long_named_runs(d.path(), &mut app);
+    select_run(&mut app, "baseline-live");
+    let screen = render_once(&app, 200, 50);
+    let title = screen.lines().find(|l| l.contains(" Runs (6) ")).unwrap();
+    let start = title.find('┌').unwrap();
+    let pane_w = title[start..].chars().count();
+    assert!(pane_w >= 160, "runs pane {pane_w} wide:\n{screen}");
+    let header = screen.lines().find(|l| l.contains("status")).unwrap();
+    for col in ["experiment", "started", "device"] {
+        assert!(header.contains(col), "{header}");
+    }
+    assert!(screen.contains(LONG_IDS[0]), "whole ids:\n{screen}");
+    insta::assert_snapshot!("runs_200x50", screen);
+}
+
+#[test]
+fn the_footer_keeps_help_at_80_columns() {
+    let (_d, mut app) = app(80, 24);
+    select_run(&mut app, "baseline-live");
+    for pane in [Pane::Experiments, Pane::Runs, Pane::Detail] {
+        app.update(Action::Focus(pane));
+        let screen = render_once(&app, 80, 24);
+        let footer = screen.lines().last().unwrap();
+        assert!(footer.ends_with("? help"), "{pane:?}: {footer}");
+    }
+}
+
+#[test]
+fn the_header_and_the_runs_pane_count_the_same_runs() {
+    let (_d, mut app) = app(120, 36);
+    // One launch takes the slot, the next waits in the queue (a row of the pane); a run
+    // folder waits for its trainer.
+    app.exp_sel = app
+        .experiments
+        .iter()
+        .position(|e| e.name == "baseline")
+        .unwrap();
+    app.update(Action::Launch);
+    app.update(Action::Launch);
+    app.update(Action::RunsUpdated(vec![Arc::new(RunState::new(
+        "baseline-waiting",
+        "",
+    ))]));
+    let screen = render_once(&app, 120, 36);
+    let header = screen.lines().next().unwrap();
+    assert!(header.contains("| 6 runs, 1 running, 2 queued"), "{header}");
+    assert!(screen.contains(" Runs (6) "), "{screen}");
+    app.update(Action::Focus(Pane::Runs));
+    app.update(Action::StartFilter);
+    app.update(Action::Char('q'));
+    let screen = render_once(&app, 120, 36);
+    assert!(screen.contains(" Runs (2 of 6, /q) "), "{screen}");
+    assert!(
+        screen.lines().next().unwrap().contains("| 6 runs,"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn filter_sort_notes_and_tags_in_the_runs_pane() {
+    let (_d, mut app) = app(120, 36);
+    app.update(Action::MetaSaved {
+        run_id: fixture_run_id(1),
+        result: Ok(histoboard::runs::RunMeta {
+            note: "lr too high".into(),
+            tags: vec!["baseline".into(), "paper".into()],
+        }),
+    });
+    app.update(Action::Focus(Pane::Runs));
+    // By AUC, best first.
+    while app.run_sort.key != histoboard::tui::app::SortKey::Auc {
+        app.update(Action::SortNext);
+    }
+    let screen = render_once(&app, 120, 36);
+    let row = screen
+        .lines()
+        .find(|l| l.contains(&fixture_run_id(1)))
+        .unwrap();
+    assert!(row.contains("lr-sweep-001 ✎ #baseline #paper"), "{row}");
+    assert!(screen.contains("AUC▼"), "{screen}");
+    app.update(Action::StartFilter);
+    for c in "lr".chars() {
+        app.update(Action::Char(c));
+    }
+    let typing = render_once(&app, 120, 36);
+    let footer = typing.lines().last().unwrap();
+    assert!(footer.starts_with("filter runs /lr▏"), "{footer}");
+    app.update(Action::Submit);
+    let screen = render_once(&app, 120, 36);
+    assert!(screen.contains(" Runs (2 of 4, /lr) "), "{screen}");
+    insta::assert_snapshot!("runs_filtered_sorted_tagged_120x36", screen);
+    // The detail's title carries them too.
+    app.update(Action::NextMatch);
+    let screen = render_once(&app, 120, 36);
+    assert!(
+        screen.contains("┌ lr-sweep-001 finished #baseline #paper ✎ lr too high "),
+        "{screen}"
+    );
+
+    // The note input, prefilled.
+    app.run_sel = 0;
+    let id = app.selected_run().unwrap().id.clone();
+    app.update(Action::EditNote);
+    let screen = render_once(&app, 120, 36);
+    let footer = screen.lines().last().unwrap();
+    assert!(footer.starts_with(&format!("note for {id}: ")), "{footer}");
+}
+
+#[test]
+fn archiving_asks_with_what_goes() {
+    let (_d, mut app) = app(100, 30);
+    for i in 0..3 {
+        select_run(&mut app, &fixture_run_id(i));
+        app.update(Action::ToggleMark);
+    }
+    app.update(Action::Archive);
+    app.update(Action::PruneDescribed {
+        ids: (0..3).rev().map(fixture_run_id).collect(),
+        delete: false,
+        what: "3 runs, 41.2 MB".into(),
+    });
+    let screen = render_once(&app, 100, 30);
+    assert!(
+        screen.contains("Archive 3 runs, 41.2 MB? They leave the list and stay in"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("confirm_archive_100x30", screen);
+}

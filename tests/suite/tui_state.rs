@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use histoboard::experiment::LauncherKind;
-use histoboard::runs::{Record, RunState, RunStatus};
+use histoboard::runs::{Record, RunMeta, RunState, RunStatus};
 use histoboard::tui::action::{Action, DetailTab, Effect, Pane};
-use histoboard::tui::app::{App, Confirm};
+use histoboard::tui::app::{App, Confirm, RunRow, RunSort, SortKey};
 use histoboard::tui::fixture::{
     fixture_records, fixture_run_id, write_fixture_experiments, write_fixture_runs, write_run,
 };
@@ -522,5 +522,511 @@ fn slurm_states_show_and_a_dead_task_leaves_a_resumable_lost_run() {
     assert_eq!(
         app.update(Action::Resume),
         vec![Effect::Resume { run_id: id }]
+    );
+}
+
+fn ids(app: &App) -> Vec<String> {
+    app.run_rows()
+        .into_iter()
+        .filter_map(|row| match row {
+            RunRow::Run(i) => Some(app.runs[i].id.clone()),
+            RunRow::Queued(_) => None,
+        })
+        .collect()
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.update(Action::Char(c));
+    }
+}
+
+fn message(app: &App) -> String {
+    app.message.clone().map(|m| m.1).unwrap_or_default()
+}
+
+#[test]
+fn slash_filters_the_runs_as_you_type_and_esc_clears() {
+    let dir = fixture_dir(6);
+    let mut app = load_app(dir.path());
+    select_run(&mut app, &fixture_run_id(4));
+    app.update(Action::StartFilter);
+    type_text(&mut app, "lr");
+    assert_eq!(app.run_filter, "lr", "narrows while typing");
+    let shown = ids(&app);
+    assert_eq!(shown.len(), 4, "{shown:?}");
+    assert!(
+        shown.iter().all(|id| id.starts_with("lr-sweep")),
+        "{shown:?}"
+    );
+    assert_eq!(
+        app.selected_run().unwrap().id,
+        fixture_run_id(4),
+        "the cursor stays on its run while it matches"
+    );
+    // Words must all match: the experiment and part of the id.
+    type_text(&mut app, " 005");
+    assert_eq!(ids(&app), [fixture_run_id(5)]);
+    assert_eq!(app.selected_run().unwrap().id, fixture_run_id(5));
+    app.update(Action::Back);
+    assert!(app.prompt.is_none() && app.run_filter.is_empty());
+    assert_eq!(app.row_count(), 6);
+
+    // Status labels match too; Enter keeps the filter, Esc on the list drops it.
+    app.update(Action::StartFilter);
+    type_text(&mut app, "finished");
+    app.update(Action::Submit);
+    assert!(app.prompt.is_none());
+    assert_eq!(app.row_count(), 6);
+    app.update(Action::StartFilter);
+    for _ in 0.."finished".len() {
+        app.update(Action::Backspace);
+    }
+    type_text(&mut app, "running");
+    app.update(Action::Submit);
+    assert_eq!(app.row_count(), 0);
+    assert!(app.selected_run().is_none());
+    app.update(Action::Back);
+    assert_eq!(app.row_count(), 6, "Esc on the list clears its filter");
+}
+
+#[test]
+fn the_filter_reads_tags_and_notes_and_n_jumps_between_matches() {
+    let dir = fixture_dir(6);
+    let mut app = load_app(dir.path());
+    for (i, note, tags) in [
+        (1, "diverged in epoch 3", vec![]),
+        (3, "", vec!["paper".to_string()]),
+        (5, "the paper's figure 2", vec!["baseline".to_string()]),
+    ] {
+        app.update(Action::MetaSaved {
+            run_id: fixture_run_id(i),
+            result: Ok(RunMeta {
+                note: note.into(),
+                tags,
+            }),
+        });
+    }
+    app.update(Action::Focus(Pane::Runs));
+    app.update(Action::StartFilter);
+    type_text(&mut app, "paper");
+    app.update(Action::Submit);
+    let mut shown = ids(&app);
+    shown.sort();
+    assert_eq!(shown, [fixture_run_id(3), fixture_run_id(5)], "tag or note");
+    app.update(Action::Back);
+    app.update(Action::StartFilter);
+    type_text(&mut app, "#paper");
+    app.update(Action::Submit);
+    assert_eq!(ids(&app), [fixture_run_id(3)], "#: tags only");
+    app.update(Action::Back);
+
+    app.update(Action::StartFilter);
+    type_text(&mut app, "lr-sweep");
+    app.update(Action::Submit);
+    let shown = ids(&app);
+    assert_eq!(shown.len(), 4);
+    assert_eq!(app.run_sel, 0);
+    app.update(Action::NextMatch);
+    assert_eq!(app.run_sel, 1);
+    app.update(Action::PrevMatch);
+    app.update(Action::PrevMatch);
+    assert_eq!(app.run_sel, 3, "N wraps round to the last match");
+    app.update(Action::NextMatch);
+    assert_eq!(app.run_sel, 0, "n wraps round to the first");
+    app.update(Action::Back);
+    app.update(Action::NextMatch);
+    assert!(message(&app).contains("no filter"), "{}", message(&app));
+}
+
+#[test]
+fn slash_filters_the_experiments_by_name() {
+    let dir = fixture_dir(0);
+    let mut app = load_app(dir.path());
+    select_experiment(&mut app, "baseline");
+    app.update(Action::StartFilter);
+    type_text(&mut app, "SM");
+    assert_eq!(app.exp_rows().len(), 1);
+    assert_eq!(app.selected_experiment().unwrap().name, "small");
+    app.update(Action::Submit);
+    // Launching acts on what is selected in the filtered list.
+    let effects = app.update(Action::Launch);
+    match effects.as_slice() {
+        [Effect::Launch { experiment, .. }] => assert_eq!(experiment.name, "small"),
+        other => panic!("{other:?}"),
+    }
+    app.update(Action::Back);
+    assert!(app.exp_filter.is_empty());
+    assert_eq!(app.exp_rows().len(), app.experiments.len());
+    assert_eq!(app.selected_experiment().unwrap().name, "small");
+}
+
+#[test]
+fn runs_sort_by_any_column_and_the_sort_is_remembered() {
+    use histoboard::tui::prefs;
+    let dir = fixture_dir(6);
+    let mut app = load_app(dir.path());
+    assert_eq!(app.run_sort, RunSort::default());
+    let newest: Vec<String> = (0..6).rev().map(fixture_run_id).collect();
+    assert_eq!(ids(&app), newest, "newest first by default");
+    select_run(&mut app, &fixture_run_id(2));
+
+    let mut saved = None;
+    let mut sort_to = |app: &mut App, key: SortKey| {
+        while app.run_sort.key != key {
+            let effects = app.update(Action::SortNext);
+            let [Effect::SaveUi(p)] = effects.as_slice() else {
+                panic!("{effects:?}")
+            };
+            saved = Some(*p);
+        }
+    };
+    sort_to(&mut app, SortKey::Auc);
+    let aucs: Vec<f64> = app
+        .runs
+        .iter()
+        .map(|r| r.best_valid_auc().unwrap())
+        .collect();
+    assert!(
+        aucs.windows(2).all(|w| w[0] >= w[1]),
+        "best first: {aucs:?}"
+    );
+    assert_eq!(
+        app.selected_run().unwrap().id,
+        fixture_run_id(2),
+        "the cursor follows its run"
+    );
+    let effects = app.update(Action::SortReverse);
+    let [Effect::SaveUi(p)] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(p.run_sort(), app.run_sort);
+    let aucs: Vec<f64> = app
+        .runs
+        .iter()
+        .map(|r| r.best_valid_auc().unwrap())
+        .collect();
+    assert!(aucs.windows(2).all(|w| w[0] <= w[1]), "reversed: {aucs:?}");
+    sort_to(&mut app, SortKey::Name);
+    let mut by_name = newest.clone();
+    by_name.sort();
+    assert_eq!(ids(&app), by_name);
+    sort_to(&mut app, SortKey::Experiment);
+    let exps: Vec<String> = app.runs.iter().map(|r| r.experiment.clone()).collect();
+    assert_eq!(exps[..2], ["baseline", "baseline"]);
+
+    // The shell writes what the app asked; the next dashboard opens sorted the same way.
+    let p = saved.unwrap();
+    prefs::save(dir.path(), &p).unwrap();
+    let again = load_app(dir.path());
+    assert_eq!(again.run_sort, p.run_sort());
+    assert_eq!(ids(&again), ids(&app));
+
+    // A broken file: defaults, said in the status line, no crash.
+    std::fs::write(prefs::path(dir.path()), "[runs\nsort = 3").unwrap();
+    let broken = load_app(dir.path());
+    assert_eq!(broken.run_sort, RunSort::default());
+    assert!(message(&broken).contains("ui.toml"), "{}", message(&broken));
+}
+
+#[test]
+fn archive_and_delete_ask_first_and_never_touch_a_live_run() {
+    use histoboard::tui::shell;
+    let dir = fixture_dir(3);
+    let runs_dir = dir.path().join("runs");
+    let (live_id, live) = with_running_run(dir.path());
+    let mut app = load_app(dir.path());
+    app.update(Action::RunsUpdated(vec![live.clone()]));
+
+    // A live run is refused with the reason, before any question.
+    select_run(&mut app, &live_id);
+    assert!(app.update(Action::Archive).is_empty());
+    assert!(app.update(Action::Delete).is_empty());
+    assert!(app.confirm.is_none());
+    let (is_err, msg) = app.message.clone().unwrap();
+    assert!(is_err && msg.contains("running: cancel it first"), "{msg}");
+    // So is a marked set that holds one.
+    app.update(Action::ToggleMark);
+    select_run(&mut app, &fixture_run_id(0));
+    app.update(Action::ToggleMark);
+    assert!(app.update(Action::Archive).is_empty());
+    select_run(&mut app, &live_id);
+    app.update(Action::ToggleMark);
+
+    // The marked runs go when some are marked: the shell measures them, the app asks.
+    select_run(&mut app, &fixture_run_id(1));
+    app.update(Action::ToggleMark);
+    // In the list's order (newest first).
+    let marked = vec![fixture_run_id(1), fixture_run_id(0)];
+    let effects = app.update(Action::Archive);
+    assert_eq!(
+        effects,
+        vec![Effect::DescribePrune {
+            ids: marked.clone(),
+            delete: false
+        }]
+    );
+    let what = histoboard::runs::prune::describe(&runs_dir, &marked);
+    assert!(what.starts_with("2 runs, "), "{what}");
+    app.update(Action::PruneDescribed {
+        ids: marked.clone(),
+        delete: false,
+        what,
+    });
+    let question = app.confirm.as_ref().unwrap().question();
+    assert!(
+        question.starts_with("Archive 2 runs, ")
+            && question.ends_with("? They leave the list and stay in runs/.archive/"),
+        "{question}"
+    );
+    assert!(app.update(Action::No).is_empty(), "no: nothing happens");
+    app.update(Action::PruneDescribed {
+        ids: marked.clone(),
+        delete: false,
+        what: "2 runs, 1 kB".into(),
+    });
+    let effects = app.update(Action::Yes);
+    let [
+        Effect::Prune {
+            runs,
+            delete: false,
+        },
+    ] = effects.as_slice()
+    else {
+        panic!("{effects:?}")
+    };
+    let outcome = shell::prune_runs(&runs_dir, runs, false);
+    app.update(outcome);
+    for id in &marked {
+        assert!(runs_dir.join(".archive").join(id).is_dir(), "{id} archived");
+        assert!(!runs_dir.join(id).exists());
+        assert!(app.runs.iter().all(|r| &r.id != id), "{id} left the list");
+    }
+    assert!(app.marked.is_empty());
+    assert_eq!(message(&app), "archived 2 runs to runs/.archive/");
+
+    // Delete, the selected run: said for good, and gone.
+    select_run(&mut app, &fixture_run_id(2));
+    let effects = app.update(Action::Delete);
+    let ids = vec![fixture_run_id(2)];
+    assert_eq!(
+        effects,
+        vec![Effect::DescribePrune {
+            ids: ids.clone(),
+            delete: true
+        }]
+    );
+    let what = histoboard::runs::prune::describe(&runs_dir, &ids);
+    app.update(Action::PruneDescribed {
+        ids,
+        delete: true,
+        what,
+    });
+    let question = app.confirm.as_ref().unwrap().question();
+    assert!(
+        question.starts_with("Delete 1 run, ") && question.ends_with(" for good?"),
+        "{question}"
+    );
+    let effects = app.update(Action::Yes);
+    let [Effect::Prune { runs, delete: true }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    app.update(shell::prune_runs(&runs_dir, runs, true));
+    assert!(!runs_dir.join(fixture_run_id(2)).exists());
+    assert!(
+        message(&app).starts_with("deleted 1 run, "),
+        "{}",
+        message(&app)
+    );
+    assert!(message(&app).ends_with(" freed"), "{}", message(&app));
+
+    // `prune` itself refuses a live run, whatever asks it.
+    let Action::Pruned { gone, errors, .. } = shell::prune_runs(&runs_dir, &[live], true) else {
+        panic!()
+    };
+    assert!(gone.is_empty());
+    assert!(errors[0].contains("cancel it first"), "{errors:?}");
+    assert!(runs_dir.join(&live_id).is_dir());
+}
+
+#[test]
+fn a_run_that_comes_alive_before_yes_is_not_pruned() {
+    let dir = fixture_dir(1);
+    let mut app = load_app(dir.path());
+    let id = fixture_run_id(0);
+    select_run(&mut app, &id);
+    app.update(Action::Archive);
+    app.update(Action::PruneDescribed {
+        ids: vec![id.clone()],
+        delete: false,
+        what: "1 run, 1 kB".into(),
+    });
+    // Resumed elsewhere while the question was open.
+    let mut resumed = (*app.runs[0]).clone();
+    resumed.status = RunStatus::Running;
+    app.update(Action::RunsUpdated(vec![Arc::new(resumed)]));
+    assert!(app.update(Action::Yes).is_empty());
+    assert!(
+        message(&app).contains("cancel it first"),
+        "{}",
+        message(&app)
+    );
+}
+
+#[test]
+fn notes_and_tags_are_typed_saved_and_compared() {
+    use histoboard::tui::shell;
+    let dir = fixture_dir(3);
+    let runs_dir = dir.path().join("runs");
+    let mut app = load_app(dir.path());
+    let id = fixture_run_id(1);
+    select_run(&mut app, &id);
+
+    app.update(Action::EditNote);
+    assert_eq!(
+        app.prompt.as_ref().unwrap().text,
+        "",
+        "prefilled: no note yet"
+    );
+    type_text(&mut app, "lr too high, diverged");
+    let effects = app.update(Action::Submit);
+    let [Effect::SaveMeta { run_id, meta }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(run_id, &id);
+    assert_eq!(meta.note, "lr too high, diverged");
+    app.update(shell::save_meta(&runs_dir, run_id.clone(), meta.clone()));
+    assert_eq!(
+        app.selected_run().unwrap().meta.note,
+        "lr too high, diverged"
+    );
+    assert_eq!(
+        RunMeta::read(&runs_dir.join(&id)).unwrap().note,
+        "lr too high, diverged"
+    );
+
+    // Tags: refused on the spot with the reason, the input kept to correct.
+    app.update(Action::EditTags);
+    type_text(&mut app, "baseline, bad/tag");
+    assert!(app.update(Action::Submit).is_empty());
+    let p = app.prompt.as_ref().expect("stays open");
+    assert!(p.error.as_ref().unwrap().contains("bad/tag"), "{p:?}");
+    for _ in 0.."bad/tag".len() {
+        app.update(Action::Backspace);
+    }
+    type_text(&mut app, "#paper");
+    let effects = app.update(Action::Submit);
+    let [Effect::SaveMeta { run_id, meta }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(meta.tags, ["baseline", "paper"]);
+    assert_eq!(meta.note, "lr too high, diverged", "the note stays");
+    app.update(shell::save_meta(&runs_dir, run_id.clone(), meta.clone()));
+    app.update(Action::EditTags);
+    assert_eq!(app.prompt.as_ref().unwrap().text, "baseline, paper");
+    assert!(
+        app.update(Action::Submit).is_empty(),
+        "unchanged: nothing written"
+    );
+    // Esc leaves a note as it was.
+    app.update(Action::EditNote);
+    type_text(&mut app, " and more");
+    assert!(app.update(Action::Back).is_empty());
+    assert_eq!(
+        app.selected_run().unwrap().meta.note,
+        "lr too high, diverged"
+    );
+
+    // Compare (and so the CSV export) gets a tags and a note column.
+    select_run(&mut app, &fixture_run_id(0));
+    app.update(Action::ToggleMark);
+    select_run(&mut app, &id);
+    app.update(Action::ToggleMark);
+    app.update(Action::OpenCompare);
+    let table = app.compare_table();
+    let n = table.columns.len();
+    assert_eq!(table.columns[n - 2..], ["tags", "note"]);
+    let row = &table.rows.iter().find(|r| r.0 == id).unwrap().1;
+    assert_eq!(row[n - 2..], ["baseline, paper", "lr too high, diverged"]);
+    let other = &table.rows.iter().find(|r| r.0 != id).unwrap().1;
+    assert_eq!(other[n - 2..], ["", ""]);
+    let csv = table.to_csv();
+    assert!(csv.contains("\"lr too high, diverged\""), "{csv}");
+    let time = table.columns.iter().position(|c| c == "time").unwrap();
+    assert!(row[time].ends_with('s'), "time still in words: {row:?}");
+}
+
+#[test]
+fn the_status_line_follows_a_cancelled_or_resumed_run() {
+    let dir = fixture_dir(1);
+    let (id, live) = with_running_run(dir.path());
+    let mut app = load_app(dir.path());
+    app.update(Action::RunsUpdated(vec![live.clone()]));
+    select_run(&mut app, &id);
+    app.update(Action::Cancel);
+    app.update(Action::Yes);
+    assert_eq!(message(&app), format!("cancelling {id}"));
+    // Still running: the message stands.
+    app.update(Action::RunsUpdated(vec![live.clone()]));
+    assert_eq!(message(&app), format!("cancelling {id}"));
+    let mut cancelled = (*live).clone();
+    cancelled.status = RunStatus::Cancelled;
+    app.update(Action::RunsUpdated(vec![Arc::new(cancelled.clone())]));
+    assert_eq!(message(&app), format!("{id}: cancelled"));
+
+    // Resume: the shell's word, then the run's own.
+    app.update(Action::Resume);
+    assert_eq!(message(&app), format!("resuming {id}"));
+    app.update(Action::Outcome(Ok(format!("resuming {id}"))));
+    let mut queued = cancelled.clone();
+    queued.status = RunStatus::Queued;
+    app.update(Action::RunsUpdated(vec![Arc::new(queued)]));
+    assert_eq!(message(&app), format!("{id}: queued"));
+    app.update(Action::RunsUpdated(vec![live.clone()]));
+    assert_eq!(message(&app), format!("{id}: running"));
+    // Another message since is left alone.
+    app.update(Action::Notice("something else".into()));
+    app.update(Action::RunsUpdated(vec![Arc::new(cancelled)]));
+    assert_eq!(message(&app), "something else");
+}
+
+#[test]
+fn gg_g_and_half_pages_move_through_lists() {
+    let dir = fixture_dir(30);
+    let mut app = load_app(dir.path());
+    app.update(Action::Resize {
+        width: 80,
+        height: 24,
+    });
+    app.update(Action::Focus(Pane::Runs));
+    let rows =
+        histoboard::tui::layout::visible_rows(histoboard::tui::layout::main(app.size).runs, 1);
+    app.update(Action::HalfPageDown);
+    assert_eq!(app.run_sel, rows / 2);
+    app.update(Action::HalfPageDown);
+    assert_eq!(app.run_sel, 2 * (rows / 2));
+    app.update(Action::HalfPageUp);
+    assert_eq!(app.run_sel, rows / 2);
+    app.update(Action::Bottom);
+    assert_eq!(app.run_sel, 29);
+    // `gg`: each g goes to the top.
+    app.update(Action::Top);
+    app.update(Action::Top);
+    assert_eq!(app.run_sel, 0);
+    app.update(Action::Focus(Pane::Experiments));
+    app.update(Action::Bottom);
+    assert_eq!(app.exp_sel, app.experiments.len() - 1);
+    app.update(Action::HalfPageUp);
+    assert_eq!(app.exp_sel, 0);
+}
+
+#[test]
+fn an_unknown_key_says_so() {
+    let dir = fixture_dir(0);
+    let mut app = load_app(dir.path());
+    assert!(app.update(Action::UnknownKey("x".into())).is_empty());
+    assert_eq!(
+        app.message,
+        Some((true, "x: no such key here; ? for help".into()))
     );
 }

@@ -35,8 +35,9 @@ pub fn table(app: &App) -> CompareTable {
         }
     }
     // Seconds sort right; people read `3m05s`.
-    for (_, cells) in &mut t.rows {
-        if let Some(time) = cells.last_mut() {
+    if let Some(col) = t.columns.iter().position(|c| c == "time") {
+        for (_, cells) in &mut t.rows {
+            let time = &mut cells[col];
             *time = time.parse().map_or_else(|_| time.clone(), fmt_duration);
         }
     }
@@ -122,7 +123,8 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                 .chain([c.chars().count() + 2])
                 .max()
                 .unwrap_or(4);
-            Constraint::Length(w as u16)
+            // A long note must not push the figures off the screen; the CSV has it whole.
+            Constraint::Length(w.min(40) as u16)
         })
         .collect();
     let rows: Vec<Row> = table

@@ -105,6 +105,18 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         Span::raw(format!(" {} ", run.id)),
         Span::styled(format!("{} ", run.status.label()), t.status(run.status)),
     ];
+    // The user's words about the run, read without opening anything.
+    if !run.meta.tags.is_empty() {
+        let tags: String = run.meta.tags.iter().map(|t| format!("#{t} ")).collect();
+        title.push(Span::styled(tags, t.fg(Color::Cyan)));
+    }
+    if !run.meta.note.is_empty() {
+        let note = run.meta.note.replace('\n', " ");
+        title.push(Span::styled(
+            format!("{} {note} ", t.glyph("✎", "+")),
+            t.fg(Color::Yellow),
+        ));
+    }
     if run.problem_count > 0 {
         title.push(Span::styled(
             format!(

@@ -39,12 +39,12 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
 }
 
 pub fn move_by(app: &mut App, delta: isize) {
-    app.exp_sel = step_index(app.exp_sel, delta, app.experiments.len());
+    app.exp_sel = step_index(app.exp_sel, delta, app.exp_rows().len());
 }
 
 pub fn click(app: &mut App, area: Rect, row: u16) {
     if let Some(i) = layout::list_row(area, row, app.exp_sel, 0)
-        && i < app.experiments.len()
+        && i < app.exp_rows().len()
     {
         app.exp_sel = i;
     }
@@ -59,11 +59,12 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         f.render_widget(p, area);
         return;
     }
+    let rows = app.exp_rows();
     let visible = layout::visible_rows(area, 0);
     let off = layout::offset(app.exp_sel, visible);
-    let lines: Vec<Line> = app
-        .experiments
+    let lines: Vec<Line> = rows
         .iter()
+        .map(|&i| &app.experiments[i])
         .enumerate()
         .skip(off)
         .take(visible)
@@ -87,7 +88,16 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             line
         })
         .collect();
-    let title = format!(" Experiments ({}) ", app.experiments.len());
+    let total = app.experiments.len();
+    let title = if app.exp_filter.is_empty() {
+        format!(" Experiments ({total}) ")
+    } else {
+        format!(
+            " Experiments ({} of {total}, /{}) ",
+            rows.len(),
+            app.exp_filter
+        )
+    };
     f.render_widget(Paragraph::new(lines).block(t.block(title, focused)), area);
 }
 

@@ -16,6 +16,7 @@ pub mod experiments;
 pub mod form;
 pub mod help;
 pub mod log;
+pub mod prompt;
 pub mod roc;
 pub mod runs;
 
