@@ -29,6 +29,8 @@ impl Tmux {
             dir.display()
         );
         let ok = Command::new("tmux")
+            // A server of its own: nothing else on the machine can end the session mid-test.
+            .args(["-L", &session])
             .args([
                 "new-session",
                 "-d",
@@ -46,9 +48,17 @@ impl Tmux {
         Tmux { session }
     }
 
+    /// `tmux` talking to this test's own server.
+    fn tmux(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.session]);
+        c
+    }
+
     fn keys(&self, keys: &[&str]) {
         for k in keys {
-            let ok = Command::new("tmux")
+            let ok = self
+                .tmux()
                 .args(["send-keys", "-t", &self.session, k])
                 .status()
                 .expect("tmux send-keys");
@@ -58,7 +68,8 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        let out = Command::new("tmux")
+        let out = self
+            .tmux()
             .args(["capture-pane", "-p", "-t", &self.session])
             .output()
             .expect("tmux capture-pane");
@@ -88,9 +99,7 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
+        let _ = self.tmux().arg("kill-server").status();
     }
 }
 
