@@ -17,7 +17,7 @@ use super::schema::Experiment;
 use super::spec::{self, Kind, SPECS, Step};
 use super::sweep::{self, fmt_float};
 use super::table::{get, remove, set};
-use super::validate::problems;
+use super::validate::{problems, warnings};
 
 /// What kind of input a form field takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +130,11 @@ fn unknown(key: &str) -> String {
 }
 
 fn set_value(exp: &mut Experiment, spec: &spec::Spec, mut v: Value) -> Result<(), String> {
+    if let (Kind::Int(_), Value::Integer(i)) = (spec.kind, &v)
+        && *i < 0
+    {
+        return Err(below_minimum(exp, spec, *i));
+    }
     normalize_leaf(&mut v, spec.kind).map_err(|m| format!("`{}` {m}", spec.key))?;
     let mut table = to_table(exp)?;
     if spec.kind == Kind::OptText && v.as_str() == Some("") {
@@ -141,6 +146,24 @@ fn set_value(exp: &mut Experiment, spec: &spec::Spec, mut v: Value) -> Result<()
         .try_into()
         .map_err(|e: toml::de::Error| format!("`{}`: {}", spec.key, e.message()))?;
     accept(exp, new, spec.key)
+}
+
+/// A negative whole number, refused with the field's real lower bound, in the words the
+/// validation uses for 0: `-3` and `0` get the same message.
+fn below_minimum(exp: &Experiment, spec: &spec::Spec, i: i64) -> String {
+    let accepts = |n: i64| set_value(&mut exp.clone(), spec, Value::Integer(n)).is_ok();
+    match (0..=1).find(|&n| accepts(n)) {
+        Some(min) => format!("invalid `{}`: must be at least {min}, got {i}", spec.key),
+        None => format!("invalid `{}`: must not be negative, got {i}", spec.key),
+    }
+}
+
+/// Why the value of `key` is unusual though valid (a learning rate of 2), if it is.
+pub fn field_warning(exp: &Experiment, key: &str) -> Option<String> {
+    warnings(exp)
+        .into_iter()
+        .find(|(field, _)| *field == key)
+        .map(|(_, why)| why)
 }
 
 /// Take `new` unless it adds a validation problem (or leaves one on `key`).

@@ -32,7 +32,9 @@ mod sweep;
 mod table;
 mod validate;
 
-pub use edit::{Field, FieldKind, diff, fields, save_variant, set_field, step_field, to_toml};
+pub use edit::{
+    Field, FieldKind, diff, field_warning, fields, save_variant, set_field, step_field, to_toml,
+};
 pub use error::ExperimentError;
 pub use load::{discover, load, load_run_config_str, load_str};
 pub use schema::*;

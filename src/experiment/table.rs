@@ -58,7 +58,8 @@ pub(crate) fn describe(v: &Value) -> String {
     match v {
         Value::String(s) => format!("a string ({s:?})"),
         Value::Integer(i) => format!("an integer ({i})"),
-        Value::Float(f) => format!("a number ({f})"),
+        // Debug switches to an exponent for tiny and huge values (`5e-45`, not 45 decimals).
+        Value::Float(f) => format!("a number ({f:?})"),
         Value::Boolean(b) => format!("a boolean ({b})"),
         Value::Datetime(d) => format!("a date ({d})"),
         Value::Array(_) => "a list".into(),

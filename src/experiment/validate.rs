@@ -5,7 +5,8 @@ use std::path::Path;
 
 use super::error::ExperimentError;
 use super::paths::resolve_weights;
-use super::schema::{Arch, Experiment, Schedule};
+use super::schema::{Arch, Experiment, Optimizer, Schedule};
+use super::sweep::fmt_float;
 
 /// Side of the Kaggle tiles, and of their labelled centre.
 const TILE: u32 = 96;
@@ -54,10 +55,10 @@ pub(crate) fn problems(exp: &Experiment, base_dir: Option<&Path>) -> Vec<Experim
 
     // Train.
     if t.epochs == 0 {
-        bad("train.epochs", "must be at least 1".into());
+        bad("train.epochs", "must be at least 1, got 0".into());
     }
     if t.batch_size == 0 {
-        bad("train.batch_size", "must be at least 1".into());
+        bad("train.batch_size", "must be at least 1, got 0".into());
     }
     positive(&mut bad, "train.lr", "learning rate", t.lr);
     unit(&mut bad, "train.momentum", t.momentum);
@@ -72,14 +73,15 @@ pub(crate) fn problems(exp: &Experiment, base_dir: Option<&Path>) -> Vec<Experim
             "train.warmup_epochs",
             format!(
                 "warm-up ({}) must be shorter than the run ({} epochs)",
-                t.warmup_epochs, t.epochs
+                fmt_float(t.warmup_epochs),
+                t.epochs
             ),
         );
     }
     if t.schedule == Schedule::Step && t.step_epochs == 0 {
         bad(
             "train.step_epochs",
-            "must be at least 1 with the step schedule".into(),
+            "must be at least 1 with the step schedule, got 0".into(),
         );
     }
     positive(&mut bad, "train.gamma", "decay factor", t.gamma);
@@ -89,7 +91,8 @@ pub(crate) fn problems(exp: &Experiment, base_dir: Option<&Path>) -> Vec<Experim
             "train.min_lr",
             format!(
                 "final rate {} is above the learning rate {}",
-                t.min_lr, t.lr
+                fmt_float(t.min_lr),
+                fmt_float(t.lr)
             ),
         );
     }
@@ -192,7 +195,8 @@ pub(crate) fn problems(exp: &Experiment, base_dir: Option<&Path>) -> Vec<Experim
             "data.split.test",
             format!(
                 "valid ({}) + test ({}) leave no tiles to train on",
-                s.valid, s.test
+                fmt_float(s.valid),
+                fmt_float(s.test)
             ),
         );
     }
@@ -255,10 +259,11 @@ pub(crate) fn problems(exp: &Experiment, base_dir: Option<&Path>) -> Vec<Experim
             let msg = if key == "data.augment.shift" {
                 // A third of 96 px is the 32 px margin around the labelled centre.
                 format!(
-                    "must be in [0, 1/3], got {v} (more could move the labelled centre out of the tile)"
+                    "must be in [0, 1/3], got {} (more could move the labelled centre out of the tile)",
+                    fmt_f32(v)
                 )
             } else {
-                format!("must be in [0, {max}{close}, got {v}")
+                format!("must be in [0, {max}{close}, got {}", fmt_f32(v))
             };
             bad(key, msg);
         }
@@ -335,6 +340,36 @@ pub(crate) fn problems(exp: &Experiment, base_dir: Option<&Path>) -> Vec<Experim
     out
 }
 
+/// An f32 as compactly as the f64 it reads as (`5e-45`, not 45 decimals).
+fn fmt_f32(v: f32) -> String {
+    fmt_float(format!("{v}").parse::<f64>().unwrap_or(f64::from(v)))
+}
+
+/// Values that are valid but probably a slip, as (field, why): the dashboard's form accepts
+/// them and says so.
+pub(crate) fn warnings(exp: &Experiment) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let t = &exp.train;
+    // Adam-type optimisers take rates of about 1e-4..3e-3; plain SGD about 1e-3..0.1.
+    let (optimizer, usual_max) = match t.optimizer {
+        Optimizer::Adam => ("Adam", 1e-2),
+        Optimizer::Adamw => ("AdamW", 1e-2),
+        Optimizer::Sgd => ("SGD", 0.5),
+    };
+    if t.lr > usual_max {
+        out.push((
+            "train.lr",
+            format!(
+                "unusually high learning rate {} for {optimizer} (usually at most {}): the run \
+                 may diverge",
+                fmt_float(t.lr),
+                fmt_float(usual_max)
+            ),
+        ));
+    }
+    out
+}
+
 /// Slurm's `--mem`: a whole number with an optional K, M, G or T suffix.
 fn valid_slurm_mem(m: &str) -> bool {
     let digits = m.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
@@ -371,20 +406,20 @@ fn valid_device(d: &str) -> bool {
 
 fn positive(bad: &mut impl FnMut(&str, String), key: &str, what: &str, v: f64) {
     if !(v.is_finite() && v > 0.0) {
-        bad(key, format!("{what} must be > 0, got {v}"));
+        bad(key, format!("{what} must be > 0, got {}", fmt_float(v)));
     }
 }
 
 fn non_negative(bad: &mut impl FnMut(&str, String), key: &str, v: f64) {
     if !(v.is_finite() && v >= 0.0) {
-        bad(key, format!("must be >= 0, got {v}"));
+        bad(key, format!("must be >= 0, got {}", fmt_float(v)));
     }
 }
 
 /// In [0, 1): dropout, momentum.
 fn unit(bad: &mut impl FnMut(&str, String), key: &str, v: f64) {
     if !(v.is_finite() && (0.0..1.0).contains(&v)) {
-        bad(key, format!("must be in [0, 1), got {v}"));
+        bad(key, format!("must be in [0, 1), got {}", fmt_float(v)));
     }
 }
 
@@ -392,7 +427,10 @@ fn unit(bad: &mut impl FnMut(&str, String), key: &str, v: f64) {
 fn fraction(bad: &mut impl FnMut(&str, String), key: &str, v: f64) -> bool {
     let ok = v.is_finite() && (0.0..1.0).contains(&v);
     if !ok {
-        bad(key, format!("fraction must be in [0, 1), got {v}"));
+        bad(
+            key,
+            format!("fraction must be in [0, 1), got {}", fmt_float(v)),
+        );
     }
     ok
 }
@@ -439,6 +477,20 @@ mod tests {
     #[test]
     fn default_is_valid() {
         assert!(problems(&Experiment::default(), Some(Path::new("."))).is_empty());
+        assert!(warnings(&Experiment::default()).is_empty());
+    }
+
+    #[test]
+    fn floats_in_messages_are_compact() {
+        let mut e = Experiment::default();
+        e.train.lr = -5e-45;
+        e.data.augment.zoom = -5e-45;
+        let p = problems(&e, None);
+        assert!(p[0].message.ends_with("got -5e-45"), "{}", p[0].message);
+        let zoom = p
+            .iter()
+            .find(|p| p.field.as_deref() == Some("data.augment.zoom"));
+        assert!(zoom.unwrap().message.ends_with("got -6e-45"), "{zoom:?}");
     }
 
     #[test]

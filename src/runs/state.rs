@@ -13,7 +13,7 @@ use super::series::Downsampled;
 use crate::experiment::Experiment;
 use crate::metrics::MetricName;
 
-/// Log lines kept per run.
+/// Log lines kept per run (the trainer's messages and the run's own milestones together).
 pub const LOG_TAIL_CAP: usize = 500;
 /// Seconds a run may stay silent after its scheduler task ended before it counts as lost
 /// (its trainer's last events may still be on their way through a shared file system).
@@ -127,7 +127,8 @@ pub struct RunState {
     pub images_per_sec: f64,
     /// Training batch loss against fractional epoch (`epoch - 1 + batch / batches`).
     pub batch_loss: Downsampled,
-    /// The last [`LOG_TAIL_CAP`] log lines.
+    /// The last [`LOG_TAIL_CAP`] log lines: the trainer's `log` events, and a line for each
+    /// start, resume, epoch, cancellation, finish and failure, in the order they happened.
     pub log: VecDeque<LogLine>,
     /// The resolved experiment, parsed once when the run starts (None before, or when the
     /// text cannot be read: see `problems`).
@@ -247,6 +248,17 @@ impl RunState {
                 host,
                 metric,
             } => {
+                let line = match (*start_epoch, self.started_at) {
+                    (0, None) => {
+                        format!("started: {epochs} epochs of {batches} batches on {device}")
+                    }
+                    (0, Some(_)) => format!("started over from the beginning on {device}"),
+                    (e, _) => format!(
+                        "resumed from epoch {e}'s checkpoint on {device}: epoch {} runs again",
+                        e + 1
+                    ),
+                };
+                self.push_log(rec.t, LogLevel::Info, line);
                 // A stretch that never ended (a killed trainer) ended with its last event.
                 if let Some(start) = self.segment_start.take() {
                     self.trained_s += (previous_event.unwrap_or(start) - start).max(0.0);
@@ -305,6 +317,7 @@ impl RunState {
             }
             Event::Epoch(summary) => {
                 self.revive();
+                self.push_log(rec.t, LogLevel::Info, epoch_line(summary));
                 self.completed.retain(|e| e.epoch < summary.epoch);
                 self.completed.push(summary.clone());
                 self.epochs = self.epochs.max(summary.epochs);
@@ -321,16 +334,7 @@ impl RunState {
                     path: path.clone(),
                 });
             }
-            Event::Log { level, message } => {
-                if self.log.len() >= LOG_TAIL_CAP {
-                    self.log.pop_front();
-                }
-                self.log.push_back(LogLine {
-                    t: rec.t,
-                    level: *level,
-                    message: message.clone(),
-                });
-            }
+            Event::Log { level, message } => self.push_log(rec.t, *level, message.clone()),
             Event::Finished {
                 best_epoch,
                 metric,
@@ -338,6 +342,12 @@ impl RunState {
                 reason,
             } => {
                 self.end_segment(rec.t);
+                let best = if *best_epoch > 0 {
+                    format!(": best epoch {best_epoch}, {metric} {best_value:.4}")
+                } else {
+                    String::new()
+                };
+                self.push_log(rec.t, LogLevel::Info, format!("finished ({reason}){best}"));
                 self.status = RunStatus::Finished;
                 if let Ok(m) = metric.parse() {
                     self.best_metric = m;
@@ -349,16 +359,38 @@ impl RunState {
             }
             Event::Failed { error } => {
                 self.end_segment(rec.t);
+                self.push_log(rec.t, LogLevel::Error, format!("failed: {error}"));
                 self.status = RunStatus::Failed;
                 self.error = Some(error.clone());
                 self.progress = None;
             }
-            Event::Cancelled { .. } => {
+            Event::Cancelled { epoch } => {
                 self.end_segment(rec.t);
+                // The trainer stops at a batch boundary and checkpoints only whole epochs.
+                let line = match self.progress {
+                    Some(p) if p.epoch > *epoch => format!(
+                        "cancelled in epoch {} (batch {}/{}): resume repeats it from epoch \
+                         {epoch}'s checkpoint",
+                        p.epoch, p.batch, p.batches
+                    ),
+                    _ => format!(
+                        "cancelled after epoch {epoch}; resume goes on with epoch {}",
+                        epoch + 1
+                    ),
+                };
+                self.push_log(rec.t, LogLevel::Warn, line);
                 self.status = RunStatus::Cancelled;
                 self.progress = None;
             }
         }
+    }
+
+    /// Adds a line to the log, dropping the oldest beyond [`LOG_TAIL_CAP`].
+    fn push_log(&mut self, t: f64, level: LogLevel, message: String) {
+        if self.log.len() >= LOG_TAIL_CAP {
+            self.log.pop_front();
+        }
+        self.log.push_back(LogLine { t, level, message });
     }
 
     fn end_segment(&mut self, t: f64) {
@@ -535,4 +567,17 @@ impl RunState {
         self.status = RunStatus::Lost;
         true
     }
+}
+
+/// An epoch's line in the log: its losses, validation AUC and whether it is the best so far.
+fn epoch_line(e: &EpochSummary) -> String {
+    format!(
+        "epoch {}/{}  loss train {:.4} valid {:.4}  AUC {:.4}{}",
+        e.epoch,
+        e.epochs,
+        e.train.loss,
+        e.valid.loss,
+        e.valid.auc,
+        if e.is_best { "  * best" } else { "" }
+    )
 }

@@ -124,6 +124,17 @@ pub enum Action {
     EpochNext,
     EpochBest,
 
+    // Charts, export and the detail tabs.
+    /// Charts: the next / previous smoothing weight (0 = off).
+    SmoothMore,
+    SmoothLess,
+    /// Loss charts: linear or log y-axis.
+    ToggleLogScale,
+    /// Writes the charts of what is shown (the marked runs, else the selected one) to files.
+    Export,
+    /// Clears the text being typed.
+    ClearInput,
+
     // Confirmation prompts.
     Yes,
     No,
@@ -219,6 +230,11 @@ pub enum Effect {
         original: PathBuf,
         new_path: PathBuf,
         experiment: Box<Experiment>,
+    },
+    /// Writes the runs' charts and comparison table into `dir` (`export::write_all`).
+    Export {
+        runs: Vec<Arc<RunState>>,
+        dir: PathBuf,
     },
     ReloadExperiments,
     Quit,

@@ -15,6 +15,7 @@ use crate::gpu::GpuStat;
 use crate::runs::{RunState, RunStatus};
 
 use super::action::{Action, DetailTab, Effect, Pane};
+use super::chart::ChartOpts;
 use super::experiments::ExpEntry;
 use super::keymap::{self, Binding, Ctx};
 use super::layout;
@@ -90,7 +91,10 @@ pub struct App {
     pub tab: DetailTab,
     /// Confusion matrix epoch index into the run's epochs; None follows the latest.
     pub cm_epoch: Option<usize>,
+    /// Config: lines scrolled from the top; Log: lines scrolled back from the newest.
     pub detail_scroll: u16,
+    /// Smoothing and the loss scale of every chart.
+    pub charts: ChartOpts,
 
     pub queue: VecDeque<Pending>,
     /// Thread launches holding a slot: ticket -> run id once known.
@@ -136,6 +140,7 @@ impl App {
             tab: DetailTab::Curves,
             cm_epoch: None,
             detail_scroll: 0,
+            charts: ChartOpts::default(),
             queue: VecDeque::new(),
             active: HashMap::new(),
             next_ticket: 1,
@@ -407,7 +412,8 @@ impl App {
                 return match self.ctx() {
                     Ctx::Confirm => panes::confirm::on_action(self, other),
                     Ctx::Help => {
-                        panes::help::on_action(&mut self.help, other);
+                        let max = panes::help::max_scroll(&self.keys, self.size, self.ascii);
+                        panes::help::on_action(&mut self.help, other, max);
                         Vec::new()
                     }
                     Ctx::Input if self.prompt.is_some() => panes::prompt::on_action(self, other),
@@ -668,6 +674,15 @@ impl App {
             | Action::EpochPrev
             | Action::EpochNext
             | Action::EpochBest => return panes::detail::on_action(self, action),
+            Action::SmoothMore | Action::SmoothLess | Action::ToggleLogScale => {
+                self.chart_key(&action);
+                // Show the charts the key changed.
+                self.tab = DetailTab::Curves;
+                if self.focus == Pane::Experiments {
+                    self.focus = Pane::Runs;
+                }
+            }
+            Action::Export => return self.export(),
             _ => {}
         }
         Vec::new()
@@ -682,6 +697,60 @@ impl App {
             self.should_quit = true;
             vec![Effect::Quit]
         }
+    }
+
+    /// Smoothing and log-scale keys, which every chart follows.
+    pub(crate) fn chart_key(&mut self, action: &Action) {
+        match action {
+            Action::SmoothMore => self.charts.step_smoothing(true),
+            Action::SmoothLess => self.charts.step_smoothing(false),
+            Action::ToggleLogScale => self.charts.log_loss = !self.charts.log_loss,
+            _ => return,
+        }
+        let text = match action {
+            Action::ToggleLogScale if self.charts.log_loss => "loss charts: log scale".into(),
+            Action::ToggleLogScale => "loss charts: linear scale".into(),
+            _ if self.charts.smoothing > 0.0 => {
+                format!("charts: smoothing {}", self.charts.smoothing)
+            }
+            _ => "charts: smoothing off".into(),
+        };
+        self.message = Some((false, text));
+    }
+
+    /// What export writes: the marked runs when the comparison is open or runs are marked,
+    /// else the selected run.
+    pub fn export_runs(&self) -> Vec<Arc<RunState>> {
+        if self.compare.is_some() || !self.marked.is_empty() {
+            return self
+                .runs
+                .iter()
+                .filter(|r| self.marked.contains(&r.id))
+                .cloned()
+                .collect();
+        }
+        self.run_sel
+            .checked_sub(self.queue.len())
+            .and_then(|i| self.runs.get(i))
+            .cloned()
+            .into_iter()
+            .collect()
+    }
+
+    /// Asks the shell to export [`App::export_runs`] into `exports/<UTC time>/`.
+    pub(crate) fn export(&mut self) -> Vec<Effect> {
+        let runs = self.export_runs();
+        if runs.is_empty() {
+            self.message = Some((
+                true,
+                "nothing to export: select a run or mark runs (m)".into(),
+            ));
+            return Vec::new();
+        }
+        let stamp = crate::runs::paths::utc_stamp(self.now.max(0.0) as u64);
+        let dir = self.dir.join("exports").join(stamp);
+        self.message = Some((false, format!("exporting {} run(s)...", runs.len())));
+        vec![Effect::Export { runs, dir }]
     }
 
     /// The epoch index the confusion matrix shows for `run`.
@@ -725,7 +794,9 @@ impl App {
     fn scroll(&mut self, col: u16, row: u16, down: bool) -> Vec<Effect> {
         let delta = if down { 1 } else { -1 };
         if self.help.is_some() {
-            panes::help::on_action(&mut self.help, if down { Action::Down } else { Action::Up });
+            let max = panes::help::max_scroll(&self.keys, self.size, self.ascii);
+            let step = if down { Action::Down } else { Action::Up };
+            panes::help::on_action(&mut self.help, step, max);
             return Vec::new();
         }
         if self.form.is_some() || self.compare.is_some() {

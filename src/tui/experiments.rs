@@ -161,6 +161,11 @@ pub fn set(exp: &mut Experiment, key: &str, value: &str) -> Result<(), String> {
     experiment::set_field(exp, key, value)
 }
 
+/// Why the value of `key` is unusual though accepted (a learning rate of 2), if it is.
+pub fn warning(exp: &Experiment, key: &str) -> Option<String> {
+    experiment::field_warning(exp, key)
+}
+
 /// One step up or down (doubling/halving a learning rate, +1 on a count, next enum value).
 pub fn step(exp: &mut Experiment, key: &str, up: bool) -> Result<(), String> {
     experiment::step_field(exp, key, up)

@@ -172,6 +172,12 @@ pub fn bindings() -> Vec<Binding> {
     b(Global, "5", A::Tab(DetailTab::Log), "detail: log", false);
     b(Global, "C", A::OpenCompare, "compare marked runs", true);
     b(Global, "Esc", A::Back, "back", false);
+    // The detail's chart and epoch keys act from the runs list too, where the detail shows.
+    b(Global, "b", A::EpochBest, "matrix: best epoch / latest", false);
+    b(Global, "z", A::SmoothMore, "charts: more smoothing (raw curves stay faint)", false);
+    b(Global, "Z", A::SmoothLess, "charts: less smoothing", false);
+    b(Global, "y", A::ToggleLogScale, "loss charts: log / linear scale", false);
+    b(Global, "x", A::Export, "export charts (marked runs, else the selected)", false);
 
     b(Experiments, "l Enter", A::Launch, "launch (as its `launcher` says)", true);
     b(Experiments, "L", A::LaunchDetached, "launch detached (outlives the dashboard)", true);
@@ -205,12 +211,15 @@ pub fn bindings() -> Vec<Binding> {
     b(Detail, "h Left", A::PrevTab, "previous tab", true);
     b(Detail, "[", A::EpochPrev, "matrix: earlier epoch", true);
     b(Detail, "]", A::EpochNext, "matrix: later epoch", true);
-    b(Detail, "b", A::EpochBest, "matrix: best epoch / latest", true);
     b(Detail, "m", A::ToggleMark, "mark for comparison", false);
     b(Detail, "c", A::Cancel, "cancel run", false);
 
     b(Form, up, A::Up, "previous field", true);
     b(Form, down, A::Down, "next field", true);
+    b(Form, "PgUp", A::PageUp, "ten fields up", false);
+    b(Form, "PgDn", A::PageDown, "ten fields down", false);
+    b(Form, "g Home", A::Top, "first field", false);
+    b(Form, "G End", A::Bottom, "last field", false);
     b(Form, "+ = Right", A::StepUp, "step value up", true);
     b(Form, "- _ Left", A::StepDown, "step value down", true);
     b(Form, "Enter", A::EditValue, "type a value", true);
@@ -228,10 +237,18 @@ pub fn bindings() -> Vec<Binding> {
     b(Compare, up, A::Up, "previous run", false);
     b(Compare, down, A::Down, "next run", false);
     b(Compare, "?", A::ToggleHelp, "help", true);
+    b(Compare, "x", A::Export, "export the compared runs' charts (exports/)", true);
+    b(Compare, "z", A::SmoothMore, "charts: more smoothing", false);
+    b(Compare, "Z", A::SmoothLess, "charts: less smoothing", false);
+    b(Compare, "y", A::ToggleLogScale, "loss chart: log / linear scale", false);
 
     b(Help, "Esc ? q", A::Back, "close help", true);
     b(Help, up, A::Up, "scroll up", false);
     b(Help, down, A::Down, "scroll down", false);
+    b(Help, "PgUp", A::PageUp, "page up", false);
+    b(Help, "PgDn", A::PageDown, "page down", false);
+    b(Help, "g Home", A::Top, "top", false);
+    b(Help, "G End", A::Bottom, "bottom", false);
 
     b(Confirm, "y Y", A::Yes, "yes", true);
     b(Confirm, "n N Esc", A::No, "no", true);
@@ -239,6 +256,7 @@ pub fn bindings() -> Vec<Binding> {
     b(Input, "Enter", A::Submit, "accept", true);
     b(Input, "Esc", A::Back, "cancel", true);
     b(Input, "Bksp", A::Backspace, "delete a character", false);
+    b(Input, "C-u", A::ClearInput, "clear the text", true);
     v
 }
 
@@ -519,10 +537,10 @@ mod tests {
     #[test]
     fn unbound_keys_say_so_and_vim_keys_are_bound() {
         let t = bindings();
-        let x = key(KeyCode::Char('x'));
+        let amp = key(KeyCode::Char('&'));
         assert_eq!(
-            key_action(&t, Ctx::Runs, &x),
-            Some(Action::UnknownKey("x".into()))
+            key_action(&t, Ctx::Runs, &amp),
+            Some(Action::UnknownKey("&".into()))
         );
         let f5 = key(KeyCode::F(5));
         assert_eq!(

@@ -35,7 +35,7 @@ use crate::runs::{RunMeta, RunState, RunStatus, now_unix, prune};
 
 /// At most ~20 frames per second.
 const MIN_FRAME: Duration = Duration::from_millis(50);
-/// How long quitting waits for cancelled thread runs to checkpoint.
+/// How long quitting waits for cancelled thread runs to stop.
 const CHECKPOINT_WAIT: Duration = Duration::from_secs(30);
 
 fn restore_terminal() {
@@ -112,6 +112,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         dir: opts.dir.clone(),
         submissions: Vec::new(),
         prunes: Vec::new(),
+        exports: Vec::new(),
     };
     let outcome = event_loop(
         &mut terminal,
@@ -137,12 +138,17 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     for h in shell.prunes.drain(..) {
         let _ = h.join();
     }
-    // Thread runs die with the process: ask them to checkpoint and wait a little.
+    // An export in flight is finished rather than left half written.
+    for h in shell.exports.drain(..) {
+        let _ = h.join();
+    }
+    // Thread runs die with the process: ask them to stop (they keep their last completed
+    // epoch's checkpoint) and wait a little.
     let waiting = shell.cancel_thread_runs(&app);
     if !waiting.is_empty() {
         if speak {
             eprintln!(
-                "histoboard: waiting for {} run(s) to checkpoint: {}",
+                "histoboard: waiting for {} run(s) to stop: {}",
                 waiting.len(),
                 waiting.join(", ")
             );
@@ -226,6 +232,8 @@ struct Shell {
     /// Archiving and deleting off the UI thread (deleting checkpoints can take a while on a
     /// shared file system).
     prunes: Vec<JoinHandle<()>>,
+    /// Chart exports running off the UI thread (PNGs take a moment).
+    exports: Vec<JoinHandle<()>>,
 }
 
 impl Shell {
@@ -308,6 +316,14 @@ impl Shell {
                     .map(|()| new_path.clone());
                 self.send(Action::Saved(r));
             }
+            Effect::Export { runs, dir } => {
+                let (tx, base) = (self.tx.clone(), self.dir.clone());
+                self.exports.retain(|h| !h.is_finished());
+                self.exports.push(thread::spawn(move || {
+                    let result = export(&runs, &dir, &base);
+                    let _ = tx.send(Msg::Act(Action::Outcome(result)));
+                }));
+            }
             Effect::ReloadExperiments => {
                 let list = experiments::discover(&self.dir.join("experiments"));
                 self.send(Action::ExperimentsLoaded(list));
@@ -316,7 +332,8 @@ impl Shell {
         }
     }
 
-    /// Cancels every active thread run (they checkpoint first); detached runs go on.
+    /// Cancels every active thread run (each stops at its next batch, keeping its last
+    /// completed epoch's checkpoint); detached runs go on.
     fn cancel_thread_runs(&self, app: &App) -> Vec<String> {
         // Runs not seen yet count as active: they may be loading their data.
         self.control.cancel_threads(|id| {
@@ -365,6 +382,39 @@ pub fn save_meta(runs_dir: &Path, run_id: String, meta: RunMeta) -> Action {
         .map(|()| meta)
         .map_err(|e| format!("{run_id}: {e:#}"));
     Action::MetaSaved { run_id, result }
+}
+
+/// Writes the runs' charts and table into `dir`, or `dir-2`, `dir-3`... when an export of the
+/// same second is there; says where (from `base`, the folder the header shows).
+fn export(runs: &[Arc<crate::runs::RunState>], dir: &Path, base: &Path) -> Result<String, String> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .map_err(|e| format!("export: creating {}: {e}", parent.display()))?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut out = dir.to_path_buf();
+    let mut n = 1;
+    // create_dir (not _all) fails on an existing folder: no export writes over another.
+    while let Err(e) = std::fs::create_dir(&out) {
+        if e.kind() != std::io::ErrorKind::AlreadyExists || n > 100 {
+            return Err(format!("export: creating {}: {e}", out.display()));
+        }
+        n += 1;
+        out = parent.join(format!("{name}-{n}"));
+    }
+    let refs: Vec<&crate::runs::RunState> = runs.iter().map(|r| &**r).collect();
+    let shown = out.strip_prefix(base).unwrap_or(&out);
+    match crate::export::write_all(&refs, &out, now_unix()) {
+        Ok(files) => Ok(format!(
+            "exported to {}/ ({} run(s), {} files)",
+            shown.display(),
+            runs.len(),
+            files.len()
+        )),
+        Err(e) => Err(format!("export to {} failed: {e:#}", out.display())),
+    }
 }
 
 /// Waits until the given runs stop (or a timeout), watching their event files.

@@ -122,24 +122,47 @@ impl Theme {
         }
     }
 
-    /// Series `i` of an overlay: a colour, or without colour a distinct marker.
+    /// Series `i` of an overlay: a colour, or without colour a distinct marker (told apart
+    /// in the legend by [`Theme::legend_glyph`]). Braille is kept for faint lines (raw curves
+    /// under a smoothed one, the ROC chance line), so no series looks faint.
     pub fn series(&self, i: usize) -> (Style, Marker) {
         if self.color {
             (Style::new().fg(PALETTE[i % PALETTE.len()]), self.marker())
         } else {
-            let markers = [
-                Marker::Braille,
-                Marker::Dot,
-                Marker::Block,
-                Marker::Bar,
-                Marker::HalfBlock,
-            ];
-            let m = if self.ascii {
-                Marker::Dot
-            } else {
-                markers[i % markers.len()]
-            };
-            (Style::new(), m)
+            // `--ascii` turns these into `*`, `o` and `#` (see `asciify`).
+            let markers = [Marker::Dot, Marker::Bar, Marker::Block];
+            (Style::new(), markers[i % markers.len()])
+        }
+    }
+
+    /// A faint line: the raw curve under its smoothed one, the ROC chance diagonal. Grey where
+    /// there is colour; else thin braille dots (ratatui draws chart points in colour only,
+    /// never dimmed).
+    pub fn faint(&self, marker: Marker) -> (Style, Marker) {
+        if self.color {
+            (self.dim(), marker)
+        } else {
+            (Style::new(), Marker::Braille)
+        }
+    }
+
+    /// What a series' marker looks like, for legends: without colour the marker is all that
+    /// tells series apart, and ratatui's legend does not show it.
+    pub fn legend_glyph(marker: Marker) -> &'static str {
+        match marker {
+            Marker::Dot => "•",
+            Marker::Bar => "▄",
+            Marker::Block | Marker::HalfBlock => "█",
+            Marker::Braille => "⠤",
+        }
+    }
+
+    /// A series' name as legends show it: with its marker when colour cannot tell it apart.
+    pub fn legend_name(&self, name: &str, marker: Marker) -> String {
+        if self.color {
+            name.to_string()
+        } else {
+            format!("{} {name}", Theme::legend_glyph(marker))
         }
     }
 
@@ -176,8 +199,9 @@ impl Theme {
     }
 }
 
-/// Replaces the line-drawing glyphs ratatui hard-codes (chart axes, legends) with
-/// ASCII, so `--ascii` holds for every widget.
+/// Replaces the glyphs ratatui hard-codes (chart axes, legends, chart markers) with ASCII,
+/// so `--ascii` holds for every widget. Each chart marker gets its own character, so series
+/// stay apart without colour: `•` `*`, `▄` `o`, `█` `#`, braille (faint lines) `.`.
 pub fn asciify(buf: &mut Buffer) {
     for cell in buf.content.iter_mut() {
         let ascii = match cell.symbol() {
@@ -185,6 +209,18 @@ pub fn asciify(buf: &mut Buffer) {
             "─" | "━" | "═" => "-",
             "┌" | "┐" | "└" | "┘" | "├" | "┤" | "┬" | "┴" | "┼" | "╭" | "╮" | "╰" | "╯" => {
                 "+"
+            }
+            "•" => "*",
+            "▄" => "o",
+            "█" | "▀" => "#",
+            // The blank braille pattern is an empty cell.
+            "\u{2800}" => " ",
+            s if s
+                .chars()
+                .next()
+                .is_some_and(|c| ('\u{2801}'..='\u{28ff}').contains(&c)) =>
+            {
+                "."
             }
             _ => continue,
         };

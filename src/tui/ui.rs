@@ -54,35 +54,57 @@ pub fn draw(f: &mut Frame, app: &App) {
 
 fn draw_header(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     // The same count as the runs pane's title.
-    let counts = app.run_counts();
-    let mut spans = vec![
-        Span::styled(
-            " histoboard ",
-            t.fg(Color::Cyan).add_modifier(Modifier::BOLD),
-        ),
-        Span::styled(format!("{} ", app.dir.display()), t.dim()),
-        Span::raw(format!(
-            "| {} runs, {} running, {} queued ",
-            counts.total, counts.running, counts.queued
-        )),
-    ];
+    let c = app.run_counts();
+    let title = Span::styled(
+        " histoboard ",
+        t.fg(Color::Cyan).add_modifier(Modifier::BOLD),
+    );
+    let dir = vec![Span::styled(format!("{} ", app.dir.display()), t.dim())];
+    let mut counts = vec![Span::raw(format!(
+        "| {} runs, {} running, {} queued ",
+        c.total, c.running, c.queued
+    ))];
     if !app.marked.is_empty() {
-        spans.push(Span::raw(format!("| {} marked ", app.marked.len())));
+        counts.push(Span::raw(format!("| {} marked ", app.marked.len())));
     }
+    let mut device = Vec::new();
     if !app.gpus.is_empty() {
         let gpus: Vec<String> = app.gpus.iter().map(|g| g.describe()).collect();
-        spans.push(Span::raw("| "));
-        spans.push(Span::styled(
+        device.push(Span::raw("| "));
+        device.push(Span::styled(
             format!("{} ", gpus.join(", ")),
             t.fg(Color::Magenta),
         ));
     } else if app.cpu_threads > 0 {
-        spans.push(Span::raw(format!("| CPU ({} threads) ", app.cpu_threads)));
+        device.push(Span::raw(format!("| CPU ({} threads) ", app.cpu_threads)));
     }
+    let mut message = Vec::new();
     if let Some((err, msg)) = &app.message {
-        spans.push(Span::raw("| "));
-        spans.push(Span::styled(msg.clone(), t.outcome(*err)));
+        message.push(Span::raw("| "));
+        message.push(Span::styled(msg.clone(), t.outcome(*err)));
     }
+    // The outcome of what the user just did must be readable (an export's folder): on a narrow
+    // screen the device, the folder, then the counts give way to it.
+    let width = |parts: &[&Vec<Span>]| -> usize {
+        title.width()
+            + parts
+                .iter()
+                .flat_map(|p| p.iter())
+                .map(Span::width)
+                .sum::<usize>()
+    };
+    let choices: [&[&Vec<Span>]; 4] = [
+        &[&dir, &counts, &device, &message],
+        &[&dir, &counts, &message],
+        &[&counts, &message],
+        &[&message],
+    ];
+    let parts = choices
+        .iter()
+        .find(|c| message.is_empty() || width(c) <= area.width as usize)
+        .unwrap_or(&choices[3]);
+    let mut spans = vec![title.clone()];
+    spans.extend(parts.iter().flat_map(|p| p.iter().cloned()));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 

@@ -164,15 +164,25 @@ fn ascii_mode_draws_only_ascii() {
     for tab in DetailTab::ALL {
         app.update(Action::Tab(tab));
         let screen = render_once(&app, 100, 30);
-        // Marker::Dot is the one non-ASCII glyph `--ascii` keeps (as ratatui draws it).
-        let bad: Vec<char> = screen
-            .chars()
-            .filter(|c| !c.is_ascii() && *c != '•')
-            .collect();
+        // Chart markers too: `•` and braille become ASCII.
+        let bad: Vec<char> = screen.chars().filter(|c| !c.is_ascii()).collect();
         assert!(bad.is_empty(), "{tab:?}: {bad:?}\n{screen}");
     }
     app.update(Action::Tab(DetailTab::Curves));
     insta::assert_snapshot!("ascii_curves_100x30", render_once(&app, 100, 30));
+    // Without colour either, the series keep apart by their ASCII markers and the legend.
+    app.no_color = true;
+    app.update(Action::SmoothMore);
+    let screen = render_once(&app, 100, 30);
+    let bad: Vec<char> = screen.chars().filter(|c| !c.is_ascii()).collect();
+    assert!(bad.is_empty(), "{bad:?}\n{screen}");
+    assert!(screen.contains("* train  o valid"), "{screen}");
+    for marker in ['*', 'o', '.'] {
+        let plotted = screen
+            .lines()
+            .filter(|l| l.contains("||") && l.contains(marker));
+        assert!(plotted.count() > 2, "{marker:?} plotted:\n{screen}");
+    }
 }
 
 #[test]
@@ -411,4 +421,191 @@ fn archiving_asks_with_what_goes() {
         "{screen}"
     );
     insta::assert_snapshot!("confirm_archive_100x30", screen);
+}
+
+/// A run before its first epoch ends: one batch event, nothing else.
+fn add_fresh_run(app: &mut App) -> String {
+    let mut records = fixture_records(6, 8, 0);
+    if let Event::Started { run_id, .. } = &mut records[0].event {
+        *run_id = "baseline-fresh".into();
+    }
+    app.update(Action::RunsUpdated(vec![Arc::new(RunState::folded(
+        "baseline-fresh",
+        "",
+        &records,
+    ))]));
+    "baseline-fresh".into()
+}
+
+#[test]
+fn charts_before_the_first_epoch_have_readable_axes_at_80x24() {
+    let (_d, mut app) = app(80, 24);
+    let id = add_fresh_run(&mut app);
+    select_run(&mut app, &id);
+    let screen = render_once(&app, 80, 24);
+    assert!(!screen.contains("179769"), "f64::MAX on an axis:\n{screen}");
+    let loss_row = screen.lines().find(|l| l.contains(" AUC ─")).unwrap();
+    assert!(
+        loss_row.contains(" loss "),
+        "two charts side by side: {loss_row}"
+    );
+    // The plot keeps its width: y labels are at most four characters.
+    let label_rows: Vec<&str> = screen.lines().filter(|l| l.contains("1.00│")).collect();
+    assert!(!label_rows.is_empty(), "{screen}");
+    insta::assert_snapshot!("curves_before_first_epoch_80x24", screen);
+
+    // The comparison with such a run: the same, and two charts rather than three at 80 columns.
+    app.update(Action::ToggleMark);
+    select_run(&mut app, &fixture_run_id(1));
+    app.update(Action::ToggleMark);
+    app.update(Action::OpenCompare);
+    let screen = render_once(&app, 80, 24);
+    assert!(!screen.contains("179769"), "{screen}");
+    assert!(
+        !screen.contains("ROC"),
+        "no third, squeezed chart:\n{screen}"
+    );
+    insta::assert_snapshot!("compare_with_a_fresh_run_80x24", screen);
+}
+
+#[test]
+fn legends_sit_on_the_border_not_over_the_newest_data() {
+    let (_d, mut app) = app(120, 36);
+    select_run(&mut app, &fixture_run_id(1));
+    let screen = render_once(&app, 120, 36);
+    let title_row = screen.lines().find(|l| l.contains("AUC best")).unwrap();
+    assert!(
+        title_row.contains("train  valid"),
+        "legend on the chart's top border: {title_row}"
+    );
+    let inside = screen
+        .lines()
+        .filter(|l| !l.contains("AUC best") && l.contains("train"))
+        .count();
+    assert_eq!(inside, 0, "no legend box inside a plot:\n{screen}");
+    // Where a legend cannot sit on the border (a comparison of long names), it takes the
+    // emptiest corner of the plot: for rising AUC curves, not the top right.
+    for i in 0..3 {
+        select_run(&mut app, &fixture_run_id(i));
+        app.update(Action::ToggleMark);
+    }
+    app.update(Action::OpenCompare);
+    let screen = render_once(&app, 120, 36);
+    let rows: Vec<&str> = screen.lines().collect();
+    let top = rows.iter().position(|l| l.contains(" valid AUC ")).unwrap();
+    // In the AUC chart's columns (the first third).
+    let left = |l: &str| l.chars().take(40).collect::<String>();
+    let legend = rows[top..]
+        .iter()
+        .position(|l| left(l).contains(&fixture_run_id(2)))
+        .unwrap()
+        + top;
+    let end = rows[top..].iter().position(|l| l.contains("└─")).unwrap() + top;
+    assert!(
+        legend > top + (end - top) / 2,
+        "legend in the lower half:\n{screen}"
+    );
+}
+
+#[test]
+fn batch_losses_get_a_chart_with_axes_and_smoothing_keeps_the_raw_line() {
+    let (_d, mut app) = app(120, 36);
+    select_run(&mut app, "baseline-live");
+    let screen = render_once(&app, 120, 36);
+    let title = screen
+        .lines()
+        .find(|l| l.contains("┌ batch loss"))
+        .expect(&screen);
+    assert!(title.contains("loss") && title.contains("AUC"), "{title}");
+    app.update(Action::SmoothMore);
+    insta::assert_snapshot!("curves_smoothed_120x36", render_once(&app, 120, 36));
+    // Raw curves stay, faint (grey), under the smoothed ones.
+    let mut term = Terminal::new(TestBackend::new(120, 36)).unwrap();
+    term.draw(|f| ui::draw(f, &app)).unwrap();
+    let greys = term
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .filter(|c| {
+            c.fg == Color::DarkGray
+                && ('\u{2801}'..='\u{28ff}').contains(&c.symbol().chars().next().unwrap_or(' '))
+        })
+        .count();
+    assert!(greys > 20, "faint raw lines: {greys} cells");
+}
+
+#[test]
+fn without_colour_series_differ_by_marker_and_say_so() {
+    let (_d, mut app) = app(120, 36);
+    app.no_color = true;
+    select_run(&mut app, &fixture_run_id(1));
+    let screen = render_once(&app, 120, 36);
+    assert!(screen.contains("• train  ▄ valid"), "{screen}");
+    let plotted = |c: char| screen.lines().filter(|l| l.contains(c)).count();
+    assert!(plotted('•') > 3 && plotted('▄') > 3, "{screen}");
+    // At 80 columns the legend packs tighter, still on the border.
+    let narrow = render_once(&app, 80, 24);
+    assert!(narrow.contains("•train ▄valid"), "{narrow}");
+    for i in 0..2 {
+        select_run(&mut app, &fixture_run_id(i));
+        app.update(Action::ToggleMark);
+    }
+    app.update(Action::OpenCompare);
+    let screen = render_once(&app, 120, 36);
+    // The table is the key: each run's marker beside its name, a different one each.
+    let glyph = |id: String| {
+        ['•', '▄']
+            .into_iter()
+            .find(|g| screen.contains(&format!("│{g} {id}")))
+    };
+    let (a, b) = (glyph(fixture_run_id(0)), glyph(fixture_run_id(1)));
+    assert!(a.is_some() && b.is_some() && a != b, "{screen}");
+}
+
+#[test]
+fn the_log_shows_epochs_starts_and_cancellations() {
+    use histoboard::runs::{LogLevel, Record, SCHEMA_VERSION};
+    let (_d, mut app) = app(100, 30);
+    let mut records = fixture_records(5, 8, 3);
+    if let Event::Started { run_id, .. } = &mut records[0].event {
+        *run_id = "cancelled".into();
+    }
+    let t0 = records[0].t;
+    // The trainer opens its data before it announces the start.
+    records.insert(
+        0,
+        Record {
+            v: SCHEMA_VERSION,
+            t: t0 - 2.0,
+            event: Event::Log {
+                level: LogLevel::Info,
+                message: "opening data: bundled".into(),
+            },
+        },
+    );
+    let t = records.last().unwrap().t + 1.0;
+    records.push(Record {
+        v: SCHEMA_VERSION,
+        t,
+        event: Event::Cancelled { epoch: 3 },
+    });
+    app.update(Action::RunsUpdated(vec![Arc::new(RunState::folded(
+        "cancelled",
+        "",
+        &records,
+    ))]));
+    select_run(&mut app, "cancelled");
+    app.update(Action::Tab(DetailTab::Log));
+    let screen = render_once(&app, 100, 30);
+    for want in [
+        "-     2s opening data: bundled",
+        "+     0s started: 8 epochs of 48 batches",
+        "+  2m06s epoch 3/8  loss train",
+        "cancelled in epoch 4 (batch 24/48): resume repeats it from epoch 3's checkpoint",
+    ] {
+        assert!(screen.contains(want), "{want:?}:\n{screen}");
+    }
+    assert!(!screen.contains("+      -"), "{screen}");
+    insta::assert_snapshot!("log_of_a_cancelled_run_100x30", screen);
 }

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use std::sync::Arc;
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use histoboard::experiment::LauncherKind;
 use histoboard::runs::{Record, RunMeta, RunState, RunStatus};
 use histoboard::tui::action::{Action, DetailTab, Effect, Pane};
@@ -11,7 +12,8 @@ use histoboard::tui::app::{App, Confirm, RunRow, RunSort, SortKey};
 use histoboard::tui::fixture::{
     fixture_records, fixture_run_id, write_fixture_experiments, write_fixture_runs, write_run,
 };
-use histoboard::tui::{experiments, load_app};
+use histoboard::tui::keymap;
+use histoboard::tui::{experiments, load_app, render_once};
 
 fn fixture_dir(runs: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -1029,4 +1031,340 @@ fn an_unknown_key_says_so() {
         app.message,
         Some((true, "x: no such key here; ? for help".into()))
     );
+}
+
+/// The action a key press means where the app is now, as the shell looks it up.
+fn key(app: &App, code: KeyCode, mods: KeyModifiers) -> Option<Action> {
+    keymap::lookup(&app.keys, app.ctx(), &KeyEvent::new(code, mods))
+}
+
+fn press(app: &mut App, c: char) -> Vec<Effect> {
+    let mods = if c.is_ascii_uppercase() {
+        KeyModifiers::SHIFT
+    } else {
+        KeyModifiers::NONE
+    };
+    let action = key(app, KeyCode::Char(c), mods).unwrap_or_else(|| panic!("{c:?} is unbound"));
+    app.update(action)
+}
+
+#[test]
+fn clicking_any_letter_of_a_tab_title_opens_that_tab() {
+    let dir = fixture_dir(1);
+    let mut app = load_app(dir.path());
+    app.update(Action::Resize {
+        width: 120,
+        height: 36,
+    });
+    select_run(&mut app, &fixture_run_id(0));
+    let screen = render_once(&app, 120, 36);
+    let (row, line) = screen
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("1 Curves |2 Confusion"))
+        .expect("tab bar drawn");
+    for tab in DetailTab::ALL {
+        let title = tab.title();
+        let at = line.find(title).expect("title on the bar");
+        // Every column of the title, as drawn (the bar is ASCII).
+        for col in at..at + title.len() {
+            app.update(Action::Tab(DetailTab::Curves));
+            app.update(Action::Click {
+                col: col as u16,
+                row: row as u16,
+            });
+            assert_eq!(app.tab, tab, "column {col} ({:?})", &line[col..col + 1]);
+        }
+    }
+}
+
+#[test]
+fn config_scrolls_to_its_last_line_and_no_further() {
+    let dir = fixture_dir(1);
+    let mut app = load_app(dir.path());
+    app.update(Action::Resize {
+        width: 120,
+        height: 36,
+    });
+    select_run(&mut app, &fixture_run_id(0));
+    app.update(Action::Tab(DetailTab::Config));
+    app.update(Action::Focus(Pane::Detail));
+    let last = app
+        .selected_run()
+        .unwrap()
+        .config
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    app.update(Action::Bottom);
+    let at_end = app.detail_scroll;
+    assert!(at_end > 0, "the configuration is longer than the pane");
+    let screen = render_once(&app, 120, 36);
+    assert!(
+        screen.contains(&last),
+        "G shows the last line {last:?}:\n{screen}"
+    );
+    app.update(Action::Down);
+    app.update(Action::PageDown);
+    assert_eq!(app.detail_scroll, at_end, "j stops at the end");
+    app.update(Action::Up);
+    assert_eq!(app.detail_scroll, at_end - 1, "and k moves back at once");
+    app.update(Action::Top);
+    assert_eq!(app.detail_scroll, 0);
+}
+
+#[test]
+fn the_log_scrolls_back_from_its_newest_line_within_bounds() {
+    let dir = fixture_dir(0);
+    write_fixture_runs(dir.path(), 1, 20).unwrap();
+    let mut app = load_app(dir.path());
+    app.update(Action::Resize {
+        width: 80,
+        height: 24,
+    });
+    select_run(&mut app, &fixture_run_id(0));
+    app.update(Action::Tab(DetailTab::Log));
+    app.update(Action::Focus(Pane::Detail));
+    app.update(Action::Top);
+    let back = app.detail_scroll;
+    assert!(back > 0, "the log is longer than the pane");
+    let screen = render_once(&app, 80, 24);
+    assert!(
+        screen.contains("started: 20 epochs"),
+        "g shows the first line:\n{screen}"
+    );
+    app.update(Action::Up);
+    assert_eq!(
+        app.detail_scroll, back,
+        "no further back than the first line"
+    );
+    app.update(Action::Down);
+    assert_eq!(app.detail_scroll, back - 1, "j goes towards the newest");
+    app.update(Action::Bottom);
+    assert_eq!(app.detail_scroll, 0);
+    let screen = render_once(&app, 80, 24);
+    assert!(screen.contains("finished (completed)"), "{screen}");
+}
+
+#[test]
+fn g_and_big_g_jump_in_help_and_in_the_form() {
+    let dir = fixture_dir(0);
+    let mut app = load_app(dir.path());
+    app.update(Action::Resize {
+        width: 100,
+        height: 30,
+    });
+    app.update(Action::ToggleHelp);
+    press(&mut app, 'G');
+    let end = app.help.unwrap();
+    assert!(end > 0, "help is longer than the screen");
+    press(&mut app, 'j');
+    assert_eq!(app.help, Some(end), "no scrolling past the end");
+    press(&mut app, 'k');
+    assert_eq!(app.help, Some(end - 1));
+    press(&mut app, 'g');
+    assert_eq!(app.help, Some(0));
+    app.update(Action::Back);
+
+    select_experiment(&mut app, "baseline");
+    app.update(Action::Edit);
+    press(&mut app, 'G');
+    let form = app.form.as_ref().unwrap();
+    assert_eq!(form.selected, form.fields.len() - 1);
+    press(&mut app, 'g');
+    assert_eq!(app.form.as_ref().unwrap().selected, 0);
+}
+
+#[test]
+fn the_best_epoch_key_works_where_the_epoch_keys_do() {
+    let dir = fixture_dir(1);
+    let mut app = load_app(dir.path());
+    select_run(&mut app, &fixture_run_id(0));
+    assert_eq!(app.focus, Pane::Runs);
+    press(&mut app, '[');
+    press(&mut app, '[');
+    assert!(app.cm_epoch.is_some());
+    press(&mut app, 'b');
+    let run = app.selected_run().unwrap();
+    let shown = app.cm_index(run).unwrap();
+    assert_eq!(Some(run.completed[shown].epoch), run.best_epoch);
+    assert_eq!(app.tab, DetailTab::Confusion);
+}
+
+/// Types `text` into the form's selected field (after clearing it) and submits it.
+fn type_value(app: &mut App, field: &str, text: &str) -> (bool, String) {
+    let form = app.form.as_mut().unwrap();
+    form.selected = form.fields.iter().position(|f| f.key == field).unwrap();
+    app.update(Action::EditValue);
+    // Ctrl-U clears what is there, as in a shell.
+    let clear = key(app, KeyCode::Char('u'), KeyModifiers::CONTROL).expect("C-u bound");
+    app.update(clear);
+    assert_eq!(app.form.as_ref().unwrap().editing.as_deref(), Some(""));
+    for c in text.chars() {
+        app.update(Action::Char(c));
+    }
+    app.update(Action::Submit);
+    let form = app.form.as_mut().unwrap();
+    let msg = form.message.clone().unwrap();
+    form.editing = None;
+    msg
+}
+
+#[test]
+fn form_messages_state_the_real_bound_compactly() {
+    let dir = fixture_dir(0);
+    let mut app = load_app(dir.path());
+    select_experiment(&mut app, "baseline");
+    app.update(Action::Edit);
+    let (err, negative) = type_value(&mut app, "train.epochs", "-3");
+    assert!(err);
+    let (_, zero) = type_value(&mut app, "train.epochs", "0");
+    assert_eq!(
+        negative,
+        "invalid `train.epochs`: must be at least 1, got -3"
+    );
+    assert_eq!(zero, "invalid `train.epochs`: must be at least 1, got 0");
+    let (_, patience) = type_value(&mut app, "train.early_stopping.patience", "-1");
+    assert!(
+        patience.contains("must be at least 0, got -1"),
+        "{patience}"
+    );
+
+    let (err, typo) = type_value(&mut app, "train.epochs", "5e-45");
+    assert!(err && typo.contains("(5e-45)"), "{typo}");
+    let (err, typo) = type_value(&mut app, "train.lr", "-5e-45");
+    assert!(err && typo.ends_with("got -5e-45"), "{typo}");
+    assert!(typo.len() < 60, "{typo}");
+}
+
+#[test]
+fn a_very_high_learning_rate_is_taken_with_a_warning() {
+    let dir = fixture_dir(0);
+    let mut app = load_app(dir.path());
+    select_experiment(&mut app, "baseline");
+    app.update(Action::Edit);
+    let (err, msg) = type_value(&mut app, "train.lr", "2");
+    assert!(!err, "{msg}");
+    let form = app.form.as_ref().unwrap();
+    assert_eq!(form.experiment.train.lr, 2.0, "accepted");
+    let warning = form.warning.clone().expect("warned");
+    assert!(
+        warning.contains("unusually high learning rate"),
+        "{warning}"
+    );
+    let screen = render_once(&app, 100, 30);
+    assert!(screen.contains("unusually high"), "{screen}");
+    let (_, _) = type_value(&mut app, "train.lr", "5e-4");
+    assert!(app.form.as_ref().unwrap().warning.is_none());
+}
+
+#[test]
+fn chart_keys_smooth_and_rescale_every_chart() {
+    let dir = fixture_dir(2);
+    let mut app = load_app(dir.path());
+    select_run(&mut app, &fixture_run_id(0));
+    app.update(Action::Tab(DetailTab::Log));
+    press(&mut app, 'z');
+    assert_eq!(app.charts.smoothing, 0.6);
+    assert_eq!(app.tab, DetailTab::Curves, "shows what changed");
+    press(&mut app, 'z');
+    press(&mut app, 'Z');
+    assert_eq!(app.charts.smoothing, 0.6);
+    press(&mut app, 'y');
+    assert!(app.charts.log_loss);
+    let screen = render_once(&app, 120, 36);
+    assert!(screen.contains("[smoothing 0.6, log loss]"), "{screen}");
+    assert!(
+        screen.contains("loss") && screen.contains("(log)"),
+        "{screen}"
+    );
+    // The comparison's charts follow the same keys.
+    for i in [0, 1] {
+        select_run(&mut app, &fixture_run_id(i));
+        app.update(Action::ToggleMark);
+    }
+    app.update(Action::OpenCompare);
+    press(&mut app, 'y');
+    assert!(!app.charts.log_loss);
+    press(&mut app, 'Z');
+    assert_eq!(app.charts.smoothing, 0.0);
+}
+
+#[test]
+fn export_writes_what_is_on_screen() {
+    let dir = fixture_dir(3);
+    let mut app = load_app(dir.path());
+    app.now = histoboard::tui::fixture::T0;
+    select_run(&mut app, &fixture_run_id(1));
+    let effects = press(&mut app, 'x');
+    let [Effect::Export { runs, dir: out }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, [fixture_run_id(1)], "the selected run");
+    assert_eq!(out, &dir.path().join("exports/20231114-221320"));
+    // The shell's work: the files land where the effect says.
+    let refs: Vec<&RunState> = runs.iter().map(|r| &**r).collect();
+    let files = histoboard::export::write_all(&refs, out, app.now).unwrap();
+    assert!(files.iter().any(|f| f.ends_with("curves.png")), "{files:?}");
+
+    // Marked runs, from the list or the comparison.
+    for i in [0, 2] {
+        select_run(&mut app, &fixture_run_id(i));
+        app.update(Action::ToggleMark);
+    }
+    app.update(Action::OpenCompare);
+    let effects = press(&mut app, 'x');
+    let [Effect::Export { runs, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    let mut ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, [fixture_run_id(0), fixture_run_id(2)]);
+
+    // The shell reports where; the status line shows it.
+    app.update(Action::Back);
+    let done = "exported to exports/20231114-221320/ (2 run(s), 9 files)";
+    app.update(Action::Outcome(Ok(done.into())));
+    // All of it, even at 80 columns.
+    let screen = render_once(&app, 80, 24);
+    assert!(screen.lines().next().unwrap().contains(done), "{screen}");
+}
+
+#[test]
+fn the_cancel_dialog_says_what_cancelling_keeps() {
+    let q = Confirm::CancelRun { run_id: "r".into() }.question();
+    assert!(!q.contains("checkpoints first"), "{q}");
+    assert!(q.contains("epoch under way is dropped"), "{q}");
+    assert!(q.contains("repeats the dropped epoch exactly"), "{q}");
+}
+
+#[test]
+fn new_keys_are_in_the_help() {
+    let dir = fixture_dir(0);
+    let mut app = load_app(dir.path());
+    app.update(Action::Resize {
+        width: 100,
+        height: 60,
+    });
+    app.update(Action::ToggleHelp);
+    let mut text = String::new();
+    // Scroll through the whole overlay.
+    for _ in 0..6 {
+        text.push_str(&render_once(&app, 100, 60));
+        app.update(Action::PageDown);
+        app.update(Action::PageDown);
+    }
+    for want in [
+        "more smoothing",
+        "log / linear scale",
+        "export charts",
+        "clear the text",
+        "best epoch",
+        "last field",
+    ] {
+        assert!(text.contains(want), "help misses {want:?}");
+    }
 }

@@ -9,7 +9,7 @@ use crate::metrics::Metrics;
 use crate::runs::compare;
 use crate::tui::action::{Action, Effect};
 use crate::tui::app::App;
-use crate::tui::chart::{self, Series};
+use crate::tui::chart::{self, LineChart, Series};
 use crate::tui::format::fmt_duration;
 use crate::tui::theme::Theme;
 
@@ -52,7 +52,8 @@ fn cmp_cells(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
-/// Sorting, moving, unmarking (which closes the view below two runs), help and quit.
+/// Sorting, moving, unmarking (which closes the view below two runs), chart settings, export,
+/// help and quit.
 pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
     let table = table(app);
     let n_cols = table.columns.len();
@@ -80,6 +81,8 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Quit => return app.quit(),
         Action::ToggleHelp => app.help = Some(0),
+        Action::SmoothMore | Action::SmoothLess | Action::ToggleLogScale => app.chart_key(&action),
+        Action::Export => return app.export(),
         _ => {}
     }
     Vec::new()
@@ -116,10 +119,12 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         .iter()
         .enumerate()
         .map(|(i, c)| {
+            // Run names carry their marker's glyph when there is no colour.
+            let glyph = if i == 0 && !t.color { 2 } else { 0 };
             let w = table
                 .rows
                 .iter()
-                .map(|r| r.1[i].chars().count())
+                .map(|r| r.1[i].chars().count() + glyph)
                 .chain([c.chars().count() + 2])
                 .max()
                 .unwrap_or(4);
@@ -132,10 +137,14 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         .iter()
         .enumerate()
         .map(|(i, (id, cells))| {
-            let (style, _) = t.series(color_of(id));
+            // The run's colour (or marker) in every chart: the table is their key.
+            let (style, marker) = t.series(color_of(id));
             let row = Row::new(cells.iter().enumerate().map(|(j, c)| {
-                let cell = Cell::from(c.clone());
-                if j == 0 { cell.style(style) } else { cell }
+                if j == 0 {
+                    Cell::from(t.legend_name(c, marker)).style(style)
+                } else {
+                    Cell::from(c.clone())
+                }
             }));
             if i == st.selected {
                 row.style(t.selected(true))
@@ -161,21 +170,36 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let overlay = |metric: fn(&Metrics) -> f64| -> Vec<Series> {
         runs.iter()
             .enumerate()
-            .map(|(i, r)| {
-                let (s, m) = t.series(i);
-                (r.id.clone(), chart::series(r, |e| metric(&e.valid)), s, m)
-            })
+            .map(|(i, r)| Series::nth(t, i, r.id.clone(), chart::series(r, |e| metric(&e.valid))))
             .collect()
     };
-    let [c1, c2, c3] = Layout::horizontal([Constraint::Ratio(1, 3); 3]).areas(charts);
-    let auc = overlay(|m| m.auc);
-    chart::epoch_chart(f, t, " valid AUC ".into(), &auc, max_epochs, [0.0, 1.0], c1);
-    let loss = overlay(|m| m.loss);
-    let limit = [0.0, f64::MAX];
-    chart::epoch_chart(f, t, " valid loss ".into(), &loss, max_epochs, limit, c2);
-    let curves: Vec<(String, &Metrics)> = runs
-        .iter()
-        .filter_map(|r| Some((r.id.clone(), &r.best_summary()?.valid)))
-        .collect();
-    chart::roc_chart(f, t, &curves, c3, None);
+    let opts = app.charts;
+    let auc = LineChart::epochs(
+        " valid AUC ".into(),
+        overlay(|m| m.auc),
+        max_epochs,
+        [0.0, 1.0],
+    );
+    let loss_title = format!(" valid loss{} ", if opts.log_loss { " (log)" } else { "" });
+    let limit = [0.0, f64::INFINITY];
+    let loss = LineChart::epochs(loss_title, overlay(|m| m.loss), max_epochs, limit);
+    // Narrow screens keep two charts wide enough to read rather than three squeezed ones.
+    let (c1, c2, c3) = if charts.width >= 110 {
+        let [c1, c2, c3] = Layout::horizontal([Constraint::Ratio(1, 3); 3]).areas(charts);
+        (c1, c2, Some(c3))
+    } else {
+        let [c1, c2] = Layout::horizontal([Constraint::Ratio(1, 2); 2])
+            .spacing(1)
+            .areas(charts);
+        (c1, c2, None)
+    };
+    chart::line_chart(f, t, &auc.opts(opts, false), c1);
+    chart::line_chart(f, t, &loss.opts(opts, true), c2);
+    if let Some(c3) = c3 {
+        let curves: Vec<(String, &Metrics)> = runs
+            .iter()
+            .filter_map(|r| Some((r.id.clone(), &r.best_summary()?.valid)))
+            .collect();
+        chart::roc_chart(f, t, &curves, c3, None);
+    }
 }

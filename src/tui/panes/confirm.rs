@@ -33,9 +33,12 @@ pub enum Confirm {
 impl Confirm {
     pub fn question(&self) -> String {
         match self {
-            Confirm::CancelRun { run_id, .. } => {
-                format!("Cancel run {run_id}? It checkpoints first and can be resumed.")
-            }
+            // What the trainer does: it stops at the next batch and keeps only whole epochs.
+            Confirm::CancelRun { run_id, .. } => format!(
+                "Cancel run {run_id}? It stops at the next batch; the epoch under way is dropped. \
+                 Resume (r) restarts from the last completed epoch's checkpoint and repeats the \
+                 dropped epoch exactly."
+            ),
             Confirm::CancelQueued { name, .. } => format!("Drop queued launch of {name}?"),
             Confirm::Quit { active } => format!(
                 "{active} run(s) launched here are queued or running and will be cancelled \
@@ -113,11 +116,13 @@ pub fn draw(f: &mut Frame, c: &Confirm, t: &Theme, area: Rect) {
         .chars()
         .count()
         .max(names.as_ref().map_or(0, |n| n.chars().count()));
-    let w = (longest as u16 + 4).clamp(30, area.width.saturating_sub(4).max(30));
-    // Wrapped lines of each paragraph line, and one more as words wrap a little earlier.
-    let inner = (w - 2) as usize;
-    let rows = |s: &str| s.chars().count().div_ceil(inner).max(1) as u16;
-    let h = 5 + rows(&text) + names.as_deref().map_or(0, rows);
+    let w = (longest as u16 + 4)
+        .clamp(30, area.width.saturating_sub(4).max(30))
+        .min(72);
+    // The question and the names wrapped, a blank line, the keys, the border.
+    let inner = w.saturating_sub(2);
+    let h =
+        wrapped_lines(&text, inner) + names.as_deref().map_or(0, |n| wrapped_lines(n, inner)) + 4;
     let r = layout::centered(area, w, h);
     f.render_widget(Clear, r);
     let bold = Style::new().add_modifier(Modifier::BOLD);
@@ -134,4 +139,36 @@ pub fn draw(f: &mut Frame, c: &Confirm, t: &Theme, area: Rect) {
         .wrap(Wrap { trim: true })
         .block(t.block(" Confirm ", true));
     f.render_widget(p, r);
+}
+
+/// Lines `text` takes when word-wrapped to `width` columns (as the dialog wraps it).
+fn wrapped_lines(text: &str, width: u16) -> u16 {
+    let width = usize::from(width.max(1));
+    let (mut lines, mut col) = (1u16, 0usize);
+    for word in text.split_whitespace() {
+        let w = word.chars().count();
+        if col > 0 && col + 1 + w > width {
+            lines += 1;
+            col = 0;
+        }
+        col += if col > 0 { 1 + w } else { w };
+        // A word longer than the line runs on over the next lines.
+        while col > width {
+            lines += 1;
+            col -= width;
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_counts_lines() {
+        assert_eq!(wrapped_lines("one two", 20), 1);
+        assert_eq!(wrapped_lines("one two three", 8), 2);
+        assert_eq!(wrapped_lines("abcdefghij", 4), 3);
+    }
 }

@@ -1,13 +1,56 @@
 //! The selected run's detail: its title, the tab bar, and each tab's own module
 //! (curves, confusion, ROC, config, log). Owns the tab, scroll and epoch keys.
 
+use std::ops::Range;
+
 use ratatui::prelude::*;
-use ratatui::widgets::{Paragraph, Tabs};
+use ratatui::widgets::{Block, Paragraph, Tabs};
 
 use super::{config, confusion, curves, log, roc, step_index};
 use crate::tui::action::{Action, DetailTab, Effect, Pane};
 use crate::tui::app::App;
+use crate::tui::layout;
 use crate::tui::theme::Theme;
+
+/// What the tab bar draws after each title, and between titles.
+const TAB_PADDING: &str = " ";
+const TAB_DIVIDER: &str = "|";
+
+/// The tab titles as the tab bar shows them: `1 Curves`.
+fn tab_labels() -> Vec<String> {
+    DetailTab::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, d)| format!("{} {}", i + 1, d.title()))
+        .collect()
+}
+
+/// The columns each tab's title covers on a tab bar starting at column `x`, from the widths
+/// the bar is drawn with (title, padding, divider), so clicks land on what is drawn.
+pub fn tab_columns(x: u16) -> Vec<(DetailTab, Range<u16>)> {
+    let mut x = x;
+    DetailTab::ALL
+        .iter()
+        .zip(tab_labels())
+        .map(|(t, label)| {
+            let w = (Line::from(label).width() + TAB_PADDING.len() + TAB_DIVIDER.len()) as u16;
+            let r = x..x + w;
+            x += w;
+            (*t, r)
+        })
+        .collect()
+}
+
+/// Where the selected tab draws on a screen of `size`: inside the detail pane's border, below
+/// its tab bar. Scrolling uses it to know how much a tab shows.
+pub fn body(size: Rect) -> Rect {
+    let inner = Block::bordered().inner(layout::main(size).detail);
+    Rect {
+        y: inner.y + 1,
+        height: inner.height.saturating_sub(1),
+        ..inner
+    }
+}
 
 /// Tab choice (`1`-`5`, `h`/`l`) and the epoch keys (`[`, `]`, `b`).
 pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
@@ -30,18 +73,34 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             app.tab = DetailTab::ALL[j];
             app.detail_scroll = 0;
         }
-        Action::EpochPrev | Action::EpochNext | Action::EpochBest => step_epoch(app, &action),
+        Action::EpochPrev | Action::EpochNext | Action::EpochBest => {
+            step_epoch(app, &action);
+            // The epoch keys act on the detail: show it.
+            if app.focus == Pane::Experiments {
+                app.focus = Pane::Runs;
+            }
+        }
         _ => {}
     }
     Vec::new()
 }
 
-/// Text tabs scroll; the others move the run selection.
+/// Text tabs scroll, within their text; the others move the run selection.
 pub fn move_by(app: &mut App, delta: isize) {
+    let max = match (app.tab, app.selected_run()) {
+        (DetailTab::Config, Some(run)) => config::max_scroll(run, body(app.size)),
+        (DetailTab::Log, Some(run)) => log::max_scroll(run, body(app.size)),
+        _ => 0,
+    };
+    let scrolled = |by: isize| {
+        (app.detail_scroll as isize)
+            .saturating_add(by)
+            .clamp(0, max as isize) as u16
+    };
     match app.tab {
-        DetailTab::Config | DetailTab::Log => {
-            app.detail_scroll = (app.detail_scroll as isize + delta).max(0) as u16;
-        }
+        DetailTab::Config => app.detail_scroll = scrolled(delta),
+        // The log scrolls back from its newest line: down goes towards it, `G` is the newest.
+        DetailTab::Log => app.detail_scroll = scrolled(delta.saturating_neg()),
         _ => {
             app.run_sel = step_index(app.run_sel, delta, app.row_count());
             app.cm_epoch = None;
@@ -79,14 +138,12 @@ pub fn click(app: &mut App, area: Rect, col: u16, row: u16) {
     if row != area.y + 1 {
         return;
     }
-    let mut x = area.x + 1;
-    for t in DetailTab::ALL {
-        let w = t.title().len() as u16 + 3;
-        if col >= x && col < x + w {
-            app.tab = t;
-            app.detail_scroll = 0;
-        }
-        x += w;
+    if let Some((t, _)) = tab_columns(area.x + 1)
+        .into_iter()
+        .find(|(_, r)| r.contains(&col))
+    {
+        app.tab = t;
+        app.detail_scroll = 0;
     }
 }
 
@@ -135,15 +192,10 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     }
     let [tabs_area, body] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
-    let titles: Vec<String> = DetailTab::ALL
-        .iter()
-        .enumerate()
-        .map(|(i, d)| format!("{} {}", i + 1, d.title()))
-        .collect();
-    let tabs = Tabs::new(titles)
+    let tabs = Tabs::new(tab_labels())
         .select(app.tab.index())
-        .divider("|")
-        .padding("", " ")
+        .divider(TAB_DIVIDER)
+        .padding("", TAB_PADDING)
         .highlight_style(
             t.fg(Color::Yellow)
                 .add_modifier(Modifier::BOLD | Modifier::UNDERLINED),

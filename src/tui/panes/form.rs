@@ -29,6 +29,8 @@ pub struct FormState {
     pub saving: Option<String>,
     /// Last outcome: (is_error, text).
     pub message: Option<(bool, String)>,
+    /// Why the last value taken is unusual (a learning rate of 2): accepted, but said.
+    pub warning: Option<String>,
     /// Keys changed since the form opened.
     pub changed: BTreeSet<String>,
 }
@@ -65,18 +67,21 @@ impl FormState {
             editing: None,
             saving: None,
             message: note,
+            warning: None,
             changed: BTreeSet::new(),
         })
     }
 
     /// Shows the outcome of an edit of `key`; true when it took.
     fn edited(&mut self, key: String, result: Result<(), String>) -> bool {
+        self.warning = None;
         match result {
             Ok(()) => {
                 self.fields = experiments::fields(&self.experiment);
                 let v = self.fields.iter().find(|x| x.key == key);
                 let v = v.map(|x| x.value.as_str()).unwrap_or_default();
                 self.message = Some((false, format!("{key} = {v}")));
+                self.warning = experiments::warning(&self.experiment, &key);
                 self.changed.insert(key);
                 true
             }
@@ -95,6 +100,8 @@ impl FormState {
             Action::Down => self.selected = step_index(self.selected, 1, n),
             Action::PageUp => self.selected = step_index(self.selected, -10, n),
             Action::PageDown => self.selected = step_index(self.selected, 10, n),
+            Action::Top => self.selected = 0,
+            Action::Bottom => self.selected = n.saturating_sub(1),
             Action::StepUp | Action::StepDown => {
                 if let Some(key) = self.selected_field().map(|x| x.key.clone()) {
                     let r = experiments::step(&mut self.experiment, &key, action == Action::StepUp);
@@ -129,6 +136,7 @@ impl FormState {
             Action::Backspace => {
                 buf.pop();
             }
+            Action::ClearInput => buf.clear(),
             Action::Back => {
                 self.editing = None;
                 self.saving = None;
@@ -264,7 +272,7 @@ pub fn draw(f: &mut Frame, form: &FormState, t: &Theme, area: Rect) {
         Constraint::Min(3),
         Constraint::Length(2),
         Constraint::Length(1),
-        Constraint::Length(1),
+        Constraint::Length(2),
     ])
     .areas(inner);
     let visible = list.height as usize;
@@ -311,6 +319,13 @@ pub fn draw(f: &mut Frame, form: &FormState, t: &Theme, area: Rect) {
         f.render_widget(Paragraph::new(p).style(t.key()), input);
     }
     if let Some((err, m)) = &form.message {
-        f.render_widget(Paragraph::new(m.clone()).style(t.outcome(*err)), msg);
+        let mut line = vec![Span::styled(m.clone(), t.outcome(*err))];
+        if let Some(w) = &form.warning {
+            line.push(Span::styled(format!("  ! {w}"), t.fg(Color::Yellow)));
+        }
+        f.render_widget(
+            Paragraph::new(Line::from(line)).wrap(Wrap { trim: true }),
+            msg,
+        );
     }
 }

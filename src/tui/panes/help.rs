@@ -8,18 +8,39 @@ use crate::tui::keymap::{self, Binding};
 use crate::tui::layout;
 use crate::tui::theme::Theme;
 
-/// Scrolls or closes the overlay; `help` is its scroll offset, `None` when closed.
-pub fn on_action(help: &mut Option<u16>, action: Action) {
-    match action {
-        Action::Back | Action::ToggleHelp => *help = None,
-        Action::Up => *help = help.map(|s| s.saturating_sub(1)),
-        Action::Down => *help = help.map(|s| s + 1),
-        _ => {}
+/// Scrolls or closes the overlay; `help` is its scroll offset, `None` when closed. `max` is
+/// [`max_scroll`]: the offset that shows the last line at the bottom.
+pub fn on_action(help: &mut Option<u16>, action: Action, max: u16) {
+    let Some(cur) = *help else {
+        return;
+    };
+    let page = 10;
+    *help = match action {
+        Action::Back | Action::ToggleHelp => None,
+        Action::Up => Some(cur.saturating_sub(1)),
+        Action::Down => Some(cur.saturating_add(1)),
+        Action::PageUp => Some(cur.saturating_sub(page)),
+        Action::PageDown => Some(cur.saturating_add(page)),
+        Action::Top => Some(0),
+        Action::Bottom => Some(max),
+        _ => Some(cur),
     }
+    .map(|s| s.min(max));
 }
 
-pub fn draw(f: &mut Frame, keys: &[Binding], scroll: u16, t: &Theme, area: Rect) {
-    let r = layout::centered(area, 72, area.height.saturating_sub(2));
+/// The overlay's area on a screen of `size`.
+fn area(size: Rect) -> Rect {
+    layout::centered(size, 72, size.height.saturating_sub(2))
+}
+
+/// The largest useful scroll offset on a screen of `size`.
+pub fn max_scroll(keys: &[Binding], size: Rect, ascii: bool) -> u16 {
+    let lines = keymap::help_lines(keys, ascii).len() as u16;
+    lines.saturating_sub(area(size).height.saturating_sub(2))
+}
+
+pub fn draw(f: &mut Frame, keys: &[Binding], scroll: u16, t: &Theme, size: Rect) {
+    let r = area(size);
     f.render_widget(Clear, r);
     let lines: Vec<Line> = keymap::help_lines(keys, t.ascii)
         .into_iter()
@@ -28,9 +49,9 @@ pub fn draw(f: &mut Frame, keys: &[Binding], scroll: u16, t: &Theme, area: Rect)
             None => Line::from(text),
         })
         .collect();
-    let max_scroll = (lines.len() as u16).saturating_sub(r.height.saturating_sub(2));
+    let max = max_scroll(keys, size, t.ascii);
     let p = Paragraph::new(lines)
-        .scroll((scroll.min(max_scroll), 0))
-        .block(t.block(" Help (Esc closes, j/k scroll) ", true));
+        .scroll((scroll.min(max), 0))
+        .block(t.block(" Help (Esc closes, j/k g/G scroll) ", true));
     f.render_widget(p, r);
 }
