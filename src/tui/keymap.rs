@@ -561,8 +561,10 @@ mod tests {
         assert_eq!(key_action(&t, Ctx::Runs, &g), Some(Action::Top));
         let shift_g = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
         assert_eq!(key_action(&t, Ctx::Runs, &shift_g), Some(Action::Bottom));
-        // Typing takes every letter.
+        // Typing takes every letter, bound elsewhere or not.
+        let x = key(KeyCode::Char('x'));
         assert_eq!(key_action(&t, Ctx::Input, &x), Some(Action::Char('x')));
+        assert_eq!(key_action(&t, Ctx::Input, &amp), Some(Action::Char('&')));
     }
 
     #[test]
