@@ -5,6 +5,7 @@
 //! the impure rest.
 //! - [`action`]: every state change is an `Action`, every side effect an `Effect`;
 //! - [`app`]: the state, its pure `update`, and what spans panes (queue, focus, mouse);
+//!   `app::rows`: the lists as shown (filtered, sorted), the selection kept on its row;
 //! - [`panes`]: one module per pane: [`panes::experiments`], [`panes::runs`],
 //!   [`panes::detail`] (tab bar) with its tabs [`panes::curves`], [`panes::confusion`],
 //!   [`panes::roc`], [`panes::config`], [`panes::log`]; [`panes::compare`],
