@@ -515,26 +515,42 @@ pub fn output_side(cfg: &DataConfig) -> usize {
     }
 }
 
+/// SplitMix64's step constant (the golden ratio in 64 bits).
+pub const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// SplitMix64's output function: a well-mixed 64-bit value from any state. The one home of
+/// the mix the splits, augmentations, per-epoch seeds and test fixtures all use.
+pub fn splitmix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Small, fast, stable generator (SplitMix64): splits and augmentations must give the same
 /// draws across versions of `rand`, so saved runs replay exactly.
 #[derive(Clone, Debug)]
-pub(crate) struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
     pub fn new(parts: &[u64]) -> Rng {
-        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut r = Rng(GOLDEN);
         for &p in parts {
             r.0 ^= p;
             r.next_u64();
         }
         r
     }
+    /// A generator continuing from a raw state (no mixing of the seed first).
+    pub fn from_state(state: u64) -> Rng {
+        Rng(state)
+    }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0 = self.0.wrapping_add(GOLDEN);
+        splitmix(self.0)
+    }
+    /// Uniform in [0, 1), with 53 bits.
+    pub fn f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
     /// Uniform in [0, 1).
     pub fn f32(&mut self) -> f32 {

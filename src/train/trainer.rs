@@ -41,10 +41,7 @@ pub(crate) fn to_tensors<B: Backend>(
 /// Derives a per-epoch seed so that every epoch's randomness (dropout, shuffling, augmentation)
 /// depends only on (seed, epoch): a resumed run repeats an uninterrupted one exactly.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
-    let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    data::splitmix(seed ^ (epoch as u64).wrapping_mul(data::GOLDEN))
 }
 
 /// Probabilities for `indices`, averaged over the 8 dihedral transforms when `tta`.

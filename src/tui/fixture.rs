@@ -20,16 +20,12 @@ const EPOCH_S: f64 = 42.0;
 const VALID_N: u64 = 770;
 const VALID_POS: u64 = 314;
 
-/// A small deterministic generator (SplitMix64), so fixtures need no RNG crate state.
-struct Mix(u64);
+/// The data engine's deterministic generator, so fixtures need no RNG crate state.
+struct Mix(crate::data::Rng);
 
 impl Mix {
     fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        self.0.f64()
     }
 }
 
@@ -132,7 +128,7 @@ pub fn fixture_metrics(auc: f64, loss: f64, n: u64, pos: u64) -> Metrics {
 /// Events of fixture run `index`: `done` of `epochs` epochs completed; finished when
 /// `done == epochs`, otherwise running mid-way through epoch `done + 1`.
 pub fn fixture_records(index: usize, epochs: usize, done: usize) -> Vec<Record> {
-    let mut rng = Mix(index as u64 * 7919 + 17);
+    let mut rng = Mix(crate::data::Rng::from_state(index as u64 * 7919 + 17));
     let exp = fixture_experiment(index, epochs);
     let start = T0 + index as f64 * 10_000.0;
     let rec = |t: f64, event: Event| Record {
