@@ -58,28 +58,10 @@ impl Progress {
                 );
             }
             Event::Batch { .. } if self.fancy => {
-                let Some(p) = st.progress else { return };
-                let width = 24;
-                let filled = width * p.batch / p.batches.max(1);
-                let eta = st
-                    .eta_seconds(now)
-                    .map_or(String::new(), |s| format!(" ETA {}", fmt_secs(s)));
-                // The best epoch so far on the run's own metric; nothing before one ends.
-                let best = st.best_value.map_or(String::new(), |v| {
-                    format!(" best {} {v:.4}", st.best_metric)
-                });
-                eprint!(
-                    "\r\x1b[2Kepoch {}/{} [{}{}] {}/{} loss {:.4} lr {:.1e} {:.0} img/s{best}{eta}",
-                    p.epoch,
-                    st.epochs,
-                    "=".repeat(filled),
-                    " ".repeat(width - filled),
-                    p.batch,
-                    p.batches,
-                    p.loss,
-                    p.lr,
-                    st.images_per_sec,
-                );
+                let Some(line) = live_line(st, now) else {
+                    return;
+                };
+                eprint!("\r\x1b[2K{line}");
                 let _ = std::io::stderr().flush();
                 self.line_open = true;
             }
@@ -130,6 +112,33 @@ impl Progress {
     }
 }
 
+/// The live progress line of a run inside an epoch: the bar, the batch's figures, the best
+/// epoch so far on the run's own metric (nothing before one ends) and the ETA (from the pace
+/// of the epoch under way until one has ended).
+fn live_line(st: &histoboard::runs::RunState, now: f64) -> Option<String> {
+    let p = st.progress?;
+    let width = 24;
+    let filled = (width * p.batch / p.batches.max(1)).min(width);
+    let eta = st
+        .eta_seconds(now)
+        .map_or(String::new(), |s| format!(" ETA {}", fmt_secs(s)));
+    let best = st.best_value.map_or(String::new(), |v| {
+        format!(" best {} {v:.4}", st.best_metric)
+    });
+    Some(format!(
+        "epoch {}/{} [{}{}] {}/{} loss {:.4} lr {:.1e} {:.0} img/s{best}{eta}",
+        p.epoch,
+        st.epochs,
+        "=".repeat(filled),
+        " ".repeat(width - filled),
+        p.batch,
+        p.batches,
+        p.loss,
+        p.lr,
+        st.images_per_sec,
+    ))
+}
+
 /// Ends a live progress line, if one is open, so the next line starts clean.
 fn clear_line(open: &mut bool) {
     if std::mem::take(open) {
@@ -144,5 +153,55 @@ pub fn fmt_secs(s: f64) -> String {
         format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
     } else {
         format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use histoboard::runs::{DataSummary, Event, Record, RunState, SCHEMA_VERSION};
+
+    fn rec(t: f64, event: Event) -> Record {
+        Record {
+            v: SCHEMA_VERSION,
+            t,
+            event,
+        }
+    }
+
+    #[test]
+    fn the_first_epoch_shows_an_eta_and_no_nan() {
+        let mut st = RunState::new("r", "");
+        st.apply(&rec(
+            0.0,
+            Event::Started {
+                run_id: "r".into(),
+                experiment: "x".into(),
+                config: String::new(),
+                device: "CPU".into(),
+                epochs: 4,
+                batches: 10,
+                data: DataSummary::default(),
+                start_epoch: 0,
+                pid: 1,
+                host: String::new(),
+                metric: "valid_auc".into(),
+            },
+        ));
+        st.apply(&rec(
+            10.0,
+            Event::Batch {
+                epoch: 1,
+                batch: 5,
+                batches: 10,
+                loss: 0.6,
+                lr: 1e-3,
+                images_per_sec: 50.0,
+            },
+        ));
+        let line = live_line(&st, 10.0).unwrap();
+        // Half an epoch in 10 s: 20 s an epoch, 3.5 epochs left.
+        assert!(line.contains("ETA 1:10"), "{line}");
+        assert!(!line.contains("NaN") && !line.contains("best"), "{line}");
     }
 }

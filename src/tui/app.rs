@@ -267,7 +267,16 @@ impl App {
             Err(e) => (true, format!("not saved: {e}")),
         };
         match &mut self.form {
-            Some(f) => f.message = Some(msg.clone()),
+            Some(f) => {
+                f.message = Some(msg.clone());
+                // The form now edits the variant: its runs, and its title, carry its name.
+                if let Ok(path) = &result {
+                    if let Some(stem) = path.file_stem() {
+                        f.experiment.name = stem.to_string_lossy().into_owned();
+                    }
+                    f.source = path.clone();
+                }
+            }
             None => self.message = Some(msg),
         }
         if result.is_ok() {

@@ -212,3 +212,51 @@ fn runs_are_listed_archived_deleted_and_exported_headless() {
     assert!(run(&["runs", "rm", "--yes", "runs/new"]).status.success());
     assert!(!runs.join("new").exists());
 }
+
+#[test]
+fn train_keeps_its_summaries_on_stdout_and_ends_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tiny.toml");
+    std::fs::write(
+        &file,
+        crate::support::tiny_toml("", "epochs = 2\nmax_batches = 2", ""),
+    )
+    .unwrap();
+    let out = histoboard()
+        .current_dir(dir.path())
+        .args(["train", "tiny.toml", "--plain"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    // `train ... > log` keeps every epoch's summary and the one closing line.
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("epoch   1/2") && lines[1].starts_with("epoch   2/2"));
+    assert!(lines[2].starts_with("completed in ") && lines[2].contains("run folder"));
+    assert!(
+        !stderr.contains("epoch   1/2") && !stderr.contains("finished"),
+        "{stderr}"
+    );
+
+    // eval on the run's own training data warns, however the data is spelled.
+    let run = std::fs::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let zip = histoboard::data::bundled_path().unwrap();
+    let eval = histoboard()
+        .args(["eval", "--device", "cpu", "--checkpoint", "last", "--data"])
+        .arg(std::fs::canonicalize(zip).unwrap())
+        .arg(&run)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&eval.stderr);
+    assert!(eval.status.success(), "{err}");
+    assert!(err.contains("is the set this run trained on"), "{err}");
+}

@@ -209,5 +209,17 @@ fn dashboard_end_to_end() {
         assert!(!dir.path().join("runs").join(id).exists(), "{id} moved");
     }
 
+    // Export what is on screen: the selected run's charts and table, into exports/.
+    t.keys(&["g", "x"]);
+    t.wait_for_within("exported to exports/", Duration::from_secs(30));
+    let exports: Vec<_> = std::fs::read_dir(dir.path().join("exports"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .collect();
+    assert_eq!(exports.len(), 1);
+    for f in ["curves.png", "curves.svg", "roc.png", "compare.csv"] {
+        assert!(exports[0].path().join(f).is_file(), "{f}");
+    }
+
     t.keys(&["q"]);
 }

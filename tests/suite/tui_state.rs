@@ -307,6 +307,16 @@ fn saving_a_variant_writes_a_new_file_that_keeps_comments() {
         &dir.path().join("experiments"),
     )));
     assert!(app.experiments.iter().any(|e| e.name == "baseline-2"));
+    // The form now edits the variant: its title and the runs it launches carry its name.
+    let screen = histoboard::tui::render_once(&app, 100, 30);
+    assert!(
+        screen.contains("Edit baseline-2 (baseline-2.toml)"),
+        "{screen}"
+    );
+    match app.update(Action::Launch).as_slice() {
+        [Effect::Launch { experiment, .. }] => assert_eq!(experiment.name, "baseline-2"),
+        other => panic!("expected a launch, got {other:?}"),
+    }
     // The next proposal skips the taken name.
     app.update(Action::SaveVariant);
     assert_eq!(
