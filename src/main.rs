@@ -64,6 +64,12 @@ enum Command {
     /// List runs, or prune them: archive (kept in runs/.archive/) or delete.
     #[command(subcommand)]
     Runs(RunsCmd),
+    /// A cross-validation's figures: each fold's best AUC, mean ± sd, the out-of-fold AUC.
+    Cv {
+        /// The fold runs (an experiment with `[data.split] folds = K` makes them).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+    },
     /// Write the curves, ROC and confusion of runs as SVG and PNG, and their comparison as CSV.
     Export {
         /// Run folders (runs/<run-id>); several are drawn on the same charts.
@@ -293,6 +299,7 @@ fn main() -> ExitCode {
         Some(Command::Submit(args)) => cli::submit::run(args),
         Some(Command::Cancel { run_dir }) => cli::cancel::run(&run_dir),
         Some(Command::Runs(cmd)) => cli::runs::run(cmd),
+        Some(Command::Cv { runs }) => cli::cv::run(&runs),
         Some(Command::Export { runs, out }) => cli::export::run(&runs, &out),
     };
     cli::exit_code(result.map(|()| ExitCode::SUCCESS))

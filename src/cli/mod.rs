@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod cancel;
+pub mod cv;
 pub mod dashboard;
 pub mod data;
 pub mod eval;

@@ -103,6 +103,17 @@ pub(crate) fn take_axes(
 /// Split a table into its grid of runs: (name suffix, table without lists
 /// in scalar places). The suffix is empty when there is no sweep.
 pub(crate) fn expand(mut table: Table) -> Result<Vec<(String, Table)>, ExperimentError> {
+    // Cross-validation: `folds = K` without a `fold` is one run per fold (`name.fold-0`...).
+    if let Some(&Value::Integer(k)) = get(&table, "data.split.folds")
+        && k >= 2
+        && get(&table, "data.split.fold").is_none()
+    {
+        set(
+            &mut table,
+            "data.split.fold",
+            Value::Array((0..k).map(Value::Integer).collect()),
+        );
+    }
     let axes = take_axes(&mut table)?;
     let mut total: usize = 1;
     for (key, values) in &axes {

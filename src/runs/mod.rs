@@ -8,12 +8,14 @@
 //!   [`series`] its bounded batch-loss history, [`process`] whether its trainer lives.
 //! - [`watch`]: [`RunsWatcher`] and [`spawn_collector`], following a whole runs folder.
 //! - [`meta`]: a run's note and tags; [`prune`]: archiving and deleting runs.
-//! - [`compare`]: runs side by side (the dashboard's compare view, exported CSV).
+//! - [`compare`]: runs side by side (the dashboard's compare view, exported CSV);
+//!   [`cv`]: a cross-validation's folds and out-of-fold AUC.
 //! - [`launch`]: the [`Launcher`] contract, cancellation and detached processes.
 //! - `fake`: `FakeLauncher` and synthetic runs, for tests and benchmarks (feature
 //!   `test-support`; not in the shipped library).
 
 pub mod compare;
+pub mod cv;
 pub mod event;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;

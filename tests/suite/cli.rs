@@ -260,3 +260,60 @@ fn train_keeps_its_summaries_on_stdout_and_ends_with_one_line() {
     assert!(eval.status.success(), "{err}");
     assert!(err.contains("is the set this run trained on"), "{err}");
 }
+
+#[test]
+fn folds_make_one_run_each_and_cv_reports_the_out_of_fold_auc() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cv.toml"),
+        crate::support::tiny_toml("[data.split]\nfolds = 3", "epochs = 1\nmax_batches = 1", ""),
+    )
+    .unwrap();
+    let exps = histoboard::experiment::load(&dir.path().join("cv.toml"), &[]).unwrap();
+    let names: Vec<&str> = exps.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["tiny.fold-0", "tiny.fold-1", "tiny.fold-2"]);
+    assert_eq!(exps[2].data.split.fold, 2);
+
+    let out = histoboard()
+        .current_dir(dir.path())
+        .args(["train", "cv.toml", "--plain"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut runs: Vec<_> = std::fs::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    runs.sort();
+    assert_eq!(runs.len(), 3);
+    let cv = histoboard().arg("cv").args(&runs).output().unwrap();
+    let text = String::from_utf8_lossy(&cv.stdout);
+    assert!(
+        cv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cv.stderr)
+    );
+    // The three validation folds cover the 160 tiles once each.
+    assert!(text.contains("3 folds: valid AUC"), "{text}");
+    assert!(
+        text.contains("out-of-fold AUC") && text.contains("over 160 tiles"),
+        "{text}"
+    );
+    assert!(
+        cv.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&cv.stderr)
+    );
+
+    // Runs that are not folds of one split are told apart.
+    let twice = histoboard()
+        .arg("cv")
+        .args([&runs[0], &runs[0]])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("not the folds of one split"));
+}
