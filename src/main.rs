@@ -195,7 +195,10 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct EvalArgs {
-    run_dir: PathBuf,
+    /// The run folder; several runs (a cross-validation's folds, or any list) are scored as
+    /// an ensemble: their probabilities averaged.
+    #[arg(required = true)]
+    run_dirs: Vec<PathBuf>,
     /// Labelled set: Kaggle zip or folder, or `bundled`.
     #[arg(long, default_value = "bundled")]
     data: String,
@@ -217,7 +220,9 @@ struct EvalArgs {
 
 #[derive(Args)]
 struct PredictArgs {
-    run_dir: PathBuf,
+    /// The run folder; several runs predict as an ensemble (probabilities averaged).
+    #[arg(required = true)]
+    run_dirs: Vec<PathBuf>,
     /// Unlabelled set: a folder or zip with test/ (and sample_submission.csv).
     #[arg(long)]
     data: PathBuf,

@@ -10,14 +10,17 @@ use crate::{EvalArgs, PredictArgs};
 /// Scores a run's checkpoint on a labelled set: a table, or one JSON object.
 pub fn eval(args: EvalArgs) -> Result<()> {
     let opts = InferOptions {
-        run_dir: &args.run_dir,
+        run_dirs: &args.run_dirs,
         which: args.checkpoint,
         tta: args.tta,
         device: args.device.as_deref(),
         bad_tiles: args.bad_tiles,
     };
-    let trained_on = train::load_run_config(&args.run_dir)?.data.source;
-    if same_source(&trained_on, &args.data) {
+    let mut trained_on = Vec::new();
+    for dir in &args.run_dirs {
+        trained_on.push(train::load_run_config(dir)?.data.source);
+    }
+    if trained_on.iter().any(|t| same_source(t, &args.data)) {
         eprintln!(
             "note: `{}` is the set this run trained on; its training tiles inflate these figures \
              (the run's own validation figures are in its metrics.csv)",
@@ -32,15 +35,19 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             "specificity": m.specificity, "f1": m.f1, "average_precision": m.average_precision,
             "loss": m.loss, "n": m.n, "tp": c.tp, "fp": c.fp, "tn": c.tn, "fn": c.fn_,
             "youden_threshold": m.youden_threshold,
-            "checkpoint": args.checkpoint.name(), "tta": args.tta,
+            "checkpoint": args.checkpoint.name(), "tta": args.tta, "runs": args.run_dirs.len(),
         });
         println!("{json}");
     } else {
         println!(
-            "{} tiles, checkpoint {}{}",
+            "{} tiles, checkpoint {}{}{}",
             m.n,
             args.checkpoint.name(),
-            if args.tta { ", TTA x8" } else { "" }
+            if args.tta { ", TTA x8" } else { "" },
+            match args.run_dirs.len() {
+                1 => String::new(),
+                n => format!(", ensemble of {n} runs"),
+            }
         );
         println!("AUC         {:.4}", m.auc);
         println!("accuracy    {:.4}", m.accuracy);
@@ -61,7 +68,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 /// Writes a Kaggle submission (id,label) for an unlabelled set.
 pub fn predict(args: PredictArgs) -> Result<()> {
     let opts = InferOptions {
-        run_dir: &args.run_dir,
+        run_dirs: &args.run_dirs,
         which: args.checkpoint,
         tta: args.tta,
         device: args.device.as_deref(),

@@ -1,6 +1,8 @@
-//! Inference with a trained run: evaluate on a labelled set, predict a Kaggle submission.
+//! Inference with trained runs: evaluate on a labelled set, predict a Kaggle submission. Given
+//! several runs (a cross-validation's folds, or any list), their probabilities are averaged:
+//! an ensemble; TTA composes with it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -16,9 +18,10 @@ use crate::kernels::Kernels;
 use crate::metrics::{self, Metrics};
 use crate::model::Net;
 
-/// Where the model comes from and how to run it.
+/// Where the models come from and how to run them.
 pub struct InferOptions<'a> {
-    pub run_dir: &'a Path,
+    /// One run, or several whose probabilities are averaged.
+    pub run_dirs: &'a [PathBuf],
     pub which: Which,
     pub tta: bool,
     pub device: Option<&'a str>,
@@ -28,7 +31,8 @@ pub struct InferOptions<'a> {
 
 /// Scores every tile of a labelled set (Kaggle layout, folder or zip, or `bundled`).
 pub fn evaluate(opts: &InferOptions, data: &str) -> Result<Metrics> {
-    let mut exp = super::load_run_config(opts.run_dir)?;
+    let first = opts.run_dirs.first().context("no run to evaluate")?;
+    let mut exp = super::load_run_config(first)?;
     exp.data.source = data.to_string();
     exp.data.labels = None;
     exp.data.limit = 0;
@@ -36,8 +40,7 @@ pub fn evaluate(opts: &InferOptions, data: &str) -> Result<Metrics> {
         exp.data.bad_tiles = policy;
     }
     let ds = Arc::new(Dataset::open(&exp.data).with_context(|| format!("opening {data}"))?);
-    let indices: Vec<usize> = (0..ds.len()).collect();
-    let probs = with_model(opts, &exp, |run| run(&ds, &indices))?;
+    let probs = ensemble(opts, &ds)?;
     let (probs, labels) = scored(&probs, ds.labels());
     Ok(metrics::compute(
         &probs,
@@ -50,12 +53,10 @@ pub fn evaluate(opts: &InferOptions, data: &str) -> Result<Metrics> {
 /// Writes a Kaggle submission (`id,label` with label = probability of tumour) for an
 /// unlabelled set; returns the number of rows.
 pub fn predict(opts: &InferOptions, data: &Path, out: &Path) -> Result<usize> {
-    let exp = super::load_run_config(opts.run_dir)?;
     let ds = Arc::new(
         Dataset::open_unlabelled(data).with_context(|| format!("opening {}", data.display()))?,
     );
-    let indices: Vec<usize> = (0..ds.len()).collect();
-    let probs = with_model(opts, &exp, |run| run(&ds, &indices))?;
+    let probs = ensemble(opts, &ds)?;
     let mut text = String::with_capacity(probs.len() * 52 + 9);
     text.push_str("id,label\n");
     for (id, p) in ds.ids().iter().zip(&probs) {
@@ -65,20 +66,45 @@ pub fn predict(opts: &InferOptions, data: &Path, out: &Path) -> Result<usize> {
     Ok(probs.len())
 }
 
+/// Every tile's probability, averaged over the runs; each run reads the tiles with its own
+/// input settings (crop, resize, normalisation) and its own checkpoint.
+fn ensemble(opts: &InferOptions, ds: &Arc<Dataset>) -> Result<Vec<f32>> {
+    if opts.run_dirs.is_empty() {
+        anyhow::bail!("no run given");
+    }
+    let indices: Vec<usize> = (0..ds.len()).collect();
+    let mut sum = vec![0f32; indices.len()];
+    for dir in opts.run_dirs {
+        let exp = super::load_run_config(dir)?;
+        let probs = with_model(opts, dir, &exp, |run| run(ds, &indices))
+            .with_context(|| format!("scoring with {}", dir.display()))?;
+        // A tile skipped as bad is NaN in every run, and stays NaN in the mean.
+        for (s, p) in sum.iter_mut().zip(probs) {
+            *s += p;
+        }
+    }
+    let k = opts.run_dirs.len() as f32;
+    Ok(sum.into_iter().map(|s| s / k).collect())
+}
+
 type Runner<'r> = &'r dyn Fn(&Arc<Dataset>, &[usize]) -> Result<Vec<f32>>;
 
 /// Loads the checkpoint on the chosen device and hands a prediction function to `body`.
 fn with_model<T>(
     opts: &InferOptions,
+    run_dir: &Path,
     exp: &Experiment,
     body: impl FnOnce(Runner) -> Result<T>,
 ) -> Result<T> {
     let spec = opts.device.unwrap_or(&exp.train.device);
     let resolved = device::resolve(spec)?;
     match resolved.choice {
-        DeviceChoice::Cpu => run_on::<burn::backend::Flex, T>(opts, exp, Default::default(), body),
+        DeviceChoice::Cpu => {
+            run_on::<burn::backend::Flex, T>(opts, run_dir, exp, Default::default(), body)
+        }
         DeviceChoice::Cuda(i) => run_on::<burn::backend::Cuda, T>(
             opts,
+            run_dir,
             exp,
             burn::backend::cuda::CudaDevice::new(i),
             body,
@@ -88,16 +114,17 @@ fn with_model<T>(
 
 fn run_on<B: Kernels, T>(
     opts: &InferOptions,
+    run_dir: &Path,
     exp: &Experiment,
     device: B::Device,
     body: impl FnOnce(Runner) -> Result<T>,
 ) -> Result<T> {
-    let ckpt_dir = crate::runs::RunPaths::new(opts.run_dir).checkpoints();
+    let ckpt_dir = crate::runs::RunPaths::new(run_dir).checkpoints();
     let ptr = checkpoint::read_pointer(&ckpt_dir, opts.which)?;
     let mut model_cfg = exp.model.clone();
     // The checkpoint holds every weight; do not read the ImageNet file again.
     model_cfg.pretrained.clear();
-    let model: Net<B> = Net::build(&model_cfg, ptr.state.side, &device, opts.run_dir)?;
+    let model: Net<B> = Net::build(&model_cfg, ptr.state.side, &device, run_dir)?;
     let path = ckpt_dir.join(&ptr.model);
     let model = model.load_record(checkpoint::load_record::<B, _>(&path, &device)?);
     let (mean, std, tta) = (ptr.state.mean, ptr.state.std, opts.tta);

@@ -175,7 +175,7 @@ fn cancel_stops_with_a_loadable_checkpoint() {
     // The last checkpoint scores a data set.
     let m = infer::evaluate(
         &InferOptions {
-            run_dir: &out.run_dir,
+            run_dirs: std::slice::from_ref(&out.run_dir),
             which: Which::Last,
             tta: false,
             device: Some("cpu"),
@@ -231,7 +231,7 @@ fn eval_and_predict_on_a_kaggle_folder() {
     let out = train::run(&tiny(1), TrainOptions::new(runs.path())).unwrap();
     let data = fixture_kaggle_folder();
     let opts = InferOptions {
-        run_dir: &out.run_dir,
+        run_dirs: std::slice::from_ref(&out.run_dir),
         which: Which::Best,
         tta: true,
         device: Some("cpu"),
@@ -265,7 +265,7 @@ fn a_bad_tile_in_an_eval_set_is_named_or_skipped_without_shifting_the_others() {
     let score = |bad_tiles| {
         infer::evaluate(
             &InferOptions {
-                run_dir: &out.run_dir,
+                run_dirs: std::slice::from_ref(&out.run_dir),
                 which: Which::Best,
                 tta: false,
                 device: Some("cpu"),
@@ -296,4 +296,53 @@ fn a_bad_tile_in_an_eval_set_is_named_or_skipped_without_shifting_the_others() {
         + c.0.tn.abs_diff(c.1.tn)
         + c.0.fn_.abs_diff(c.1.fn_);
     assert_eq!(moved, 1, "{c:?}");
+}
+
+#[test]
+fn several_runs_predict_as_an_ensemble_of_their_averaged_probabilities() {
+    let _serial = serial();
+    let runs = tempfile::tempdir().unwrap();
+    let a = train::run(&tiny(1), TrainOptions::new(runs.path())).unwrap();
+    let mut other = tiny(1);
+    other.train.seed = 7;
+    let b = train::run(&other, TrainOptions::new(runs.path())).unwrap();
+    let data = fixture_kaggle_folder();
+    let predict = |dirs: &[std::path::PathBuf], name: &str| {
+        let out = data.path().join(name);
+        let opts = InferOptions {
+            run_dirs: dirs,
+            which: Which::Best,
+            tta: false,
+            device: Some("cpu"),
+            bad_tiles: None,
+        };
+        infer::predict(&opts, data.path(), &out).unwrap();
+        std::fs::read_to_string(out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let (id, p) = l.split_once(',').unwrap();
+                (id.to_string(), p.parse::<f64>().unwrap())
+            })
+            .collect::<Vec<_>>()
+    };
+    let pa = predict(std::slice::from_ref(&a.run_dir), "a.csv");
+    let pb = predict(std::slice::from_ref(&b.run_dir), "b.csv");
+    let both = predict(&[a.run_dir.clone(), b.run_dir.clone()], "ab.csv");
+    assert_eq!(both.len(), 12);
+    assert!(
+        pa.iter().zip(&pb).any(|(x, y)| (x.1 - y.1).abs() > 1e-3),
+        "two different models"
+    );
+    for ((x, y), z) in pa.iter().zip(&pb).zip(&both) {
+        assert_eq!(x.0, z.0, "same tiles, same order");
+        assert!(
+            (z.1 - (x.1 + y.1) / 2.0).abs() < 2e-6,
+            "{} {} {}",
+            x.1,
+            y.1,
+            z.1
+        );
+    }
 }
