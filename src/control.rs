@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, bail};
 
 use crate::experiment::{Experiment, LauncherKind};
-use crate::runs::{CancelToken, Launcher, RunPaths, RunState, Tail, cancel_detached};
+use crate::runs::{CancelToken, Launcher, RunPaths, RunState, cancel_detached};
 use crate::slurm::{self, SlurmRecord};
 
 /// What a launch started.
@@ -101,7 +101,7 @@ impl Control {
             slurm::cancel(run_dir)?;
             return Ok(format!("asked Slurm to cancel {id}"));
         }
-        let state = read_state(run_dir)?;
+        let state = RunState::read(run_dir);
         if state.status.is_terminal() {
             bail!("{id} is not running (it is {})", state.status.label());
         }
@@ -148,14 +148,4 @@ impl Control {
         }
         ids
     }
-}
-
-/// A run folded from its stream, read once.
-fn read_state(run_dir: &Path) -> Result<RunState> {
-    let paths = RunPaths::new(run_dir);
-    let mut state = RunState::new(paths.id(), run_dir);
-    for rec in Tail::new(paths.events()).poll() {
-        state.apply(&rec.map_err(|e| anyhow::anyhow!("{e}"))?);
-    }
-    Ok(state)
 }

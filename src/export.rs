@@ -99,24 +99,21 @@ impl Scene {
     }
 
     fn text(&mut self, x: f64, y: f64, text: impl Into<String>, color: Rgb, scale: u32) {
-        self.shapes.push(Shape::Text {
-            x,
-            y,
-            text: text.into(),
-            color,
-            scale,
-            centred: false,
-        });
+        self.put_text(x, y, text.into(), color, scale, false);
     }
 
     fn centred(&mut self, x: f64, y: f64, text: impl Into<String>, color: Rgb, scale: u32) {
+        self.put_text(x, y, text.into(), color, scale, true);
+    }
+
+    fn put_text(&mut self, x: f64, y: f64, text: String, color: Rgb, scale: u32, centred: bool) {
         self.shapes.push(Shape::Text {
             x,
             y,
-            text: text.into(),
+            text,
             color,
             scale,
-            centred: true,
+            centred,
         });
     }
 

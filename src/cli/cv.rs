@@ -2,17 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
-use histoboard::runs::{RunState, cv, prune};
+use histoboard::runs::{RunState, cv};
 
 pub fn run(runs: &[PathBuf]) -> Result<()> {
-    let states: Vec<RunState> = runs.iter().map(|r| prune::current_state(r)).collect();
-    for (path, st) in runs.iter().zip(&states) {
-        if st.records == 0 {
-            bail!("{} holds no run events (not a run folder?)", path.display());
-        }
-    }
+    let states = super::read_runs(runs)?;
     let refs: Vec<&RunState> = states.iter().collect();
     let s = cv::summary(&refs)?;
     for (id, auc) in &s.folds {

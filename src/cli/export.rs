@@ -2,17 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
-use histoboard::runs::{RunState, now_unix, prune};
+use histoboard::runs::{RunState, now_unix};
 
 pub fn run(runs: &[PathBuf], out: &Path) -> Result<()> {
-    let states: Vec<RunState> = runs.iter().map(|r| prune::current_state(r)).collect();
-    for (path, st) in runs.iter().zip(&states) {
-        if st.records == 0 {
-            bail!("{} holds no run events (not a run folder?)", path.display());
-        }
-    }
+    let states = super::read_runs(runs)?;
     let refs: Vec<&RunState> = states.iter().collect();
     for f in histoboard::export::write_all(&refs, out, now_unix())? {
         println!("{}", f.display());

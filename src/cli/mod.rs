@@ -48,3 +48,17 @@ fn control_here() -> Result<Control> {
     let launcher = EngineLauncher::new(".")?;
     Ok(Control::new(Arc::new(launcher), "."))
 }
+
+/// The runs named on the command line, each as its folder says now; a folder without a
+/// stream is refused by name.
+fn read_runs(runs: &[std::path::PathBuf]) -> Result<Vec<histoboard::runs::RunState>> {
+    runs.iter()
+        .map(|path| {
+            let st = histoboard::runs::RunState::read(path);
+            if st.records == 0 {
+                anyhow::bail!("{} holds no run events (not a run folder?)", path.display());
+            }
+            Ok(st)
+        })
+        .collect()
+}

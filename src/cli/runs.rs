@@ -98,7 +98,7 @@ fn prune_each(runs: &[PathBuf], delete: bool) -> Result<()> {
     let mut failed = 0;
     for run in runs {
         let (dir, _) = split(run);
-        let state = prune::current_state(run);
+        let state = RunState::read(run);
         let done = if delete {
             prune::remove(dir, &state)
                 .map(|b| format!("deleted {} ({})", run.display(), prune::human_bytes(b)))

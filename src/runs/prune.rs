@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::paths::RunPaths;
 use super::state::RunState;
-use super::tail::Tail;
 
 /// Where archived runs go, inside the runs folder (dot folders are not listed as runs).
 pub const ARCHIVE_DIR: &str = ".archive";
@@ -25,7 +23,7 @@ pub fn describe(runs_dir: &Path, ids: &[String]) -> String {
 
 /// Moves a run to `runs/.archive/<id>` (a numbered name if that exists). Returns where.
 /// `run` is the run as the caller knows it (the dashboard's watched state, with the scheduler's
-/// word; or [`current_state`]): a live one is refused.
+/// word; or [`RunState::read`]): a live one is refused.
 pub fn archive(runs_dir: &Path, run: &RunState) -> Result<PathBuf> {
     let id = run.id.as_str();
     let dir = checked_run(runs_dir, run)?;
@@ -76,18 +74,6 @@ fn checked_run(runs_dir: &Path, run: &RunState) -> Result<PathBuf> {
         );
     }
     Ok(dir)
-}
-
-/// A run as its folder says now, for callers without a watcher: folded from its stream, and
-/// lost if it reads as running while its local trainer is gone.
-pub fn current_state(run_dir: &Path) -> RunState {
-    let paths = RunPaths::new(run_dir);
-    let mut st = RunState::new(paths.id(), run_dir);
-    for rec in Tail::new(paths.events()).poll().into_iter().flatten() {
-        st.apply(&rec);
-    }
-    st.check_lost(f64::INFINITY, 0.0);
-    st
 }
 
 fn folder_size(dir: &Path) -> u64 {

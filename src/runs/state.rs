@@ -223,6 +223,22 @@ impl RunState {
         st
     }
 
+    /// A run as its folder says now, for callers without a watcher (the command line,
+    /// pruning, cancelling): folded from its stream, unreadable lines noted as problems, and
+    /// lost if it reads as running while its local trainer is gone.
+    pub fn read(run_dir: &std::path::Path) -> RunState {
+        let paths = super::paths::RunPaths::new(run_dir);
+        let mut st = RunState::new(paths.id(), run_dir);
+        for rec in super::tail::Tail::new(paths.events()).poll() {
+            match rec {
+                Ok(rec) => st.apply(&rec),
+                Err(e) => st.note_problem(e.to_string()),
+            }
+        }
+        st.check_lost(f64::INFINITY, 0.0);
+        st
+    }
+
     /// Records damage found in the run's folder.
     pub fn note_problem(&mut self, problem: impl Into<String>) {
         self.problem_count += 1;

@@ -375,7 +375,7 @@ fn notes_and_tags_are_watched_and_prune_refuses_live_runs() {
     // A live run is never touched.
     let mut live = EventWriter::create(&runs.join("live")).unwrap();
     live.emit(started(std::process::id())).unwrap();
-    let st = prune::current_state(&runs.join("live"));
+    let st = histoboard::runs::RunState::read(&runs.join("live"));
     assert_eq!(st.status, RunStatus::Running);
     for err in [
         prune::archive(runs, &st).unwrap_err(),
