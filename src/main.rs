@@ -52,6 +52,12 @@ enum Command {
     Eval(EvalArgs),
     /// Write a Kaggle submission for an unlabelled set.
     Predict(PredictArgs),
+    /// Fit a temperature on a run's best-epoch validation predictions (calibration.toml);
+    /// eval and predict then apply it.
+    Calibrate {
+        /// The run folder (runs/<run-id>).
+        run_dir: PathBuf,
+    },
     /// Measure training or inference speed (images/s) and peak memory.
     Bench(BenchArgs),
     /// Submit an experiment to Slurm (a sweep becomes one job array), or re-submit a run.
@@ -216,6 +222,10 @@ struct EvalArgs {
     /// it and score the rest.
     #[arg(long, value_enum)]
     bad_tiles: Option<histoboard::experiment::BadTilePolicy>,
+    /// Leave the probabilities as the model gives them, though a run has a fitted temperature
+    /// (calibration.toml).
+    #[arg(long)]
+    no_calibration: bool,
 }
 
 #[derive(Args)]
@@ -234,6 +244,10 @@ struct PredictArgs {
     tta: bool,
     #[arg(long)]
     device: Option<String>,
+    /// Leave the probabilities as the model gives them, though a run has a fitted temperature
+    /// (calibration.toml).
+    #[arg(long)]
+    no_calibration: bool,
 }
 
 #[derive(Args)]
@@ -300,6 +314,7 @@ fn main() -> ExitCode {
         Some(Command::Train(args)) => return cli::exit_code(cli::train::run(args)),
         Some(Command::Eval(args)) => cli::eval::eval(args),
         Some(Command::Predict(args)) => cli::eval::predict(args),
+        Some(Command::Calibrate { run_dir }) => cli::calibrate::run(&run_dir),
         Some(Command::Bench(args)) => cli::bench::run(args),
         Some(Command::Submit(args)) => cli::submit::run(args),
         Some(Command::Cancel { run_dir }) => cli::cancel::run(&run_dir),

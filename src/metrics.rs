@@ -54,6 +54,35 @@ pub struct Metrics {
     pub youden_confusion: Confusion,
     /// ROC curve points `[fpr, tpr]`, down-sampled for display, from (0,0) to (1,1).
     pub roc: Vec<[f32; 2]>,
+    /// Expected calibration error over [`CALIBRATION_BINS`] equal-width bins (see [`ece`]).
+    /// NaN in streams written before it existed: unknown, not perfect.
+    #[serde(default = "unknown", deserialize_with = "nan_from_null")]
+    pub ece: f64,
+    /// The reliability diagram: the bins of [`reliability`] that hold examples.
+    #[serde(default)]
+    pub reliability: Vec<ReliabilityBin>,
+}
+
+/// Equal-width probability bins of the expected calibration error and reliability diagram
+/// (15, as in Guo et al. 2017, "On Calibration of Modern Neural Networks").
+pub const CALIBRATION_BINS: usize = 15;
+
+fn unknown() -> f64 {
+    f64::NAN
+}
+
+/// One bin of a reliability diagram: the examples whose predicted probability of tumour lies
+/// in `(lo, hi]` (the first bin holds 0 too).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReliabilityBin {
+    pub lo: f64,
+    pub hi: f64,
+    pub count: u64,
+    /// Mean predicted probability of the bin's examples.
+    pub mean_prob: f64,
+    /// Fraction of the bin's examples that are positive: a calibrated model's equals
+    /// `mean_prob`.
+    pub observed: f64,
 }
 
 /// Which split a metric is measured on.
@@ -255,7 +284,64 @@ pub fn compute(probs: &[f32], labels: &[u8], loss: f64, roc_points: usize) -> Me
         youden_threshold,
         youden_confusion,
         roc,
+        ece: ece(probs, labels),
+        reliability: reliability(probs, labels, CALIBRATION_BINS),
     }
+}
+
+/// The reliability diagram of positive-class probabilities in `bins` equal-width bins: bin
+/// `k` holds `p` in `(k/bins, (k+1)/bins]`, bin 0 holds 0 too (the convention of Guo et al.).
+/// Only bins that hold examples are returned, lowest first.
+///
+/// Degenerate inputs: lengths differ, only the common prefix is used; labels other than 0 are
+/// positive; NaN probabilities are left out (they belong to no bin: [`ece`] says NaN for
+/// them); probabilities outside [0, 1] are clamped into it; `bins` 0 is taken as 1; empty
+/// input gives no bins. One class only is no special case: every observed fraction is 0 or 1.
+pub fn reliability(probs: &[f32], labels: &[u8], bins: usize) -> Vec<ReliabilityBin> {
+    let bins = bins.max(1);
+    // (count, sum of p, positives) per bin.
+    let mut acc = vec![(0u64, 0f64, 0u64); bins];
+    for (&p, &y) in probs.iter().zip(labels) {
+        if p.is_nan() {
+            continue;
+        }
+        let p = f64::from(p).clamp(0.0, 1.0);
+        // Upper edges belong to their bin: ceil(p * bins) - 1, and 0 goes to bin 0.
+        let k = ((p * bins as f64).ceil() as usize).clamp(1, bins) - 1;
+        let a = &mut acc[k];
+        a.0 += 1;
+        a.1 += p;
+        a.2 += u64::from(y != 0);
+    }
+    acc.into_iter()
+        .enumerate()
+        .filter(|(_, a)| a.0 > 0)
+        .map(|(k, (count, sum, pos))| ReliabilityBin {
+            lo: k as f64 / bins as f64,
+            hi: (k + 1) as f64 / bins as f64,
+            count,
+            mean_prob: sum / count as f64,
+            observed: pos as f64 / count as f64,
+        })
+        .collect()
+}
+
+/// Expected calibration error of positive-class probabilities over [`CALIBRATION_BINS`]
+/// equal-width bins: `sum over bins of (count / n) * |observed - mean_prob|`, 0 for a
+/// perfectly calibrated model, at most 1.
+///
+/// NaN for empty input, and when any probability is NaN (a model that emits NaN has no
+/// calibration to measure; leaving those out would flatter it). One class only is well
+/// defined (the observed fractions are all 0 or all 1). See [`reliability`] for the bins.
+pub fn ece(probs: &[f32], labels: &[u8]) -> f64 {
+    let n = probs.len().min(labels.len());
+    if n == 0 || probs[..n].iter().any(|p| p.is_nan()) {
+        return f64::NAN;
+    }
+    reliability(&probs[..n], &labels[..n], CALIBRATION_BINS)
+        .iter()
+        .map(|b| b.count as f64 / n as f64 * (b.observed - b.mean_prob).abs())
+        .sum()
 }
 
 /// The ROC curve over every distinct score, from `(0, 0, +inf)` to `(1, 1, lowest score)`:
@@ -441,6 +527,81 @@ fn downsample(curve: &[(f64, f64, f64)], max: usize) -> Vec<(f64, f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6
+    }
+
+    #[test]
+    fn reliability_bins_by_hand() {
+        // Bins of width 1/15 = 0.0667: 0.05 and 0 -> bin 0; 0.1 -> bin 1 (0.0667, 0.1333];
+        // 0.19 -> bin 2 (0.1333, 0.2]; 0.9 -> bin 13 (0.8667, 0.9333]; 0.95 -> bin 14.
+        let probs = [0.05, 0.1, 0.19, 0.9, 0.9, 0.95, 0.0];
+        let labels = [0, 0, 1, 1, 0, 1, 0];
+        let bins = reliability(&probs, &labels, CALIBRATION_BINS);
+        let got: Vec<(usize, u64)> = bins
+            .iter()
+            .map(|b| ((b.lo * 15.0).round() as usize, b.count))
+            .collect();
+        assert_eq!(got, [(0, 2), (1, 1), (2, 1), (13, 2), (14, 1)]);
+        assert!(close(bins[0].mean_prob, 0.025) && bins[0].observed == 0.0);
+        assert!(close(bins[3].mean_prob, 0.9) && bins[3].observed == 0.5);
+        assert!(close(bins[4].hi, 1.0) && bins[4].observed == 1.0);
+        // ECE = (2 * 0.025 + 1 * 0.1 + 1 * 0.81 + 2 * 0.4 + 1 * 0.05) / 7 = 1.81 / 7.
+        assert!(
+            close(ece(&probs, &labels), 1.81 / 7.0),
+            "{}",
+            ece(&probs, &labels)
+        );
+    }
+
+    #[test]
+    fn a_bin_holds_its_upper_edge_and_the_first_holds_zero() {
+        // Quarters are exact in binary: 0.25 is the top of bin 0, 0.5 of bin 1.
+        let b = reliability(&[0.25, 0.5, 0.0, 1.0], &[0, 1, 0, 1], 4);
+        let got: Vec<(f64, f64, u64)> = b.iter().map(|b| (b.lo, b.hi, b.count)).collect();
+        assert_eq!(got, [(0.0, 0.25, 2), (0.25, 0.5, 1), (0.75, 1.0, 1)]);
+    }
+
+    #[test]
+    fn ece_of_a_calibrated_and_a_confidently_wrong_model() {
+        // Half the tiles at 0.5, half of them positive: calibrated.
+        assert!(close(ece(&[0.5, 0.5, 0.5, 0.5], &[0, 1, 0, 1]), 0.0));
+        // Certain and always wrong: the worst there is.
+        assert!(close(ece(&[1.0, 0.0], &[0, 1]), 1.0));
+    }
+
+    #[test]
+    fn ece_of_degenerate_input_is_explicit() {
+        assert!(ece(&[], &[]).is_nan());
+        assert!(reliability(&[], &[], CALIBRATION_BINS).is_empty());
+        // One class: defined. Every tile negative at 0.3: |0 - 0.3|.
+        assert!(close(ece(&[0.3, 0.3], &[0, 0]), 0.3));
+        // A NaN probability: no honest figure; the bins keep the others.
+        assert!(ece(&[0.3, f32::NAN], &[0, 1]).is_nan());
+        assert_eq!(reliability(&[0.3, f32::NAN], &[0, 1], 15).len(), 1);
+        // Out of range: clamped into the end bins.
+        let b = reliability(&[-0.5, 1.5], &[0, 1], 15);
+        assert_eq!((b[0].lo, b[0].mean_prob), (0.0, 0.0));
+        assert_eq!((b[1].hi, b[1].mean_prob), (1.0, 1.0));
+        // Different lengths: the common prefix.
+        assert!(close(ece(&[0.3, 0.3, 0.9], &[0, 0]), 0.3));
+        // Zero bins: one.
+        assert_eq!(reliability(&[0.2, 0.8], &[0, 1], 0).len(), 1);
+    }
+
+    #[test]
+    fn metrics_carry_calibration_and_old_streams_read_without_it() {
+        let m = compute(&[0.1, 0.8, 0.9], &[0, 1, 1], 0.2, 8);
+        assert_eq!(m.ece, ece(&[0.1, 0.8, 0.9], &[0, 1, 1]));
+        assert_eq!(m.reliability.len(), 3);
+        let mut json = serde_json::to_value(&m).unwrap();
+        let obj = json.as_object_mut().unwrap();
+        obj.remove("ece");
+        obj.remove("reliability");
+        let old: Metrics = serde_json::from_value(json).unwrap();
+        assert!(old.ece.is_nan() && old.reliability.is_empty());
+    }
 
     #[test]
     fn metric_names_parse_print_and_compare() {

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 
+use histoboard::metrics;
 use histoboard::train;
 use histoboard::train::infer::{self, InferOptions};
 
@@ -15,7 +16,9 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         tta: args.tta,
         device: args.device.as_deref(),
         bad_tiles: args.bad_tiles,
+        calibrated: !args.no_calibration,
     };
+    let temps = temperatures(&opts)?;
     let mut trained_on = Vec::new();
     for dir in &args.run_dirs {
         trained_on.push(train::load_run_config(dir)?.data.source);
@@ -36,6 +39,8 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             "loss": m.loss, "n": m.n, "tp": c.tp, "fp": c.fp, "tn": c.tn, "fn": c.fn_,
             "youden_threshold": m.youden_threshold,
             "checkpoint": args.checkpoint.name(), "tta": args.tta, "runs": args.run_dirs.len(),
+            "ece": m.ece, "reliability": m.reliability,
+            "calibration": !args.no_calibration, "temperatures": temps,
         });
         println!("{json}");
     } else {
@@ -49,6 +54,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                 n => format!(", ensemble of {n} runs"),
             }
         );
+        println!("{}", describe(&temps, opts.calibrated));
         println!("AUC         {:.4}", m.auc);
         println!("accuracy    {:.4}", m.accuracy);
         println!("precision   {:.4}", m.precision);
@@ -61,6 +67,18 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             "confusion at 0.5:  TP {}  FP {}  TN {}  FN {}",
             c.tp, c.fp, c.tn, c.fn_
         );
+        println!(
+            "ECE         {:.4}  ({} bins; per bin: predicted vs observed tumour rate)",
+            m.ece,
+            metrics::CALIBRATION_BINS
+        );
+        println!("  bin          tiles  predicted  observed");
+        for b in &m.reliability {
+            println!(
+                "  {:.3}-{:.3}  {:>6}  {:>9.3}  {:>8.3}",
+                b.lo, b.hi, b.count, b.mean_prob, b.observed
+            );
+        }
     }
     Ok(())
 }
@@ -74,11 +92,41 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         device: args.device.as_deref(),
         // A submission has a row for every tile: none can be skipped.
         bad_tiles: None,
+        calibrated: !args.no_calibration,
     };
+    let temps = temperatures(&opts)?;
+    eprintln!("{}", describe(&temps, opts.calibrated));
     let n = infer::predict(&opts, &args.data, &args.out)
         .with_context(|| format!("predicting into {}", args.out.display()))?;
     eprintln!("wrote {n} predictions to {}", args.out.display());
     Ok(())
+}
+
+/// Each run's temperature (see `infer::temperatures`), its notes said on stderr.
+fn temperatures(opts: &InferOptions) -> Result<Vec<Option<f64>>> {
+    let (temps, notes) = infer::temperatures(opts)?;
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+    Ok(temps)
+}
+
+/// One line on the calibration applied: `calibration: temperature 1.372 (calibration.toml)`.
+fn describe(temps: &[Option<f64>], enabled: bool) -> String {
+    if !enabled {
+        return "calibration: off (--no-calibration)".into();
+    }
+    let shown = |t: &Option<f64>| t.map_or("none".to_string(), |t| format!("{t:.3}"));
+    match temps {
+        _ if temps.iter().all(Option::is_none) => {
+            "calibration: none (`histoboard calibrate RUN` fits a temperature)".into()
+        }
+        [t] => format!("calibration: temperature {} (calibration.toml)", shown(t)),
+        _ => format!(
+            "calibration: temperatures {} (each run's own, before the average)",
+            temps.iter().map(shown).collect::<Vec<_>>().join(", ")
+        ),
+    }
 }
 
 /// Whether two data sources name the same archive or folder, however each is spelled

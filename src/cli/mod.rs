@@ -2,6 +2,7 @@
 //! dispatch. Shared here: the exit path, the experiment loader, and the run control.
 
 pub mod bench;
+pub mod calibrate;
 pub mod cancel;
 pub mod cv;
 pub mod dashboard;

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use anyhow::{Context, Result, bail};
 
 use super::paths::RunPaths;
+use super::predictions::Predictions;
 use super::state::RunState;
 
 /// The figures of a set of runs taken as folds.
@@ -36,30 +37,15 @@ pub fn summary(runs: &[&RunState]) -> Result<CvSummary> {
     let mut repeated_ids = 0;
     for r in runs {
         let path = RunPaths::new(&r.dir).predictions();
-        let mut rdr = csv::Reader::from_path(&path).with_context(|| {
-            format!(
-                "reading {} (a run writes it at its best epoch; has {} finished one?)",
-                path.display(),
-                r.id
-            )
-        })?;
-        for (i, row) in rdr.records().enumerate() {
-            let row = row.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
-            let field = |k: usize| row.get(k).unwrap_or("");
-            let label: u8 = field(1)
-                .trim()
-                .parse()
-                .with_context(|| format!("{}:{}: label {:?}", path.display(), i + 2, field(1)))?;
-            let prob: f32 = field(2)
-                .trim()
-                .parse()
-                .with_context(|| format!("{}:{}: prob {:?}", path.display(), i + 2, field(2)))?;
-            if !seen.insert(field(0).to_string()) {
+        let p = Predictions::read(&path)
+            .with_context(|| format!("run {}: has it finished an epoch?", r.id))?;
+        for id in &p.ids {
+            if !seen.insert(id.clone()) {
                 repeated_ids += 1;
             }
-            labels.push(label);
-            probs.push(prob);
         }
+        labels.extend(p.labels);
+        probs.extend(p.probs);
     }
     let folds: Vec<(String, Option<f64>)> = runs
         .iter()

@@ -8,12 +8,15 @@
 //!   [`series`] its bounded batch-loss history, [`process`] whether its trainer lives.
 //! - [`watch`]: [`RunsWatcher`] and [`spawn_collector`], following a whole runs folder.
 //! - [`meta`]: a run's note and tags; [`prune`]: archiving and deleting runs.
+//! - [`predictions`]: a run's best-epoch validation predictions; [`calibration`]: the
+//!   temperature fitted on them (`calibration.toml`).
 //! - [`compare`]: runs side by side (the dashboard's compare view, exported CSV);
 //!   [`cv`]: a cross-validation's folds and out-of-fold AUC.
 //! - [`launch`]: the [`Launcher`] contract, cancellation and detached processes.
 //! - `fake`: `FakeLauncher` and synthetic runs, for tests and benchmarks (feature
 //!   `test-support`; not in the shipped library).
 
+pub mod calibration;
 pub mod compare;
 pub mod cv;
 pub mod event;
@@ -22,6 +25,7 @@ pub mod fake;
 pub mod launch;
 pub mod meta;
 pub mod paths;
+pub mod predictions;
 pub mod process;
 pub mod prune;
 pub mod series;
@@ -30,6 +34,7 @@ pub mod tail;
 pub mod watch;
 pub mod writer;
 
+pub use calibration::Calibration;
 pub use event::*;
 #[cfg(any(test, feature = "test-support"))]
 pub use fake::{FakeLauncher, synthetic_epoch, write_synthetic_run};

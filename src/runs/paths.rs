@@ -38,6 +38,10 @@ impl RunPaths {
     pub fn predictions(&self) -> PathBuf {
         self.dir.join("valid_predictions.csv")
     }
+    /// The temperature fitted on the validation predictions (`histoboard calibrate`).
+    pub fn calibration(&self) -> PathBuf {
+        self.dir.join("calibration.toml")
+    }
     /// The user's note and tags.
     pub fn meta(&self) -> PathBuf {
         self.dir.join("meta.toml")

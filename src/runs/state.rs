@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::calibration::Calibration;
 use super::event::{DataSummary, EpochSummary, Event, LogLevel, Record};
 use super::meta::RunMeta;
 use super::process::trainer_alive;
@@ -153,6 +154,8 @@ pub struct RunState {
     pub scheduled: Option<Scheduled>,
     /// The user's note and tags (`meta.toml`).
     pub meta: RunMeta,
+    /// The temperature fitted on the best epoch's predictions (`calibration.toml`), if any.
+    pub calibration: Option<Calibration>,
     pub last_event_at: Option<f64>,
     pub finished_reason: Option<String>,
     pub error: Option<String>,
@@ -198,6 +201,7 @@ impl RunState {
             segment_start: None,
             scheduled: None,
             meta: RunMeta::default(),
+            calibration: None,
             last_event_at: None,
             finished_reason: None,
             error: None,

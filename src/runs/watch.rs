@@ -35,6 +35,8 @@ struct Watched {
     config_checked: bool,
     /// Modification time of `meta.toml` when last read (None: not there).
     meta_modified: Option<std::time::SystemTime>,
+    /// The same for `calibration.toml`.
+    calibration_modified: Option<std::time::SystemTime>,
 }
 
 /// Incrementally follows every run under a runs folder. Polling stats each known
@@ -113,6 +115,7 @@ impl RunsWatcher {
                         missing_stream: false,
                         config_checked: false,
                         meta_modified: None,
+                        calibration_modified: None,
                     },
                 );
                 changed.insert(id);
@@ -221,6 +224,7 @@ fn step(
     let mut errors = Vec::new();
     let paths = RunPaths::new(&run.state.dir);
     changed |= refresh_meta(run, &paths);
+    changed |= refresh_calibration(run, &paths);
     if !run.tail.path().exists() {
         changed |= run.state.apply_scheduler(scheduled.cloned());
         // A task queued elsewhere that ended before writing a stream lost its trainer too.
@@ -290,22 +294,39 @@ fn step(
 fn fresh_state(id: &str, old: &mut RunState) -> RunState {
     let mut st = RunState::new(id, old.dir.clone());
     st.meta = std::mem::take(&mut old.meta);
+    st.calibration = old.calibration.take();
     st
 }
 
-/// Re-reads the run's note and tags when `meta.toml` changed (one `stat` otherwise).
+/// Whether `path` changed (appeared, went, was rewritten) since `seen`, which it updates:
+/// one `stat`.
+fn file_changed(path: &Path, seen: &mut Option<std::time::SystemTime>) -> bool {
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    modified != std::mem::replace(seen, modified)
+}
+
+/// Re-reads the run's note and tags when `meta.toml` changed.
 fn refresh_meta(run: &mut Watched, paths: &RunPaths) -> bool {
-    let modified = std::fs::metadata(paths.meta())
-        .and_then(|m| m.modified())
-        .ok();
-    if modified == run.meta_modified {
+    if !file_changed(&paths.meta(), &mut run.meta_modified) {
         return false;
     }
-    run.meta_modified = modified;
     match super::meta::RunMeta::read(&paths.dir) {
         Ok(meta) => run.state.meta = meta,
         Err(e) => run.state.note_problem(format!("{e:#}")),
     }
+    true
+}
+
+/// Re-reads the run's fitted temperature when `calibration.toml` changed (a broken file is
+/// a problem of the run, and no temperature).
+fn refresh_calibration(run: &mut Watched, paths: &RunPaths) -> bool {
+    if !file_changed(&paths.calibration(), &mut run.calibration_modified) {
+        return false;
+    }
+    run.state.calibration = super::calibration::Calibration::read(&paths.dir).unwrap_or_else(|e| {
+        run.state.note_problem(format!("{e:#}"));
+        None
+    });
     true
 }
 

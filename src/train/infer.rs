@@ -1,6 +1,7 @@
 //! Inference with trained runs: evaluate on a labelled set, predict a Kaggle submission. Given
 //! several runs (a cross-validation's folds, or any list), their probabilities are averaged:
-//! an ensemble; TTA composes with it.
+//! an ensemble; TTA composes with it. A run with a fitted temperature (`calibration.toml`) has
+//! its probabilities calibrated before the average, each run with its own.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::experiment::Experiment;
 use crate::kernels::Kernels;
 use crate::metrics::{self, Metrics};
 use crate::model::Net;
+use crate::runs::calibration::{self, Calibration};
 
 /// Where the models come from and how to run them.
 pub struct InferOptions<'a> {
@@ -27,6 +29,44 @@ pub struct InferOptions<'a> {
     pub device: Option<&'a str>,
     /// Overrides the run's `data.bad_tiles` for the set scored (`eval` only).
     pub bad_tiles: Option<crate::experiment::BadTilePolicy>,
+    /// Applies each run's fitted temperature (see [`temperatures`]).
+    pub calibrated: bool,
+}
+
+/// Each run's temperature under `opts`, in order: its `calibration.toml`'s when calibration is
+/// on and the file was fitted on the epoch of the checkpoint scored, else None. The notes say
+/// why a fitted temperature is not used (another epoch's). A broken file is an error.
+pub fn temperatures(opts: &InferOptions) -> Result<(Vec<Option<f64>>, Vec<String>)> {
+    let (mut temps, mut notes) = (Vec::new(), Vec::new());
+    for dir in opts.run_dirs {
+        let fitted = if opts.calibrated {
+            Calibration::read(dir)?
+        } else {
+            None
+        };
+        let Some(c) = fitted else {
+            temps.push(None);
+            continue;
+        };
+        let ckpt =
+            checkpoint::read_pointer(&crate::runs::RunPaths::new(dir).checkpoints(), opts.which)?;
+        if ckpt.state.epoch == c.epoch {
+            temps.push(Some(c.temperature));
+        } else {
+            // A temperature fits one model: another epoch's weights are another model.
+            notes.push(format!(
+                "{} was fitted on epoch {}; checkpoint {} is epoch {}: not applied (run \
+                 `histoboard calibrate {}` again)",
+                crate::runs::RunPaths::new(dir).calibration().display(),
+                c.epoch,
+                opts.which.name(),
+                ckpt.state.epoch,
+                dir.display()
+            ));
+            temps.push(None);
+        }
+    }
+    Ok((temps, notes))
 }
 
 /// Scores every tile of a labelled set (Kaggle layout, folder or zip, or `bundled`).
@@ -74,10 +114,16 @@ fn ensemble(opts: &InferOptions, ds: &Arc<Dataset>) -> Result<Vec<f32>> {
     }
     let indices: Vec<usize> = (0..ds.len()).collect();
     let mut sum = vec![0f32; indices.len()];
-    for dir in opts.run_dirs {
+    let (temps, _) = temperatures(opts)?;
+    for (dir, temp) in opts.run_dirs.iter().zip(temps) {
         let exp = super::load_run_config(dir)?;
-        let probs = with_model(opts, dir, &exp, |run| run(ds, &indices))
+        let mut probs = with_model(opts, dir, &exp, |run| run(ds, &indices))
             .with_context(|| format!("scoring with {}", dir.display()))?;
+        if let Some(t) = temp {
+            for p in &mut probs {
+                *p = calibration::scale(*p, t);
+            }
+        }
         // A tile skipped as bad is NaN in every run, and stays NaN in the mean.
         for (s, p) in sum.iter_mut().zip(probs) {
             *s += p;

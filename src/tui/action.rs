@@ -29,15 +29,17 @@ pub enum DetailTab {
     Roc,
     Config,
     Log,
+    Calibration,
 }
 
 impl DetailTab {
-    pub const ALL: [DetailTab; 5] = [
+    pub const ALL: [DetailTab; 6] = [
         DetailTab::Curves,
         DetailTab::Confusion,
         DetailTab::Roc,
         DetailTab::Config,
         DetailTab::Log,
+        DetailTab::Calibration,
     ];
 
     pub fn title(self) -> &'static str {
@@ -47,6 +49,7 @@ impl DetailTab {
             DetailTab::Roc => "ROC",
             DetailTab::Config => "Config",
             DetailTab::Log => "Log",
+            DetailTab::Calibration => "Calibration",
         }
     }
 

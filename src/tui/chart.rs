@@ -1,6 +1,6 @@
 //! Chart helpers shared by the curves, ROC and comparison views: series over epochs,
-//! smoothing and the log scale, bounds and labels, legends kept off the data, and the line and
-//! ROC charts themselves.
+//! smoothing and the log scale, bounds and labels, legends kept off the data, and the line,
+//! ROC and reliability charts themselves.
 
 use ratatui::prelude::*;
 use ratatui::symbols::Marker;
@@ -455,6 +455,45 @@ pub fn roc_chart(
         .block(block)
         .x_axis(axis(t, b, 1).title("FPR"))
         .y_axis(axis(t, b, 1).title("TPR"))
+        .legend_position(Some(LegendPosition::BottomRight))
+        .hidden_legend_constraints((Constraint::Ratio(2, 3), Constraint::Ratio(2, 3)));
+    f.render_widget(chart, area);
+}
+
+/// The reliability diagram of one split's metrics: each bin's observed tumour rate against
+/// its mean predicted probability, beside the diagonal a calibrated model follows.
+pub fn reliability_chart(f: &mut Frame, t: &Theme, m: &Metrics, area: Rect, epoch: usize) {
+    let diag = [(0.0, 0.0), (1.0, 1.0)];
+    let pts: Vec<(f64, f64)> = m
+        .reliability
+        .iter()
+        .map(|b| (b.mean_prob, b.observed))
+        .collect();
+    let (diag_style, diag_marker) = t.faint(t.marker());
+    let (style, marker) = t.series(0);
+    let datasets = vec![
+        line(
+            Some(t.legend_name("calibrated", diag_marker)),
+            diag_marker,
+            diag_style,
+            &diag,
+        ),
+        line(Some(t.legend_name("valid", marker)), marker, style, &pts),
+    ];
+    let mut block = t.block(
+        format!(" reliability, epoch {epoch}, ECE {:.4} ", m.ece),
+        false,
+    );
+    if compact(area) {
+        block = block.borders(Borders::TOP);
+    }
+    let b = [0.0, 1.0];
+    // An over-confident model's curve runs below the diagonal at the right, above it at the
+    // left: the bottom-right corner is where it least often goes.
+    let chart = Chart::new(datasets)
+        .block(block)
+        .x_axis(axis(t, b, 1).title("predicted"))
+        .y_axis(axis(t, b, 1).title("observed"))
         .legend_position(Some(LegendPosition::BottomRight))
         .hidden_legend_constraints((Constraint::Ratio(2, 3), Constraint::Ratio(2, 3)));
     f.render_widget(chart, area);

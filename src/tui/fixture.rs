@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::experiment::Experiment;
-use crate::metrics::{Confusion, Metrics};
+use crate::metrics::{Confusion, Metrics, ReliabilityBin};
 use crate::runs::{
     DataSummary, EpochSummary, Event, EventWriter, LogLevel, Record, SCHEMA_VERSION,
 };
@@ -105,6 +105,7 @@ pub fn fixture_metrics(auc: f64, loss: f64, n: u64, pos: u64) -> Metrics {
         }))
         .chain([[1.0, 1.0]])
         .collect();
+    let reliability = fixture_reliability(d, loss, n);
     let tp = c.tp as f64;
     let precision = tp / (c.tp + c.fp).max(1) as f64;
     let recall = tp / pos.max(1) as f64;
@@ -122,7 +123,45 @@ pub fn fixture_metrics(auc: f64, loss: f64, n: u64, pos: u64) -> Metrics {
         youden_threshold: 0.45,
         youden_confusion: at(d / 2.0 - 0.05),
         roc,
+        ece: reliability
+            .iter()
+            .map(|b| b.count as f64 / n as f64 * (b.observed - b.mean_prob).abs())
+            .sum(),
+        reliability,
     }
+}
+
+/// Reliability bins of an over-confident model: its tiles pile up at the extremes as the
+/// classes separate (`d`), and the truth lies nearer 0.5 than it says by the temperature
+/// `1 + loss`. Counts add up to `n`.
+fn fixture_reliability(d: f64, loss: f64, n: u64) -> Vec<ReliabilityBin> {
+    let bins = crate::metrics::CALIBRATION_BINS;
+    let centre = |k: usize| (k as f64 + 0.5) / bins as f64;
+    let weights: Vec<f64> = (0..bins)
+        .map(|k| ((centre(k) - 0.5).abs() * d * 2.0).exp())
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let mut left = n;
+    (0..bins)
+        .map(|k| {
+            let count = if k + 1 == bins {
+                left
+            } else {
+                ((weights[k] / total * n as f64).round() as u64).min(left)
+            };
+            left -= count;
+            let p = centre(k);
+            let logit = (p / (1.0 - p)).ln() / (1.0 + loss);
+            ReliabilityBin {
+                lo: k as f64 / bins as f64,
+                hi: (k + 1) as f64 / bins as f64,
+                count,
+                mean_prob: p,
+                observed: 1.0 / (1.0 + (-logit).exp()),
+            }
+        })
+        .filter(|b| b.count > 0)
+        .collect()
 }
 
 /// Events of fixture run `index`: `done` of `epochs` epochs completed; finished when
@@ -335,6 +374,8 @@ mod tests {
                 .all(|w| w[1][0] >= w[0][0] && w[1][1] >= w[0][1])
         );
         assert!(m.accuracy > 0.7 && m.accuracy < 0.95, "{}", m.accuracy);
+        assert_eq!(m.reliability.iter().map(|b| b.count).sum::<u64>(), 770);
+        assert!(m.ece > 0.01 && m.ece < 0.2, "{}", m.ece);
     }
 
     #[test]

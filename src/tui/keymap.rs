@@ -170,6 +170,7 @@ pub fn bindings() -> Vec<Binding> {
     b(Global, "3", A::Tab(DetailTab::Roc), "detail: ROC curve", false);
     b(Global, "4", A::Tab(DetailTab::Config), "detail: configuration", false);
     b(Global, "5", A::Tab(DetailTab::Log), "detail: log", false);
+    b(Global, "6", A::Tab(DetailTab::Calibration), "detail: calibration (reliability, ECE)", false);
     b(Global, "C", A::OpenCompare, "compare marked runs", true);
     b(Global, "Esc", A::Back, "back", false);
     // The detail's chart and epoch keys act from the runs list too, where the detail shows.

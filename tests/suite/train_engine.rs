@@ -180,6 +180,7 @@ fn cancel_stops_with_a_loadable_checkpoint() {
             tta: false,
             device: Some("cpu"),
             bad_tiles: None,
+            calibrated: true,
         },
         &fixture_kaggle_folder().path().display().to_string(),
     )
@@ -236,6 +237,7 @@ fn eval_and_predict_on_a_kaggle_folder() {
         tta: true,
         device: Some("cpu"),
         bad_tiles: None,
+        calibrated: true,
     };
     let m = infer::evaluate(&opts, &data.path().display().to_string()).unwrap();
     assert_eq!(m.n, 24);
@@ -270,6 +272,7 @@ fn a_bad_tile_in_an_eval_set_is_named_or_skipped_without_shifting_the_others() {
                 tta: false,
                 device: Some("cpu"),
                 bad_tiles,
+                calibrated: true,
             },
             &data.path().display().to_string(),
         )
@@ -315,6 +318,7 @@ fn several_runs_predict_as_an_ensemble_of_their_averaged_probabilities() {
             tta: false,
             device: Some("cpu"),
             bad_tiles: None,
+            calibrated: true,
         };
         infer::predict(&opts, data.path(), &out).unwrap();
         std::fs::read_to_string(out)

@@ -14,7 +14,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
     }
 }
 
-/// The caption line of the per-epoch tabs (confusion, ROC): which epoch is shown and how to
+/// The caption line of the per-epoch tabs (confusion, ROC, calibration): which epoch is shown and how to
 /// step. Returns the epoch index and the area below, or `None` before the first epoch ends.
 pub fn epoch_header(
     f: &mut Frame,

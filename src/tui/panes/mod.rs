@@ -6,6 +6,7 @@
 use super::action::Action;
 use crate::experiment::LauncherKind;
 
+pub mod calibration;
 pub mod compare;
 pub mod config;
 pub mod confirm;
