@@ -472,30 +472,33 @@ pub fn reliability_chart(f: &mut Frame, t: &Theme, m: &Metrics, area: Rect, epoc
     let (diag_style, diag_marker) = t.faint(t.marker());
     let (style, marker) = t.series(0);
     let datasets = vec![
-        line(
-            Some(t.legend_name("calibrated", diag_marker)),
-            diag_marker,
-            diag_style,
-            &diag,
-        ),
-        line(Some(t.legend_name("valid", marker)), marker, style, &pts),
+        line(None, diag_marker, diag_style, &diag),
+        line(None, marker, style, &pts),
     ];
-    let mut block = t.block(
-        format!(" reliability, epoch {epoch}, ECE {:.4} ", m.ece),
-        false,
-    );
+    let title = Line::from(format!(" reliability, epoch {epoch}, ECE {:.4} ", m.ece));
+    let mut block = t.block(title.clone(), false);
+    // The legend on the top border, off the curve (a small plot has no room inside); left
+    // out when it does not fit beside the title.
+    let named = [
+        ("calibrated".to_string(), diag_style, diag_marker),
+        ("valid".to_string(), style, marker),
+    ];
+    let legend = [false, true]
+        .into_iter()
+        .map(|tight| legend_line(t, &named, tight))
+        .find(|l| title.width() + l.width() + 4 <= area.width as usize);
+    if let Some(l) = legend {
+        block = block.title(l.right_aligned());
+    }
     if compact(area) {
         block = block.borders(Borders::TOP);
     }
     let b = [0.0, 1.0];
-    // An over-confident model's curve runs below the diagonal at the right, above it at the
-    // left: the bottom-right corner is where it least often goes.
     let chart = Chart::new(datasets)
         .block(block)
         .x_axis(axis(t, b, 1).title("predicted"))
         .y_axis(axis(t, b, 1).title("observed"))
-        .legend_position(Some(LegendPosition::BottomRight))
-        .hidden_legend_constraints((Constraint::Ratio(2, 3), Constraint::Ratio(2, 3)));
+        .legend_position(None);
     f.render_widget(chart, area);
 }
 

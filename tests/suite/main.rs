@@ -3,6 +3,7 @@
 
 mod support;
 
+mod calibration;
 mod cli;
 mod control;
 mod data_loader;

@@ -29,7 +29,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
             width: side.width - 1,
             ..side
         };
-        f.render_widget(Paragraph::new(lines), side);
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), side);
     } else {
         let lines = summary(t, run, e);
         let [chart, text] =
@@ -60,7 +60,7 @@ fn summary<'a>(t: &Theme, run: &RunState, e: &EpochSummary) -> Vec<Line<'a>> {
                 t.fg(Color::Green),
             ));
             lines.push(Line::raw(format!(
-                "ECE {:.4} {arrow} {:.4}, NLL {:.4} {arrow} {:.4}",
+                "ECE {:.3} {arrow} {:.3}, NLL {:.3} {arrow} {:.3}",
                 c.ece_before, c.ece_after, c.nll_before, c.nll_after
             )));
             if run.best_epoch.is_some_and(|b| b != c.epoch) {
