@@ -18,7 +18,7 @@ pub fn run(run_dir: &Path) -> Result<()> {
     println!("           before   after");
     println!("NLL        {:.4}   {:.4}", c.nll_before, c.nll_after);
     println!("ECE        {:.4}   {:.4}", c.ece_before, c.ece_after);
-    println!("AUC unchanged (a temperature keeps every ranking)");
+    println!("AUC and the 0.5 threshold's figures unchanged (a temperature keeps every ranking)");
     if let Some(p) = previous {
         println!(
             "replaced temperature {:.4} (fitted on epoch {})",

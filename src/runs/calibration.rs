@@ -2,7 +2,8 @@
 //! probability `p` becomes `sigmoid(logit(p) / T)`. `histoboard calibrate` fits `T` on a run's
 //! best-epoch validation predictions by minimising their negative log-likelihood and keeps it
 //! in the run folder (`calibration.toml`); `eval` and `predict` apply it. A temperature keeps
-//! every ranking, so AUC and the ROC curve do not change; ECE and the log-loss do.
+//! every ranking and maps 0.5 to itself, so AUC, the ROC curve and every figure at the 0.5
+//! threshold stay; the probabilities, ECE and the log-loss change.
 
 use std::path::Path;
 

@@ -224,6 +224,9 @@ fn eval_and_predict_apply_each_runs_temperature_and_the_auc_stays() {
     let cal = eval_json(&runs[..1], &data, &[]);
     assert_eq!(cal["temperatures"], serde_json::json!([temps[0]]));
     assert_eq!(cal["auc"], raw["auc"], "a temperature keeps every ranking");
+    for key in ["tp", "fp", "tn", "fn", "accuracy"] {
+        assert_eq!(cal[key], raw[key], "{key}: 0.5 stays 0.5");
+    }
     assert_ne!(cal["loss"], raw["loss"]);
     let off = eval_json(&runs[..1], &data, &["--no-calibration"]);
     assert_eq!(off["calibration"], false);
@@ -407,7 +410,10 @@ fn the_calibration_tab_shows_the_reliability_diagram_and_the_temperature() {
         screen.contains(&format!("temperature 1.420, fitted on epoch {best}")),
         "{screen}"
     );
-    assert!(screen.contains("ECE 0.081 → 0.019, NLL 0.410 → 0.370"), "{screen}");
+    assert!(
+        screen.contains("ECE 0.081 → 0.019, NLL 0.410 → 0.370"),
+        "{screen}"
+    );
     insta::assert_snapshot!("calibration_tab_fitted_100x30", screen);
 }
 
