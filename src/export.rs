@@ -563,7 +563,8 @@ pub fn write_all(runs: &[&RunState], out: &Path, now: f64) -> Result<Vec<PathBuf
         written.extend([svg, png]);
     }
     let csv = out.join("compare.csv");
-    write_atomic(&csv, compare::table(runs, now).to_csv().as_bytes())?;
+    let oof = compare::oof_aucs(runs);
+    write_atomic(&csv, compare::table(runs, now, &oof).to_csv().as_bytes())?;
     written.push(csv);
     Ok(written)
 }

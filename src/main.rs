@@ -159,11 +159,15 @@ struct SubmitArgs {
 enum DataCmd {
     /// Counts per label, tile size, bad tiles, and a few tiles drawn in the terminal.
     Inspect {
-        /// Kaggle zip, Kaggle folder or tile folder (default: the bundled sample).
-        path: Option<PathBuf>,
+        /// Kaggle zip, Kaggle folder, tile folder, `bundled` or `bundled-extra` (default: the
+        /// bundled sample); several are combined into one set, as a list in `data.source` is.
+        paths: Vec<String>,
     },
     /// Tiles per second from the zip and from the packed cache, with augmentation.
-    Bench { path: Option<PathBuf> },
+    Bench {
+        /// As for `inspect`: one source or several, combined.
+        paths: Vec<String>,
+    },
 }
 
 #[derive(Args)]

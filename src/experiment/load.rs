@@ -330,7 +330,7 @@ pub(crate) fn apply_override(table: &mut Table, o: &str) -> Result<(), Experimen
 /// fields always take the raw text, so `data.source=2024` stays a path.
 pub(crate) fn parse_value(raw: &str, kind: Kind) -> Value {
     let raw = raw.trim();
-    if matches!(kind, Kind::Text | Kind::OptText)
+    if matches!(kind, Kind::Text | Kind::OptText | Kind::Paths)
         && !(raw.starts_with('"') || raw.starts_with('\'') || raw.starts_with('['))
     {
         return Value::String(raw.to_string());
@@ -443,6 +443,14 @@ pub(crate) fn normalize_leaf(v: &mut Value, kind: Kind) -> Result<(), String> {
         Kind::Text | Kind::OptText => match v {
             Value::String(_) => Ok(()),
             other => Err(format!("expects a string, got {}", describe(other))),
+        },
+        Kind::Paths => match v {
+            Value::String(_) => Ok(()),
+            Value::Array(items) if items.iter().all(|i| i.is_str()) => Ok(()),
+            other => Err(format!(
+                "expects a string or a list of strings, like [\"bundled\", \"bundled-extra\"], got {}",
+                describe(other)
+            )),
         },
         Kind::Lines => match v {
             Value::Array(items) if items.iter().all(|i| i.is_str()) => Ok(()),

@@ -33,7 +33,7 @@ pub struct InferOptions<'a> {
 pub fn evaluate(opts: &InferOptions, data: &str) -> Result<Metrics> {
     let first = opts.run_dirs.first().context("no run to evaluate")?;
     let mut exp = super::load_run_config(first)?;
-    exp.data.source = data.to_string();
+    exp.data.source = data.into();
     exp.data.labels = None;
     exp.data.limit = 0;
     if let Some(policy) = opts.bad_tiles {

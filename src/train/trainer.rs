@@ -213,7 +213,7 @@ where
     let mut split = if ctx.resuming && paths.split().exists() {
         Split::load_csv(&ds, &paths.split()).context("loading the run's split")?
     } else {
-        let split = Split::stratified(ds.labels(), &exp.data.split)?;
+        let split = Split::stratified(ds.labels(), ds.groups(), &exp.data.split)?;
         split.save_csv(&ds, &paths.split())?;
         split
     };

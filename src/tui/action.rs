@@ -4,6 +4,7 @@
 //! and tested without a terminal; the shell turns effects into launches, saves and
 //! cancellations and feeds their outcomes back as actions.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -84,6 +85,8 @@ pub enum Action {
     Cancel,
     Resume,
     ToggleMark,
+    /// Open or close the CV set under the cursor (its folds under one row).
+    ToggleSet,
     OpenCompare,
     // Finding, sorting and pruning runs.
     /// `/`: type a filter for the focused list (it narrows as you type).
@@ -114,6 +117,8 @@ pub enum Action {
         freed: u64,
         errors: Vec<String>,
     },
+    /// From the shell: the out-of-fold AUC of complete CV sets, by set id.
+    OofRead(HashMap<String, f64>),
     /// From the shell: a run's note and tags as saved, or why not.
     MetaSaved {
         run_id: String,
@@ -209,6 +214,11 @@ pub enum Effect {
     },
     Resume {
         run_id: String,
+    },
+    /// Read the out-of-fold AUC of the complete CV sets among these runs (their folds'
+    /// predictions), for the comparison.
+    ReadOof {
+        runs: Vec<Arc<RunState>>,
     },
     /// Measure what pruning would free (reads the disk), then ask.
     DescribePrune {

@@ -12,6 +12,7 @@ use ratatui::layout::{Position, Rect};
 
 use crate::experiment::{Experiment, LauncherKind};
 use crate::gpu::GpuStat;
+use crate::runs::cv::CvSet;
 use crate::runs::{RunState, RunStatus};
 
 use super::action::{Action, DetailTab, Effect, Pane};
@@ -63,6 +64,13 @@ pub struct App {
     /// A one-line input under way (a filter, a run's note or tags).
     pub prompt: Option<Prompt>,
     pub marked: BTreeSet<String>,
+    /// The CV sets among `runs` (folds of one `folds = K` launch), each one row of the runs
+    /// list; kept with `runs` (see `keeping_run_selection`).
+    pub cv_sets: Vec<CvSet>,
+    /// Ids of the CV sets shown open, their folds under them.
+    pub open_sets: BTreeSet<String>,
+    /// Out-of-fold AUC of complete CV sets, by set id, as the shell read it for the comparison.
+    pub oof: HashMap<String, f64>,
     /// The header's device line: GPUs where `nvidia-smi` reports some, else the CPU
     /// threads (0 = not known, nothing shown).
     pub gpus: Vec<GpuStat>,
@@ -115,6 +123,9 @@ impl App {
             exp_filter: String::new(),
             prompt: None,
             marked: BTreeSet::new(),
+            cv_sets: Vec::new(),
+            open_sets: BTreeSet::new(),
+            oof: HashMap::new(),
             gpus: Vec::new(),
             cpu_threads: 0,
             tab: DetailTab::Curves,
@@ -189,6 +200,7 @@ impl App {
                 errors,
             } => panes::runs::pruned(self, delete, gone, freed, errors),
             Action::MetaSaved { run_id, result } => panes::runs::meta_saved(self, &run_id, result),
+            Action::OofRead(oof) => self.oof.extend(oof),
             Action::Resize { width, height } => self.size = Rect::new(0, 0, width, height),
             Action::RunsUpdated(runs) => return self.runs_updated(runs),
             Action::GpusUpdated(gpus) => self.gpus = gpus,
@@ -241,7 +253,30 @@ impl App {
                 .is_none_or(|r| r.status.is_active()),
             None => true,
         });
-        self.pump()
+        let mut effects = self.read_oof();
+        effects.extend(self.pump());
+        effects
+    }
+
+    /// Asks the shell for the out-of-fold AUC of the compared CV sets that just completed.
+    pub(crate) fn read_oof(&self) -> Vec<Effect> {
+        if self.compare.is_none() {
+            return Vec::new();
+        }
+        let marked = self.marked_runs();
+        let wanted = crate::runs::cv::sets(&marked)
+            .iter()
+            .any(|s| s.complete(&marked) && !self.oof.contains_key(&s.id));
+        if !wanted {
+            return Vec::new();
+        }
+        let runs = self
+            .runs
+            .iter()
+            .filter(|r| self.marked.contains(&r.id))
+            .cloned()
+            .collect();
+        vec![Effect::ReadOof { runs }]
     }
 
     fn launched(&mut self, ticket: u64, result: Result<String, String>) -> Vec<Effect> {
@@ -432,6 +467,7 @@ impl App {
                     self.message = Some((true, "mark at least two runs (m) to compare".into()));
                 } else {
                     self.compare = Some(CompareState::default());
+                    return self.read_oof();
                 }
             }
             // Each pane's keys act whichever pane has the focus (the key map decides where
@@ -440,6 +476,7 @@ impl App {
                 return panes::experiments::on_action(self, action);
             }
             Action::ToggleMark
+            | Action::ToggleSet
             | Action::Cancel
             | Action::Resume
             | Action::SortNext

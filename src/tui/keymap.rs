@@ -190,6 +190,7 @@ pub fn bindings() -> Vec<Binding> {
     b(Experiments, "C-u", A::HalfPageUp, "half a page up", false);
 
     b(Runs, "m Space", A::ToggleMark, "mark for comparison", true);
+    b(Runs, "o", A::ToggleSet, "open / close a CV set (its folds under one row)", false);
     b(Runs, "c", A::Cancel, "cancel run", true);
     b(Runs, "r", A::Resume, "resume stopped run", true);
     b(Runs, "Enter", A::Focus(Pane::Detail), "open detail", false);

@@ -288,6 +288,10 @@ impl Shell {
                     .map_err(|e| format!("cannot resume {run_id}: {e:#}"));
                 self.send(Action::Outcome(result));
             }
+            Effect::ReadOof { runs } => {
+                let refs: Vec<&RunState> = runs.iter().map(|r| &**r).collect();
+                self.send(Action::OofRead(crate::runs::compare::oof_aucs(&refs)));
+            }
             Effect::DescribePrune { ids, delete } => {
                 let what = prune::describe(&self.control.runs_dir(), &ids);
                 self.send(Action::PruneDescribed { ids, delete, what });

@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use ratatui::prelude::*;
-use ratatui::widgets::{Block, Paragraph, Tabs};
+use ratatui::widgets::{Block, Paragraph, Tabs, Wrap};
 
 use super::{config, confusion, curves, log, roc, step_index};
 use crate::tui::action::{Action, DetailTab, Effect, Pane};
@@ -150,12 +150,19 @@ pub fn click(app: &mut App, area: Rect, col: u16, row: u16) {
 pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let focused = app.focus == Pane::Detail && app.form.is_none();
     let Some(run) = app.selected_run() else {
-        let msg = if app.queue.is_empty() {
-            "No run selected. Launch an experiment with l."
-        } else {
-            "Queued: waits for a free slot."
+        let msg = match app.selected_set() {
+            Some(s) => format!(
+                "CV set {}: {} folds of one experiment. o shows them (one row each), m marks \
+                 them all, C compares their mean ± sd and out-of-fold AUC.",
+                s.name, s.folds
+            ),
+            None if app.queue.is_empty() => {
+                "No run selected. Launch an experiment with l.".to_string()
+            }
+            None => "Queued: waits for a free slot.".to_string(),
         };
-        f.render_widget(Paragraph::new(msg).block(t.block(" Run ", focused)), area);
+        let msg = Paragraph::new(msg).wrap(Wrap { trim: true });
+        f.render_widget(msg.block(t.block(" Run ", focused)), area);
         return;
     };
     let mut title = vec![
