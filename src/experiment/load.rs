@@ -345,6 +345,15 @@ pub(crate) fn parse_value(raw: &str, kind: Kind) -> Value {
         // "32, 64, 128" for a list field: the brackets are implied.
         // A bare line for a list of lines is one line.
         None if kind == Kind::Lines => Value::Array(vec![Value::String(raw.to_string())]),
+        // `[bundled, data/x.zip]` typed without quotes: the brackets say it is a list.
+        None if kind == Kind::Paths && raw.starts_with('[') && raw.ends_with(']') => Value::Array(
+            raw[1..raw.len() - 1]
+                .split(',')
+                .map(|s| s.trim().trim_matches(['"', '\'']))
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
+        ),
         None if kind.is_list() => format!("v = [{raw}]")
             .parse::<Table>()
             .ok()
@@ -539,6 +548,17 @@ mod tests {
         assert_eq!(
             parse_value("16, 32", Kind::List),
             Value::Array(vec![Value::Integer(16), Value::Integer(32)])
+        );
+        assert_eq!(
+            parse_value("[bundled, data/x.zip]", Kind::Paths),
+            Value::Array(vec![
+                Value::String("bundled".into()),
+                Value::String("data/x.zip".into())
+            ])
+        );
+        assert_eq!(
+            parse_value("data/x.zip", Kind::Paths),
+            Value::String("data/x.zip".into())
         );
         // A newline must not smuggle in a second key.
         assert_eq!(

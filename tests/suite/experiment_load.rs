@@ -34,6 +34,7 @@ const WEIGHTS: &str = "data/weights/efficientnet_lite0-imagenet.safetensors";
 fn shipped_experiments_load_with_expected_run_counts() {
     let expected = [
         ("effnet-lite0-transfer.toml", 1),
+        ("quick-extra.toml", 1),
         ("seed-cnn-2.toml", 1),
         ("seed-cnn-3.toml", 1),
         ("seed-cnn-5.toml", 1),
