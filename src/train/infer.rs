@@ -36,6 +36,8 @@ pub fn evaluate(opts: &InferOptions, data: &str) -> Result<Metrics> {
     exp.data.source = data.into();
     exp.data.labels = None;
     exp.data.limit = 0;
+    // Every tile is scored, none split: the set needs no group column.
+    exp.data.split.group.clear();
     if let Some(policy) = opts.bad_tiles {
         exp.data.bad_tiles = policy;
     }

@@ -538,7 +538,7 @@ impl App {
     }
 
     /// What export writes: the marked runs when the comparison is open or runs are marked,
-    /// else the selected run.
+    /// else the selected run (or the selected CV set's folds).
     pub fn export_runs(&self) -> Vec<Arc<RunState>> {
         if self.compare.is_some() || !self.marked.is_empty() {
             return self
@@ -548,11 +548,15 @@ impl App {
                 .cloned()
                 .collect();
         }
-        self.run_sel
-            .checked_sub(self.queue.len())
-            .and_then(|i| self.runs.get(i))
+        let ids: Vec<&String> = match (self.selected_set(), self.selected_run()) {
+            (Some(set), _) => set.runs.iter().collect(),
+            (None, Some(r)) => vec![&r.id],
+            (None, None) => Vec::new(),
+        };
+        self.runs
+            .iter()
+            .filter(|r| ids.contains(&&r.id))
             .cloned()
-            .into_iter()
             .collect()
     }
 

@@ -404,4 +404,17 @@ fn a_run_trains_on_two_sources_split_by_slide() {
             slide_of(i)
         );
     }
+    // Evaluating it needs no slide column: a set is scored whole, not split.
+    let c = dir.path().join("c");
+    std::fs::create_dir_all(&c).unwrap();
+    let plain = kaggle_folder(&c, &tiles[..20], &crate::support::labels_csv(&tiles[..20]));
+    let opts = InferOptions {
+        run_dirs: std::slice::from_ref(&out.run_dir),
+        which: Which::Last,
+        tta: false,
+        device: Some("cpu"),
+        bad_tiles: None,
+    };
+    let m = infer::evaluate(&opts, &plain.display().to_string()).expect("eval without groups");
+    assert_eq!(m.n, 20);
 }

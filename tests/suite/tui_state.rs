@@ -1424,6 +1424,8 @@ fn a_cv_set_groups_its_folds_under_one_row_that_opens_and_closes() {
     app.update(Action::ToggleSet);
     assert_eq!(ids(&app).len(), 3);
     assert_eq!(app.run_sel, set_row(&app));
+    // Export from the set's row takes its folds.
+    assert_eq!(app.export_runs().len(), 3);
     // `m` on the set marks every fold, again unmarks them.
     app.update(Action::ToggleMark);
     assert_eq!(app.marked.iter().cloned().collect::<Vec<_>>(), folds);
