@@ -42,6 +42,24 @@ impl Kind {
         }
     }
 
+    /// Short, for the dashboard's view switch.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::FalsePositive => "false positives",
+            Kind::FalseNegative => "false negatives",
+            Kind::Uncertain => "most uncertain",
+        }
+    }
+
+    /// The next group, round the three.
+    pub fn next(self) -> Kind {
+        match self {
+            Kind::FalsePositive => Kind::FalseNegative,
+            Kind::FalseNegative => Kind::Uncertain,
+            Kind::Uncertain => Kind::FalsePositive,
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Kind::FalsePositive => "most confident false positives (label 0, prob >= 0.5)",
@@ -51,7 +69,7 @@ impl Kind {
     }
 
     /// What an empty group means.
-    fn none(self) -> &'static str {
+    pub fn none(self) -> &'static str {
         match self {
             Kind::FalsePositive => "none: no normal tile scored >= 0.5",
             Kind::FalseNegative => "none: no tumour tile scored < 0.5",
@@ -153,8 +171,8 @@ pub fn predictions_file(
         ),
         _ if best.is_file() => Ok(best),
         _ => bail!(
-            "{} is missing: the run has no finished epoch yet. Let it train, or score a labelled \
-             set with its checkpoint: histoboard errors {} --data PATH --out DIR",
+            "{} is missing (a run writes it when its first epoch ends). Let it train, or score a \
+             labelled set with its checkpoint: histoboard errors {} --data PATH --out DIR",
             best.display(),
             run_dir.display()
         ),
