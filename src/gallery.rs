@@ -47,7 +47,7 @@ impl Kind {
         match self {
             Kind::FalsePositive => "false positives",
             Kind::FalseNegative => "false negatives",
-            Kind::Uncertain => "most uncertain",
+            Kind::Uncertain => "uncertain",
         }
     }
 

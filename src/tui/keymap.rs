@@ -179,7 +179,7 @@ pub fn bindings() -> Vec<Binding> {
     b(Global, "Z", A::SmoothLess, "charts: less smoothing", false);
     b(Global, "y", A::ToggleLogScale, "loss charts: log / linear scale", false);
     b(Global, "x", A::Export, "export charts (marked runs, else the selected)", false);
-    b(Global, "v", A::GalleryView, "gallery: false positives / false negatives / uncertain", false);
+    b(Global, "v", A::GalleryView, "gallery: next group (FP / FN / uncertain)", false);
     b(Global, "o", A::ToggleSaliency, "gallery: saliency overlay on / off", false);
 
     b(Experiments, "l Enter", A::Launch, "launch (as its `launcher` says)", true);

@@ -196,7 +196,7 @@ fn a_gallery_draws_as_half_blocks_with_captions() {
     app.truecolor = true;
     open_with_gallery(&mut app);
     let screen = render_once(&app, 100, 30);
-    assert!(screen.contains("false positives (2)"), "{screen}");
+    assert!(screen.contains("false positives 2"), "{screen}");
     assert!(
         screen.contains("aaaa1111 y=0") && screen.contains("p=0.970"),
         "{screen}"

@@ -169,7 +169,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
         } else {
             Style::new()
         };
-        spans.push(Span::styled(format!("{} ({n})", k.label()), style));
+        spans.push(Span::styled(format!("{} {n}", k.label()), style));
         spans.push(Span::raw("  "));
     }
     let overlay = if app.errors.saliency { "on" } else { "off" };
