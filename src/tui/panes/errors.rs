@@ -177,7 +177,9 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
         format!("v view  o saliency {overlay}"),
         t.dim(),
     ));
-    f.render_widget(Paragraph::new(Line::from(spans)), bar);
+    let bar_line = Line::from(spans);
+    let bar_used = bar_line.width();
+    f.render_widget(Paragraph::new(bar_line), bar);
     let loaded = match got {
         None => {
             f.render_widget(
@@ -201,16 +203,31 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
         f.render_widget(Paragraph::new(view.none()).style(t.dim()), grid);
         return;
     }
-    // The largest tiles that still put a row of them (up to 4) on screen.
-    let fits = |side: usize| {
+    // The largest tiles that show the whole group, else the size that shows the most.
+    let layout = |side: usize| {
         let cols = (grid.width as usize + 1) / (side + 1);
         let rows = grid.height as usize / (side / 2 + 2);
-        (cols >= tiles.len().min(4) && rows >= 1).then_some((cols.max(1), rows))
+        (side, cols.max(1), rows, (cols * rows).min(tiles.len()))
     };
-    let (side, (cols, rows)) = SIDES
+    let sizes = SIDES.map(layout);
+    let (side, cols, rows, shown) = sizes
         .iter()
-        .find_map(|&s| fits(s).map(|c| (s, c)))
-        .unwrap_or((16, (grid.width as usize / 17, grid.height as usize / 10)));
+        .find(|l| l.3 == tiles.len())
+        .or_else(|| sizes.iter().rev().max_by_key(|l| l.3))
+        .copied()
+        .unwrap_or(layout(16));
+    if shown < tiles.len() {
+        let note = format!(
+            "  {shown} of {} shown: a larger window shows more",
+            tiles.len()
+        );
+        let w = note.chars().count() as u16;
+        // Only where it leaves the view switch and its keys readable.
+        if bar_used + w as usize <= bar.width as usize {
+            let at = Rect::new(bar.right() - w, bar.y, w, 1);
+            f.render_widget(Paragraph::new(note).style(t.dim()), at);
+        }
+    }
     for (k, p) in tiles.iter().enumerate().take(cols * rows) {
         let (c, r) = (k % cols, k / cols);
         let x = grid.x + (c * (side + 1)) as u16;
