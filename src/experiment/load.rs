@@ -62,6 +62,23 @@ pub fn load_run_config_str(
     resolve(path, text, name, base_dir, &[], false)
 }
 
+/// Reads a run folder's resolved experiment (its `config.toml`).
+pub fn load_run_config(run_dir: &Path) -> anyhow::Result<Experiment> {
+    use anyhow::Context;
+    let path = crate::runs::RunPaths::new(run_dir).config();
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let name = run_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("run");
+    let mut exps = load_run_config_str(&text, name, &path)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("parsing {}", path.display()))?;
+    exps.pop()
+        .with_context(|| format!("{} holds no experiment", path.display()))
+}
+
 /// Every `*.toml` in `dir`, sorted by file name, each with its load result.
 /// An unreadable folder yields an empty list (the dashboard shows "none").
 pub fn discover(dir: &Path) -> Vec<(PathBuf, Result<Vec<Experiment>, ExperimentError>)> {

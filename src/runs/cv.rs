@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::paths::RunPaths;
 use super::state::{RunState, RunStatus};
@@ -39,29 +39,19 @@ pub fn summary(runs: &[&RunState]) -> Result<CvSummary> {
     let mut repeated_ids = 0;
     for r in runs {
         let path = RunPaths::new(&r.dir).predictions();
-        let mut rdr = csv::Reader::from_path(&path).with_context(|| {
-            format!(
-                "reading {} (a run writes it at its best epoch; has {} finished one?)",
+        if !path.is_file() {
+            bail!(
+                "{} is missing (a run writes it at its best epoch; has {} finished one?)",
                 path.display(),
                 r.id
-            )
-        })?;
-        for (i, row) in rdr.records().enumerate() {
-            let row = row.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
-            let field = |k: usize| row.get(k).unwrap_or("");
-            let label: u8 = field(1)
-                .trim()
-                .parse()
-                .with_context(|| format!("{}:{}: label {:?}", path.display(), i + 2, field(1)))?;
-            let prob: f32 = field(2)
-                .trim()
-                .parse()
-                .with_context(|| format!("{}:{}: prob {:?}", path.display(), i + 2, field(2)))?;
-            if !seen.insert(field(0).to_string()) {
+            );
+        }
+        for p in super::predictions::read(&path)? {
+            if !seen.insert(p.id) {
                 repeated_ids += 1;
             }
-            labels.push(label);
-            probs.push(prob);
+            labels.push(p.label);
+            probs.push(p.prob);
         }
     }
     let folds: Vec<(String, Option<f64>)> = runs

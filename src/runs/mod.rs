@@ -1,7 +1,8 @@
 //! The run: its event stream on disk and the one state folded from it.
 //!
 //! - [`event`]: the record types (the contract between trainer and dashboard).
-//! - [`paths`]: a run folder's layout and run ids.
+//! - [`paths`]: a run folder's layout and run ids; [`predictions`]: its per-tile
+//!   validation predictions (`id,label,prob`).
 //! - [`writer`]: [`EventWriter`], used by the trainer (also keeps `metrics.csv`).
 //! - [`tail`]: [`Tail`], incremental reading of a growing `events.jsonl`.
 //! - [`state`]: [`RunState`], a run folded from its records (the scheduler's word included);
@@ -22,6 +23,7 @@ pub mod fake;
 pub mod launch;
 pub mod meta;
 pub mod paths;
+pub mod predictions;
 pub mod process;
 pub mod prune;
 pub mod series;

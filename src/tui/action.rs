@@ -30,15 +30,17 @@ pub enum DetailTab {
     Roc,
     Config,
     Log,
+    Errors,
 }
 
 impl DetailTab {
-    pub const ALL: [DetailTab; 5] = [
+    pub const ALL: [DetailTab; 6] = [
         DetailTab::Curves,
         DetailTab::Confusion,
         DetailTab::Roc,
         DetailTab::Config,
         DetailTab::Log,
+        DetailTab::Errors,
     ];
 
     pub fn title(self) -> &'static str {
@@ -48,6 +50,7 @@ impl DetailTab {
             DetailTab::Roc => "ROC",
             DetailTab::Config => "Config",
             DetailTab::Log => "Log",
+            DetailTab::Errors => "Errors",
         }
     }
 
@@ -135,6 +138,16 @@ pub enum Action {
     SmoothLess,
     /// Loss charts: linear or log y-axis.
     ToggleLogScale,
+    /// Error gallery: the next group (false positives, false negatives, most uncertain).
+    GalleryView,
+    /// Error gallery: saliency maps over the tiles, or not.
+    ToggleSaliency,
+    /// From the shell: a run's error gallery for one epoch (`None`: the best), or why not.
+    GalleryLoaded {
+        run_id: String,
+        epoch: Option<usize>,
+        result: Result<Arc<crate::gallery::Loaded>, String>,
+    },
     /// Writes the charts of what is shown (the marked runs, else the selected one) to files.
     Export,
     /// Clears the text being typed.
@@ -240,6 +253,13 @@ pub enum Effect {
         original: PathBuf,
         new_path: PathBuf,
         experiment: Box<Experiment>,
+    },
+    /// Reads a run's error gallery (predictions, tile pixels, saliency maps) off the UI thread.
+    LoadGallery {
+        run_dir: PathBuf,
+        run_id: String,
+        epoch: Option<usize>,
+        best_epoch: Option<usize>,
     },
     /// Writes the runs' charts and comparison table into `dir` (`export::write_all`).
     Export {

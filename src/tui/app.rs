@@ -24,6 +24,7 @@ use super::panes;
 // The panes' state types, where they were before the panes had modules of their own.
 pub use super::panes::compare::{CompareState, CompareTable};
 pub use super::panes::confirm::Confirm;
+pub use super::panes::errors::ErrorsState;
 pub use super::panes::form::FormState;
 pub use super::panes::prompt::{Prompt, PromptKind};
 pub use super::panes::runs::{RunSort, SortKey};
@@ -83,6 +84,10 @@ pub struct App {
     pub detail_scroll: u16,
     /// Smoothing and the loss scale of every chart.
     pub charts: ChartOpts,
+    /// The error gallery: its view, overlay, and the gallery read for the selected run.
+    pub errors: ErrorsState,
+    /// The terminal shows 24-bit colour (`COLORTERM`); else images use the 256-colour palette.
+    pub truecolor: bool,
 
     pub queue: VecDeque<Pending>,
     /// Thread launches holding a slot: ticket -> run id once known.
@@ -132,6 +137,8 @@ impl App {
             cm_epoch: None,
             detail_scroll: 0,
             charts: ChartOpts::default(),
+            errors: ErrorsState::default(),
+            truecolor: false,
             queue: VecDeque::new(),
             active: HashMap::new(),
             next_ticket: 1,
@@ -177,6 +184,13 @@ impl App {
     }
 
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        let mut effects = self.apply(action);
+        // Whatever changed the run, its epochs or the tab, the Errors tab asks for what it shows.
+        effects.extend(panes::errors::request(self));
+        effects
+    }
+
+    fn apply(&mut self, action: Action) -> Vec<Effect> {
         // Ticks only matter to the screen while something runs (elapsed, ETA).
         if let Action::Tick(now) = action {
             self.now = now;
@@ -201,6 +215,11 @@ impl App {
             } => panes::runs::pruned(self, delete, gone, freed, errors),
             Action::MetaSaved { run_id, result } => panes::runs::meta_saved(self, &run_id, result),
             Action::OofRead(oof) => self.oof.extend(oof),
+            Action::GalleryLoaded {
+                run_id,
+                epoch,
+                result,
+            } => panes::errors::loaded(self, run_id, epoch, result),
             Action::Resize { width, height } => self.size = Rect::new(0, 0, width, height),
             Action::RunsUpdated(runs) => return self.runs_updated(runs),
             Action::GpusUpdated(gpus) => self.gpus = gpus,
@@ -502,6 +521,9 @@ impl App {
                 }
             }
             Action::Export => return self.export(),
+            Action::GalleryView | Action::ToggleSaliency => {
+                return panes::errors::on_action(self, action);
+            }
             _ => {}
         }
         Vec::new()

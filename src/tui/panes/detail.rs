@@ -1,12 +1,12 @@
 //! The selected run's detail: its title, the tab bar, and each tab's own module
-//! (curves, confusion, ROC, config, log). Owns the tab, scroll and epoch keys.
+//! (curves, confusion, ROC, config, log, errors). Owns the tab, scroll and epoch keys.
 
 use std::ops::Range;
 
 use ratatui::prelude::*;
 use ratatui::widgets::{Block, Paragraph, Tabs, Wrap};
 
-use super::{config, confusion, curves, log, roc, step_index};
+use super::{config, confusion, curves, errors, log, roc, step_index};
 use crate::tui::action::{Action, DetailTab, Effect, Pane};
 use crate::tui::app::App;
 use crate::tui::layout;
@@ -128,7 +128,10 @@ fn step_epoch(app: &mut App, action: &Action) {
         _ if app.cm_epoch.is_some() && app.cm_epoch == best => None,
         _ => best,
     };
-    if !matches!(app.tab, DetailTab::Confusion | DetailTab::Roc) {
+    if !matches!(
+        app.tab,
+        DetailTab::Confusion | DetailTab::Roc | DetailTab::Errors
+    ) {
         app.tab = DetailTab::Confusion;
     }
 }
@@ -214,5 +217,6 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         DetailTab::Roc => roc::draw(f, app, t, run, body),
         DetailTab::Config => config::draw(f, app, run, body),
         DetailTab::Log => log::draw(f, app, t, run, body),
+        DetailTab::Errors => errors::draw(f, app, t, run, body),
     }
 }
