@@ -15,10 +15,10 @@ use crate::runs::{RunState, write_atomic};
 /// An RGB colour.
 pub type Rgb = [u8; 3];
 
-const BLACK: Rgb = [0, 0, 0];
-const GREY: Rgb = [150, 150, 150];
+pub(crate) const BLACK: Rgb = [0, 0, 0];
+pub(crate) const GREY: Rgb = [150, 150, 150];
 const LIGHT: Rgb = [225, 225, 225];
-const WHITE: Rgb = [255, 255, 255];
+pub(crate) const WHITE: Rgb = [255, 255, 255];
 /// Okabe-Ito: told apart with every common colour-vision deficiency.
 const PALETTE: [Rgb; 7] = [
     [0, 114, 178],
@@ -48,6 +48,14 @@ pub enum Shape {
         fill: Option<Rgb>,
         stroke: Option<Rgb>,
     },
+    /// An RGB image (row-major, `width` x `height` pixels) at its top-left corner, drawn 1:1.
+    Image {
+        x: f64,
+        y: f64,
+        width: u32,
+        height: u32,
+        rgb: Vec<u8>,
+    },
     /// Text in 8 px cells times `scale`, anchored at its left (or centre when `centred`).
     Text {
         x: f64,
@@ -68,7 +76,7 @@ pub struct Scene {
 }
 
 impl Scene {
-    fn new(width: u32, height: u32) -> Scene {
+    pub(crate) fn new(width: u32, height: u32) -> Scene {
         let mut s = Scene {
             width,
             height,
@@ -78,7 +86,15 @@ impl Scene {
         s
     }
 
-    fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, fill: Option<Rgb>, stroke: Option<Rgb>) {
+    pub(crate) fn rect(
+        &mut self,
+        x: f64,
+        y: f64,
+        w: f64,
+        h: f64,
+        fill: Option<Rgb>,
+        stroke: Option<Rgb>,
+    ) {
         self.shapes.push(Shape::Rect {
             x,
             y,
@@ -89,7 +105,7 @@ impl Scene {
         });
     }
 
-    fn line(&mut self, points: Vec<(f64, f64)>, color: Rgb, width: f64, dashed: bool) {
+    pub(crate) fn line(&mut self, points: Vec<(f64, f64)>, color: Rgb, width: f64, dashed: bool) {
         self.shapes.push(Shape::Line {
             points,
             color,
@@ -98,12 +114,29 @@ impl Scene {
         });
     }
 
-    fn text(&mut self, x: f64, y: f64, text: impl Into<String>, color: Rgb, scale: u32) {
+    pub(crate) fn text(&mut self, x: f64, y: f64, text: impl Into<String>, color: Rgb, scale: u32) {
         self.put_text(x, y, text.into(), color, scale, false);
     }
 
-    fn centred(&mut self, x: f64, y: f64, text: impl Into<String>, color: Rgb, scale: u32) {
+    pub(crate) fn centred(
+        &mut self,
+        x: f64,
+        y: f64,
+        text: impl Into<String>,
+        color: Rgb,
+        scale: u32,
+    ) {
         self.put_text(x, y, text.into(), color, scale, true);
+    }
+
+    pub(crate) fn image(&mut self, x: f64, y: f64, width: u32, height: u32, rgb: Vec<u8>) {
+        self.shapes.push(Shape::Image {
+            x,
+            y,
+            width,
+            height,
+            rgb,
+        });
     }
 
     fn put_text(&mut self, x: f64, y: f64, text: String, color: Rgb, scale: u32, centred: bool) {
@@ -161,6 +194,18 @@ impl Scene {
                     "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"{}\" stroke=\"{}\"/>",
                     fill.map_or("none".into(), hex),
                     stroke.map_or("none".into(), hex)
+                ),
+                Shape::Image {
+                    x,
+                    y,
+                    width,
+                    height,
+                    rgb,
+                } => writeln!(
+                    out,
+                    "<image x=\"{x:.1}\" y=\"{y:.1}\" width=\"{width}\" height=\"{height}\" \
+                     style=\"image-rendering:pixelated\" href=\"data:image/png;base64,{}\"/>",
+                    base64(&png_of(*width, *height, rgb).unwrap_or_default())
                 ),
                 Shape::Text {
                     x,
@@ -239,6 +284,25 @@ impl Scene {
                         }
                     }
                 }
+                Shape::Image {
+                    x,
+                    y,
+                    width,
+                    height,
+                    rgb,
+                } => {
+                    for (k, px) in rgb.chunks_exact(3).enumerate() {
+                        let (dx, dy) = ((k as u32 % width) as i64, (k as u32 / width) as i64);
+                        if dy < *height as i64 {
+                            put(
+                                &mut img,
+                                *x as i64 + dx,
+                                *y as i64 + dy,
+                                [px[0], px[1], px[2]],
+                            );
+                        }
+                    }
+                }
                 Shape::Text {
                     x,
                     y,
@@ -253,15 +317,47 @@ impl Scene {
                 }
             }
         }
-        let mut bytes = Vec::new();
-        image::DynamicImage::ImageRgb8(img)
-            .write_to(
-                &mut std::io::Cursor::new(&mut bytes),
-                image::ImageFormat::Png,
-            )
-            .context("encoding a PNG")?;
-        Ok(bytes)
+        encode_png(image::DynamicImage::ImageRgb8(img))
     }
+}
+
+/// PNG bytes of an image (the one PNG encoder of charts, contact sheets and saliency maps).
+pub fn encode_png(img: image::DynamicImage) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .context("encoding a PNG")?;
+    Ok(bytes)
+}
+
+fn png_of(width: u32, height: u32, rgb: &[u8]) -> Result<Vec<u8>> {
+    let img = image::RgbImage::from_raw(width, height, rgb.to_vec())
+        .context("image pixels do not match its size")?;
+    encode_png(image::DynamicImage::ImageRgb8(img))
+}
+
+/// Standard base64 with padding: images inside SVG files as `data:` URIs.
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * k) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn xml_escape(s: &str) -> String {
@@ -563,7 +659,24 @@ pub fn write_all(runs: &[&RunState], out: &Path, now: f64) -> Result<Vec<PathBuf
         written.extend([svg, png]);
     }
     let csv = out.join("compare.csv");
-    write_atomic(&csv, compare::table(runs, now).to_csv().as_bytes())?;
+    let oof = compare::oof_aucs(runs);
+    write_atomic(&csv, compare::table(runs, now, &oof).to_csv().as_bytes())?;
     written.push(csv);
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_rfc_examples() {
+        for (plain, coded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+        ] {
+            assert_eq!(super::base64(plain.as_bytes()), coded);
+        }
+    }
 }

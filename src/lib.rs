@@ -11,6 +11,7 @@
 //! - [`runs`]: the run: its event stream on disk (write, tail), the one state folded from it.
 //! - [`control`]: launch, cancel and resume of every kind of run (thread, detached, Slurm).
 //! - [`export`]: charts of runs as SVG and PNG, the comparison as CSV.
+//! - [`gallery`]: the error gallery: a run's worst tiles ranked, read and laid out.
 //! - [`gpu`]: live GPU figures (name, utilisation, memory) for the dashboard.
 //! - [`slurm`]: experiments as Slurm job arrays, and their scheduler states.
 //! - [`tui`]: the dashboard; reads run events; knows nothing of burn.
@@ -19,6 +20,7 @@ pub mod control;
 pub mod data;
 pub mod experiment;
 pub mod export;
+pub mod gallery;
 pub mod gpu;
 pub mod kernels;
 pub mod metrics;

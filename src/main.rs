@@ -76,6 +76,9 @@ enum Command {
         #[arg(required = true)]
         runs: Vec<PathBuf>,
     },
+    /// The tiles a run gets most wrong (confident false positives and negatives, the most
+    /// uncertain) as a contact sheet PNG and a CSV.
+    Errors(ErrorsArgs),
     /// Write the curves, ROC and confusion of runs as SVG and PNG, and their comparison as CSV.
     Export {
         /// Run folders (runs/<run-id>); several are drawn on the same charts.
@@ -165,11 +168,15 @@ struct SubmitArgs {
 enum DataCmd {
     /// Counts per label, tile size, bad tiles, and a few tiles drawn in the terminal.
     Inspect {
-        /// Kaggle zip, Kaggle folder or tile folder (default: the bundled sample).
-        path: Option<PathBuf>,
+        /// Kaggle zip, Kaggle folder, tile folder, `bundled` or `bundled-extra` (default: the
+        /// bundled sample); several are combined into one set, as a list in `data.source` is.
+        paths: Vec<String>,
     },
     /// Tiles per second from the zip and from the packed cache, with augmentation.
-    Bench { path: Option<PathBuf> },
+    Bench {
+        /// As for `inspect`: one source or several, combined.
+        paths: Vec<String>,
+    },
 }
 
 #[derive(Args)]
@@ -226,6 +233,34 @@ struct EvalArgs {
     /// (calibration.toml).
     #[arg(long)]
     no_calibration: bool,
+}
+
+#[derive(Args)]
+struct ErrorsArgs {
+    /// The run folder (runs/<run-id>).
+    run_dir: PathBuf,
+    /// A labelled set to score with the run's checkpoint (Kaggle zip or folder, or `bundled`);
+    /// without it, the run's validation split and its best epoch's predictions, no model run.
+    #[arg(long)]
+    data: Option<String>,
+    /// With --data: the checkpoint that scores; with --saliency: the one explained.
+    #[arg(long, value_enum, default_value = "best")]
+    checkpoint: Which,
+    /// With --data: average the 8 flips and rotations of each tile.
+    #[arg(long)]
+    tta: bool,
+    /// Tiles in each group.
+    #[arg(long, default_value_t = histoboard::gallery::DEFAULT_TOP)]
+    top: usize,
+    /// Folder for errors.png and errors.csv (created).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also compute input-gradient saliency maps (into the run's saliency/<checkpoint>/, where
+    /// the dashboard finds them) and errors-saliency.png.
+    #[arg(long)]
+    saliency: bool,
+    #[arg(long)]
+    device: Option<String>,
 }
 
 #[derive(Args)]
@@ -321,6 +356,7 @@ fn main() -> ExitCode {
         Some(Command::Runs(cmd)) => cli::runs::run(cmd),
         Some(Command::Cv { runs }) => cli::cv::run(&runs),
         Some(Command::Export { runs, out }) => cli::export::run(&runs, &out),
+        Some(Command::Errors(args)) => cli::errors::run(args),
     };
     cli::exit_code(result.map(|()| ExitCode::SUCCESS))
 }

@@ -9,16 +9,11 @@ use crate::DataCmd;
 pub fn run(cmd: DataCmd) -> Result<()> {
     let stdout = std::io::stdout();
     match cmd {
-        DataCmd::Inspect { path } => data::inspect(
-            path.as_deref(),
-            &mut stdout.lock(),
-            &data::InspectOptions::default(),
-        ),
-        DataCmd::Bench { path } => data::bench(
-            path.as_deref(),
-            &data::BenchOptions::default(),
-            &mut stdout.lock(),
-        )
-        .map(|_| ()),
+        DataCmd::Inspect { paths } => {
+            data::inspect(&paths, &mut stdout.lock(), &data::InspectOptions::default())
+        }
+        DataCmd::Bench { paths } => {
+            data::bench(&paths, &data::BenchOptions::default(), &mut stdout.lock()).map(|_| ())
+        }
     }
 }

@@ -23,7 +23,11 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     for dir in &args.run_dirs {
         trained_on.push(train::load_run_config(dir)?.data.source);
     }
-    if trained_on.iter().any(|t| same_source(t, &args.data)) {
+    if trained_on
+        .iter()
+        .flat_map(|t| &t.0)
+        .any(|t| same_source(t, &args.data))
+    {
         eprintln!(
             "note: `{}` is the set this run trained on; its training tiles inflate these figures \
              (the run's own validation figures are in its metrics.csv)",
@@ -133,12 +137,9 @@ fn describe(temps: &[Option<f64>], enabled: bool) -> String {
 /// (`bundled`, a relative or an absolute path).
 fn same_source(a: &str, b: &str) -> bool {
     let resolve = |s: &str| {
-        let p = if s == "bundled" {
-            histoboard::data::bundled_path().ok()
-        } else {
-            Some(std::path::PathBuf::from(s))
-        };
-        p.and_then(|p| std::fs::canonicalize(p).ok())
+        histoboard::data::resolve_source(s, "--data")
+            .ok()
+            .and_then(|p| std::fs::canonicalize(p).ok())
     };
     a == b || matches!((resolve(a), resolve(b)), (Some(x), Some(y)) if x == y)
 }

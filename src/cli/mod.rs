@@ -7,6 +7,7 @@ pub mod cancel;
 pub mod cv;
 pub mod dashboard;
 pub mod data;
+pub mod errors;
 pub mod eval;
 pub mod export;
 pub mod progress;

@@ -6,7 +6,7 @@ use crate::experiment::{AugmentConfig, DataConfig};
 use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -92,15 +92,12 @@ fn run(
 
 /// Measures and prints the loader's throughput on `path` (the bundled sample when `None`),
 /// ending with a `RESULT {json}` line.
-pub fn bench(
-    path: Option<&Path>,
-    opts: &BenchOptions,
-    out: &mut impl Write,
-) -> Result<BenchResult> {
-    let source = path.map_or("bundled".into(), |p| p.display().to_string());
+pub fn bench(paths: &[String], opts: &BenchOptions, out: &mut impl Write) -> Result<BenchResult> {
+    let sources = super::inspect::sources(paths);
+    let source = sources.to_string();
     let workers = super::loader::resolve_workers(opts.workers);
     let mut cfg = DataConfig {
-        source: source.clone(),
+        source: sources,
         cache: false,
         cache_dir: opts.cache_dir.display().to_string(),
         ..Default::default()

@@ -17,21 +17,29 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 const MAGIC: &[u8; 8] = b"HBTILES\0";
-const VERSION: u32 = 1;
+// 2: the key lists every source (several sources make one set).
+const VERSION: u32 = 2;
 const HEADER: usize = 40;
 const DATA_OFF: u64 = 4096;
 
 /// What a cache was built from; any difference means a rebuild.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Key {
+    /// Every source, in the order given (the tiles' order follows it).
+    sources: Vec<SourceKey>,
+    limit: usize,
+    seed: u64,
+}
+
+/// One source as it was when the cache was built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SourceKey {
     source: String,
     size: u64,
     mtime_ns: u64,
     /// Folder sources: checksum of the tile listing (names, sizes, mtimes).
     listing: u64,
     labels_checksum: u64,
-    limit: usize,
-    seed: u64,
 }
 
 fn mtime_ns(md: &std::fs::Metadata) -> u64 {
@@ -41,8 +49,8 @@ fn mtime_ns(md: &std::fs::Metadata) -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-impl Key {
-    pub fn new(path: &Path, labels_csv: &[u8], limit: usize, seed: u64) -> Result<Key> {
+impl SourceKey {
+    fn new(path: &Path, labels_csv: &[u8]) -> Result<SourceKey> {
         let canon = path
             .canonicalize()
             .with_context(|| format!("cannot resolve {}", path.display()))?;
@@ -74,27 +82,49 @@ impl Key {
                 }
             }
         }
-        Ok(Key {
+        Ok(SourceKey {
             source: canon.display().to_string(),
             size: md.len(),
             mtime_ns: mtime_ns(&md),
             listing,
             labels_checksum: fnv1a(labels_csv, FNV_SEED),
+        })
+    }
+}
+
+impl Key {
+    /// `sources`: each source's path and the bytes of its labels CSV.
+    pub fn new(sources: &[(&Path, &[u8])], limit: usize, seed: u64) -> Result<Key> {
+        Ok(Key {
+            sources: sources
+                .iter()
+                .map(|(p, csv)| SourceKey::new(p, csv))
+                .collect::<Result<_>>()?,
             limit,
             seed,
         })
     }
 
-    /// Cache file name: one file per (source, limit, seed), rebuilt in place when stale.
-    fn file_name(&self, path: &Path) -> String {
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "source".into());
-        let mut h = fnv1a(self.source.as_bytes(), FNV_SEED);
+    /// Cache file name: one file per (sources, limit, seed), rebuilt in place when stale;
+    /// `pcam-sample+pcam-extra-train-<hash>.hbtiles` for two sources.
+    fn file_name(&self) -> String {
+        let stems: Vec<String> = self
+            .sources
+            .iter()
+            .map(|s| {
+                Path::new(&s.source)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "source".into())
+            })
+            .collect();
+        let mut h = FNV_SEED;
+        for s in &self.sources {
+            h = fnv1a(s.source.as_bytes(), h);
+        }
         h = fnv1a(&self.limit.to_le_bytes(), h);
         h = fnv1a(&self.seed.to_le_bytes(), h);
-        format!("{stem}-{h:016x}.hbtiles")
+        format!("{}-{h:016x}.hbtiles", stems.join("+"))
     }
 }
 
@@ -248,7 +278,7 @@ fn build(ds: &Dataset, target: &Path, key: &Key, workers: usize) -> Result<()> {
         start = end;
     }
     if ids.is_empty() {
-        bail!("no tile of {} could be decoded", ds.report().source);
+        bail!("no tile of {} could be decoded", ds.report().source_paths());
     }
     let count = ids.len();
     let meta = serde_json::to_vec(&Meta {
@@ -281,12 +311,11 @@ fn build(ds: &Dataset, target: &Path, key: &Key, workers: usize) -> Result<()> {
 /// Opens the cache for `ds` (building it when missing or stale) and switches `ds` to it.
 pub(crate) fn open_or_build(
     mut ds: Dataset,
-    source: &Path,
     cache_dir: &Path,
     key: Key,
     workers: usize,
 ) -> Result<Dataset> {
-    let target = cache_dir.join(key.file_name(source));
+    let target = cache_dir.join(key.file_name());
     let mut built = false;
     let (packed, meta) = match load(&target, &key)? {
         Some(x) => x,

@@ -1,10 +1,10 @@
 //! `histoboard data inspect`: what is in a source, and a look at a few tiles in the terminal.
 
 use super::{Dataset, SIDE};
-use crate::experiment::{BadTilePolicy, DataConfig};
+use crate::experiment::{BadTilePolicy, DataConfig, Sources};
 use anyhow::Result;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
 pub struct InspectOptions {
@@ -40,11 +40,20 @@ fn thousands(n: usize) -> String {
     out
 }
 
-/// Prints counts per label, class balance, tile size and bad tiles of `path` (the bundled
-/// sample when `None`), then draws a few tiles with their id and label, centre outlined.
-pub fn inspect(path: Option<&Path>, out: &mut impl Write, opts: &InspectOptions) -> Result<()> {
+/// The sources a command line names: the bundled sample when none.
+pub(crate) fn sources(paths: &[String]) -> Sources {
+    if paths.is_empty() {
+        "bundled".into()
+    } else {
+        Sources(paths.to_vec())
+    }
+}
+
+/// Prints counts per label, class balance, tile size and bad tiles of `paths` combined (the
+/// bundled sample when none), then draws a few tiles with their id and label, centre outlined.
+pub fn inspect(paths: &[String], out: &mut impl Write, opts: &InspectOptions) -> Result<()> {
     let cfg = DataConfig {
-        source: path.map_or("bundled".into(), |p| p.display().to_string()),
+        source: sources(paths),
         bad_tiles: BadTilePolicy::Skip,
         cache: opts.cache,
         cache_dir: opts.cache_dir.display().to_string(),
@@ -62,9 +71,21 @@ pub fn inspect(path: Option<&Path>, out: &mut impl Write, opts: &InspectOptions)
         }
     }
     let r = ds.report();
-    writeln!(out, "Source     {} ({})", r.source, r.layout)?;
-    if let Some(l) = &r.labels_file {
-        writeln!(out, "Labels     {l}")?;
+    for s in &r.sources {
+        writeln!(out, "Source     {} ({})", s.path, s.layout)?;
+        if let Some(l) = &s.labels_file {
+            writeln!(out, "Labels     {l}")?;
+        }
+        if r.sources.len() > 1 {
+            let [n0, n1] = s.label_counts;
+            writeln!(
+                out,
+                "           {} tiles: {} label 0, {} label 1",
+                thousands(s.tiles),
+                thousands(n0),
+                thousands(n1)
+            )?;
+        }
     }
     let good = r.tiles
         - if ds.is_cached() {

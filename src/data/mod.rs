@@ -29,34 +29,44 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// File name of the bundled sample.
+/// File name of the bundled sample (`source = "bundled"`).
 pub const BUNDLED_NAME: &str = "pcam-sample.zip";
+/// File name of the bundled extra training set (`source = "bundled-extra"`).
+pub const BUNDLED_EXTRA_NAME: &str = "pcam-extra-train.zip";
 
-/// Finds the bundled sample: `$HISTOBOARD_DATA` (the zip, or a folder holding it), then
-/// `./data/pcam-sample.zip`, then `data/` beside the executable or any of its ancestors
-/// (so `target/debug/histoboard` finds `repo/data`), then the source tree it was built from.
+/// Finds the bundled sample: see [`find_bundled`].
 pub fn bundled_path() -> Result<PathBuf> {
+    find_bundled(BUNDLED_NAME)
+}
+
+/// Finds a file shipped in the repository's `data/`: `$HISTOBOARD_DATA` (a folder holding
+/// it, or a file beside it; for the sample, the zip itself), then `./data/`, then `data/`
+/// beside the executable or any of its ancestors (so `target/debug/histoboard` finds
+/// `repo/data`), then the source tree it was built from.
+pub fn find_bundled(name: &str) -> Result<PathBuf> {
     let mut tried = Vec::new();
     if let Some(env) = std::env::var_os("HISTOBOARD_DATA") {
         let p = PathBuf::from(env);
-        let p = if p.is_dir() { p.join(BUNDLED_NAME) } else { p };
+        let p = if p.is_dir() {
+            p.join(name)
+        } else if name == BUNDLED_NAME {
+            p
+        } else {
+            p.with_file_name(name)
+        };
         if p.is_file() {
             return Ok(p);
         }
         tried.push(format!("{} (from $HISTOBOARD_DATA)", p.display()));
     }
-    let mut candidates = vec![PathBuf::from("data").join(BUNDLED_NAME)];
+    let mut candidates = vec![PathBuf::from("data").join(name)];
     if let Ok(exe) = std::env::current_exe() {
-        candidates.extend(
-            exe.ancestors()
-                .skip(1)
-                .map(|a| a.join("data").join(BUNDLED_NAME)),
-        );
+        candidates.extend(exe.ancestors().skip(1).map(|a| a.join("data").join(name)));
     }
     candidates.push(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("data")
-            .join(BUNDLED_NAME),
+            .join(name),
     );
     for c in candidates {
         if c.is_file() {
@@ -65,35 +75,49 @@ pub fn bundled_path() -> Result<PathBuf> {
         tried.push(c.display().to_string());
     }
     bail!(
-        "cannot find the bundled sample {BUNDLED_NAME}; set HISTOBOARD_DATA to its path. Looked in:\n  {}",
+        "cannot find the bundled {name}; set HISTOBOARD_DATA to the folder holding it. Looked in:\n  {}",
         tried.join("\n  ")
     )
 }
 
-/// Resolves a `source` string: `"bundled"` or a path that must exist.
-pub fn resolve_source(source: &str) -> Result<PathBuf> {
-    if source == "bundled" {
-        return bundled_path();
-    }
-    if source.is_empty() {
-        bail!("data.source is empty: give \"bundled\", a Kaggle zip or a folder");
+/// Resolves one source: `"bundled"`, `"bundled-extra"` or a path that must exist. `field`
+/// names it in messages (`data.source[1]`, `--data`).
+pub fn resolve_source(source: &str, field: &str) -> Result<PathBuf> {
+    match source {
+        "bundled" => return find_bundled(BUNDLED_NAME).with_context(|| field.to_string()),
+        "bundled-extra" => {
+            return find_bundled(BUNDLED_EXTRA_NAME).with_context(|| field.to_string());
+        }
+        "" => bail!("{field} is empty: give \"bundled\", a Kaggle zip or a folder"),
+        _ => {}
     }
     let p = PathBuf::from(source);
     if !p.exists() {
-        bail!("data source {} does not exist", p.display());
+        bail!("{field}: data source {} does not exist", p.display());
     }
     Ok(p)
 }
 
-/// What was found in a source, and what was left out and why.
+/// One source of a data set, as found.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct DataReport {
-    /// The source path as opened.
-    pub source: String,
+pub struct SourceReport {
+    /// The path as opened.
+    pub path: String,
     /// Layout found ("zip archive, train/ members", "Kaggle folder, train/", ...).
     pub layout: String,
     /// Labels CSV used (file or `zip:member`), if any.
     pub labels_file: Option<String>,
+    /// Tiles of this source in the data set (after skips and `limit`).
+    pub tiles: usize,
+    /// Its tiles per label (0, 1).
+    pub label_counts: [usize; 2],
+}
+
+/// What was found in a data set's sources, and what was left out and why.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DataReport {
+    /// Each source, in the order given.
+    pub sources: Vec<SourceReport>,
     /// Tiles in the data set (after skips and `limit`).
     pub tiles: usize,
     /// Tiles per label (0, 1); zeros for an unlabelled set.
@@ -106,6 +130,14 @@ pub struct DataReport {
     pub cache_built: bool,
 }
 
+impl DataReport {
+    /// The sources' paths as one line: `a.zip + b/`.
+    pub fn source_paths(&self) -> String {
+        let paths: Vec<&str> = self.sources.iter().map(|s| s.path.as_str()).collect();
+        paths.join(" + ")
+    }
+}
+
 /// Where decoded tiles come from.
 enum Store {
     Packed(cache::Packed),
@@ -116,6 +148,10 @@ enum Store {
 pub struct Dataset {
     ids: Vec<String>,
     labels: Vec<u8>,
+    /// Each tile's `data.split.group` value; empty when no group column is used.
+    groups: Vec<String>,
+    /// Each tile's source (index into `data.source`).
+    origins: Vec<usize>,
     labelled: bool,
     store: Store,
     policy: BadTilePolicy,
@@ -157,7 +193,7 @@ fn match_rows(
     policy: BadTilePolicy,
     skipped: &mut Vec<(String, String)>,
     hint: &str,
-) -> Result<Vec<(usize, Option<u8>)>> {
+) -> Result<Vec<(usize, source::Row)>> {
     let by_id: HashMap<&str, usize> = listing
         .ids
         .iter()
@@ -171,7 +207,7 @@ fn match_rows(
         match by_id.get(r.id.as_str()) {
             Some(&k) => {
                 used[k] = true;
-                out.push((k, r.label));
+                out.push((k, r));
             }
             None => problems.push((
                 r.id.clone(),
@@ -211,55 +247,100 @@ fn match_rows(
 }
 
 impl Dataset {
-    /// Opens a labelled source per `cfg` (source, labels, limit, bad_tiles, cache).
+    /// Opens a labelled data set per `cfg` (sources, labels, limit, group, bad_tiles, cache).
+    /// Several sources are one set: their tiles in the order given, ids unique across them.
     pub fn open(cfg: &DataConfig) -> Result<Dataset> {
-        let path = resolve_source(&cfg.source)?;
-        let listing = list_source(&path, "train")?;
-        let labels_at = match &cfg.labels {
-            Some(l) => {
-                let p = PathBuf::from(l);
-                if !p.is_file() {
-                    bail!("labels file {} does not exist", p.display());
+        if cfg.source.0.is_empty() {
+            bail!("data.source names no source: give \"bundled\", a Kaggle zip or a folder");
+        }
+        let group = (!cfg.split.group.is_empty()).then_some(cfg.split.group.as_str());
+        let mut report = DataReport::default();
+        let (mut ids, mut labels, mut groups, mut origins) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut loc: Option<Location> = None;
+        let mut key_parts: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+        // Which source each id came from, to name both when one repeats.
+        let mut first_in: HashMap<String, usize> = HashMap::new();
+        for (s, src) in cfg.source.0.iter().enumerate() {
+            let field = cfg.source.field(s);
+            let path = resolve_source(src, &field)?;
+            let listing = list_source(&path, "train").with_context(|| field.clone())?;
+            let labels_at = match &cfg.labels {
+                Some(l) => {
+                    let p = PathBuf::from(l);
+                    if !p.is_file() {
+                        bail!("data.labels: labels file {} does not exist", p.display());
+                    }
+                    LabelsAt::File(p)
                 }
-                LabelsAt::File(p)
+                None => listing.labels.clone().with_context(|| {
+                    format!(
+                        "{field}: {} has no train_labels.csv; set data.labels to the labels CSV",
+                        path.display()
+                    )
+                })?,
+            };
+            let zip_path = (!path.is_dir()).then_some(path.as_path());
+            let (csv_bytes, csv_name) = source::read_csv_bytes(&labels_at, zip_path)?;
+            let rows = source::parse_csv(&csv_bytes, &csv_name, true, group)?;
+            let matched = match_rows(
+                rows,
+                &listing,
+                &csv_name,
+                &path,
+                cfg.bad_tiles,
+                &mut report.skipped,
+                LABELLED_HINT,
+            )?;
+            let mut order = Vec::with_capacity(matched.len());
+            for (k, row) in matched {
+                if let Some(&t) = first_in.get(&row.id) {
+                    bail!(
+                        "{field} ({}): tile id {} is also in {} ({}); ids must be unique across \
+                         sources: remove it from one of them",
+                        path.display(),
+                        row.id,
+                        cfg.source.field(t),
+                        report.sources[t].path
+                    );
+                }
+                first_in.insert(row.id.clone(), s);
+                order.push(k);
+                labels.push(row.label.unwrap_or(0));
+                groups.extend(row.group);
+                origins.push(s);
+                ids.push(listing.ids[k].clone());
             }
-            None => listing.labels.clone().with_context(|| {
-                format!(
-                    "{} has no train_labels.csv; set data.labels to the labels CSV",
-                    path.display()
-                )
-            })?,
-        };
-        let zip_path = (!path.is_dir()).then_some(path.as_path());
-        let (csv_bytes, csv_name) = source::read_csv_bytes(&labels_at, zip_path)?;
-        let rows = source::parse_csv(&csv_bytes, &csv_name, true)?;
-        let mut report = DataReport {
-            source: path.display().to_string(),
-            layout: listing.layout.clone(),
-            labels_file: Some(csv_name.clone()),
-            ..Default::default()
-        };
-        let matched = match_rows(
-            rows,
-            &listing,
-            &csv_name,
-            &path,
-            cfg.bad_tiles,
-            &mut report.skipped,
-            LABELLED_HINT,
-        )?;
-        let mut labels: Vec<u8> = matched.iter().map(|m| m.1.unwrap_or(0)).collect();
-        let mut order: Vec<usize> = matched.iter().map(|m| m.0).collect();
+            report.sources.push(SourceReport {
+                path: path.display().to_string(),
+                layout: listing.layout.clone(),
+                labels_file: Some(csv_name),
+                ..Default::default()
+            });
+            let part = listing.loc.select(&order);
+            loc = Some(match loc {
+                Some(l) => l.append(part),
+                None => part,
+            });
+            key_parts.push((path, csv_bytes));
+        }
+        let mut loc = loc.expect("at least one source");
         if cfg.limit > 0 && cfg.limit < labels.len() {
             let keep = split::stratified_subset(&labels, cfg.limit, cfg.split.seed);
-            order = keep.iter().map(|&k| order[k]).collect();
+            let pick = |v: &[String]| keep.iter().map(|&k| v[k].clone()).collect::<Vec<_>>();
+            ids = pick(&ids);
+            if !groups.is_empty() {
+                groups = pick(&groups);
+            }
             labels = keep.iter().map(|&k| labels[k]).collect();
+            origins = keep.iter().map(|&k| origins[k]).collect();
+            loc = loc.select(&keep);
         }
-        let ids: Vec<String> = order.iter().map(|&k| listing.ids[k].clone()).collect();
-        let loc = listing.loc.select(&order);
         let mut ds = Dataset {
             ids,
             labels,
+            groups,
+            origins,
             labelled: true,
             store: Store::Stream(loc),
             policy: cfg.bad_tiles,
@@ -267,10 +348,38 @@ impl Dataset {
             bad_seen: Mutex::new(HashSet::new()),
         };
         if cfg.cache {
-            let key = cache::Key::new(&path, csv_bytes.as_slice(), cfg.limit, cfg.split.seed)?;
-            ds = cache::open_or_build(ds, &path, Path::new(&cfg.cache_dir), key, cfg.workers)?;
+            let parts: Vec<(&Path, &[u8])> = key_parts
+                .iter()
+                .map(|(p, b)| (p.as_path(), b.as_slice()))
+                .collect();
+            let key = cache::Key::new(&parts, cfg.limit, cfg.split.seed)?;
+            ds = ds.cached(Path::new(&cfg.cache_dir), key, cfg.workers)?;
         }
         ds.refresh_counts();
+        Ok(ds)
+    }
+
+    /// Switches to the packed cache (built when missing or stale). The cache may leave out
+    /// tiles that do not decode, so the per-tile groups and origins follow its ids.
+    fn cached(self, cache_dir: &Path, key: cache::Key, workers: usize) -> Result<Dataset> {
+        let before: HashMap<String, usize> = self
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i))
+            .collect();
+        let (groups, origins) = (self.groups.clone(), self.origins.clone());
+        let mut ds = cache::open_or_build(self, cache_dir, key, workers)?;
+        let at: Vec<usize> = ds
+            .ids
+            .iter()
+            .map(|id| before.get(id).copied())
+            .collect::<Option<_>>()
+            .context("the tile cache holds ids the sources do not; delete it to rebuild")?;
+        if !groups.is_empty() {
+            ds.groups = at.iter().map(|&i| groups[i].clone()).collect();
+        }
+        ds.origins = at.iter().map(|&i| origins[i]).collect();
         Ok(ds)
     }
 
@@ -278,19 +387,22 @@ impl Dataset {
     /// (or a plain folder of tiles), in `sample_submission.csv` order when there is one.
     /// Tiles are streamed; a bad tile is an error (every id needs a prediction).
     pub fn open_unlabelled(path: &Path) -> Result<Dataset> {
-        let path = resolve_source(&path.to_string_lossy())?;
+        let path = resolve_source(&path.to_string_lossy(), "--data")?;
         let listing = list_source(&path, "test")?;
         let mut report = DataReport {
-            source: path.display().to_string(),
-            layout: listing.layout.clone(),
+            sources: vec![SourceReport {
+                path: path.display().to_string(),
+                layout: listing.layout.clone(),
+                ..Default::default()
+            }],
             ..Default::default()
         };
         let order: Vec<usize> = match &listing.submission {
             Some(at) => {
                 let zip_path = (!path.is_dir()).then_some(path.as_path());
                 let (bytes, name) = source::read_csv_bytes(at, zip_path)?;
-                let rows = source::parse_csv(&bytes, &name, false)?;
-                report.labels_file = Some(name.clone());
+                let rows = source::parse_csv(&bytes, &name, false, None)?;
+                report.sources[0].labels_file = Some(name.clone());
                 let mut skipped = Vec::new();
                 let m = match_rows(
                     rows,
@@ -309,6 +421,8 @@ impl Dataset {
         let mut ds = Dataset {
             ids,
             labels: Vec::new(),
+            groups: Vec::new(),
+            origins: vec![0; order.len()],
             labelled: false,
             store: Store::Stream(listing.loc.select(&order)),
             policy: BadTilePolicy::Error,
@@ -323,6 +437,17 @@ impl Dataset {
         let r = self.report.get_mut().unwrap_or_else(|e| e.into_inner());
         r.tiles = self.ids.len();
         r.label_counts = [0, 0];
+        for s in &mut r.sources {
+            (s.tiles, s.label_counts) = (0, [0, 0]);
+        }
+        for (i, &o) in self.origins.iter().enumerate() {
+            if let Some(s) = r.sources.get_mut(o) {
+                s.tiles += 1;
+                if let Some(&l) = self.labels.get(i) {
+                    s.label_counts[l as usize & 1] += 1;
+                }
+            }
+        }
         for &l in &self.labels {
             r.label_counts[l as usize & 1] += 1;
         }
@@ -343,6 +468,11 @@ impl Dataset {
     /// Labels (0/1) of every tile; empty for an unlabelled set.
     pub fn labels(&self) -> &[u8] {
         &self.labels
+    }
+
+    /// Each tile's `data.split.group` value; `None` when the set has no group column.
+    pub fn groups(&self) -> Option<&[String]> {
+        (!self.groups.is_empty()).then_some(self.groups.as_slice())
     }
 
     /// Label of tile `i`, `None` for an unlabelled set.

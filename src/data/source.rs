@@ -78,79 +78,107 @@ pub(crate) fn tile_name(file_name: &str) -> Option<&str> {
     (!stem.is_empty() && TILE_EXTS.iter().any(|e| e.eq_ignore_ascii_case(ext))).then_some(stem)
 }
 
-/// Where the raw bytes of each tile are.
+/// Where the raw bytes of each tile are: zip members or files, from one source or several.
 #[derive(Debug)]
-pub(crate) enum Location {
-    /// Zip path, the archive (cloned per reader) and the member index of each tile.
-    Zip {
-        path: PathBuf,
-        zip: Zip,
-        members: Vec<usize>,
-    },
-    /// One file per tile.
-    Files(Vec<PathBuf>),
+pub(crate) struct Location {
+    /// Every zip the tiles come from, with its path (cloned per reader).
+    zips: Vec<(PathBuf, Zip)>,
+    tiles: Vec<At>,
+}
+
+/// One tile's bytes: a member of `zips[zip]`, or a file.
+#[derive(Debug, Clone)]
+enum At {
+    Member { zip: usize, index: usize },
+    File(PathBuf),
 }
 
 impl Location {
+    fn zip(path: &Path, zip: Zip, members: Vec<usize>) -> Location {
+        Location {
+            zips: vec![(path.to_path_buf(), zip)],
+            tiles: members
+                .into_iter()
+                .map(|index| At::Member { zip: 0, index })
+                .collect(),
+        }
+    }
+
+    fn files(files: Vec<PathBuf>) -> Location {
+        Location {
+            zips: Vec::new(),
+            tiles: files.into_iter().map(At::File).collect(),
+        }
+    }
+
     /// Human name of tile `i`'s file or member (for error messages).
     pub fn name(&self, i: usize) -> String {
-        match self {
-            Location::Zip { path, zip, members } => format!(
-                "{}:{}",
-                path.display(),
-                zip.name_for_index(members[i]).unwrap_or("?")
-            ),
-            Location::Files(f) => f[i].display().to_string(),
+        match &self.tiles[i] {
+            At::Member { zip, index } => {
+                let (path, z) = &self.zips[*zip];
+                format!(
+                    "{}:{}",
+                    path.display(),
+                    z.name_for_index(*index).unwrap_or("?")
+                )
+            }
+            At::File(f) => f.display().to_string(),
         }
     }
 
     /// Keeps only tiles `keep` (in that order).
     pub fn select(self, keep: &[usize]) -> Location {
-        match self {
-            Location::Zip { path, zip, members } => Location::Zip {
-                path,
-                zip,
-                members: keep.iter().map(|&i| members[i]).collect(),
-            },
-            Location::Files(f) => Location::Files(keep.iter().map(|&i| f[i].clone()).collect()),
+        Location {
+            tiles: keep.iter().map(|&i| self.tiles[i].clone()).collect(),
+            zips: self.zips,
         }
+    }
+
+    /// The tiles of `self`, then those of `other` (several sources as one).
+    pub fn append(mut self, other: Location) -> Location {
+        let base = self.zips.len();
+        self.zips.extend(other.zips);
+        self.tiles.extend(other.tiles.into_iter().map(|t| match t {
+            At::Member { zip, index } => At::Member {
+                zip: zip + base,
+                index,
+            },
+            file => file,
+        }));
+        self
     }
 }
 
-/// A per-thread raw reader (its own zip handle).
+/// A per-thread raw reader (its own zip handles).
 pub(crate) struct RawReader<'a> {
     loc: &'a Location,
-    zip: Option<Zip>,
+    zips: Vec<Zip>,
 }
 
 impl<'a> RawReader<'a> {
     pub fn new(loc: &'a Location) -> Self {
-        let zip = match loc {
-            Location::Zip { zip, .. } => Some(zip.clone()),
-            Location::Files(_) => None,
-        };
-        RawReader { loc, zip }
+        let zips = loc.zips.iter().map(|(_, z)| z.clone()).collect();
+        RawReader { loc, zips }
     }
 
     /// Reads tile `i`'s raw bytes into `buf` (cleared first).
     pub fn read(&mut self, i: usize, buf: &mut Vec<u8>) -> Result<()> {
         buf.clear();
-        match (self.loc, &mut self.zip) {
-            (Location::Zip { members, .. }, Some(zip)) => {
-                let mut f = zip
-                    .by_index(members[i])
+        match &self.loc.tiles[i] {
+            At::Member { zip, index } => {
+                let mut f = self.zips[*zip]
+                    .by_index(*index)
                     .with_context(|| format!("cannot read zip member {}", self.loc.name(i)))?;
                 buf.reserve(f.size() as usize);
                 f.read_to_end(buf)
                     .with_context(|| format!("cannot read zip member {}", self.loc.name(i)))?;
             }
-            (Location::Files(files), _) => {
-                let mut f = File::open(&files[i])
-                    .with_context(|| format!("cannot open {}", files[i].display()))?;
+            At::File(path) => {
+                let mut f =
+                    File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
                 f.read_to_end(buf)
-                    .with_context(|| format!("cannot read {}", files[i].display()))?;
+                    .with_context(|| format!("cannot read {}", path.display()))?;
             }
-            _ => unreachable!("zip locations always carry a zip handle"),
         }
         Ok(())
     }
@@ -216,11 +244,7 @@ pub(crate) fn list_zip(path: &Path, dir: &str) -> Result<Listing> {
     let members = tiles.iter().map(|t| t.1).collect();
     Ok(Listing {
         ids: tiles.into_iter().map(|t| t.0).collect(),
-        loc: Location::Zip {
-            path: path.to_path_buf(),
-            zip: open_zip(path)?,
-            members,
-        },
+        loc: Location::zip(path, open_zip(path)?, members),
         labels,
         submission,
         layout,
@@ -262,7 +286,7 @@ pub(crate) fn list_folder(path: &Path, dir: &str) -> Result<Listing> {
     };
     Ok(Listing {
         ids: tiles.iter().map(|t| t.0.clone()).collect(),
-        loc: Location::Files(tiles.into_iter().map(|t| t.1).collect()),
+        loc: Location::files(tiles.into_iter().map(|t| t.1).collect()),
         labels: find(&["train_labels.csv", "train_labels.csv.zip"]),
         submission: find(&["sample_submission.csv"]),
         layout,
@@ -305,16 +329,24 @@ pub(crate) fn read_csv_bytes(at: &LabelsAt, zip_path: Option<&Path>) -> Result<(
     Ok((bytes, name))
 }
 
-/// One CSV row: id, its value (label or None), and the line it was on.
+/// One CSV row: id, its value (label or None), its group, and the line it was on.
 pub(crate) struct Row {
     pub id: String,
     pub label: Option<u8>,
+    /// The value of the `data.split.group` column, when one is asked for.
+    pub group: Option<String>,
     pub line: u64,
 }
 
-/// Parses `id,label` (labels 0/1) or, with `labels = false`, `id[,anything]` (a submission).
-/// Rejects a bad header, bad labels and duplicate ids, naming the file and line.
-pub(crate) fn parse_csv(bytes: &[u8], name: &str, labels: bool) -> Result<Vec<Row>> {
+/// Parses `id,label[,...]` (labels 0/1) or, with `labels = false`, `id[,anything]` (a
+/// submission). With `group`, that column must be in the header and hold a value on every row.
+/// Rejects a bad header, bad labels, empty groups and duplicate ids, naming the file and line.
+pub(crate) fn parse_csv(
+    bytes: &[u8],
+    name: &str,
+    labels: bool,
+    group: Option<&str>,
+) -> Result<Vec<Row>> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -328,8 +360,9 @@ pub(crate) fn parse_csv(bytes: &[u8], name: &str, labels: bool) -> Result<Vec<Ro
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}'))
         .collect();
+    // Columns after `id,label` are allowed: a slide or patient column for `group`.
     let ok = if labels {
-        cols == ["id", "label"]
+        cols.len() >= 2 && cols[..2] == ["id", "label"]
     } else {
         cols.first() == Some(&"id")
     };
@@ -340,6 +373,15 @@ pub(crate) fn parse_csv(bytes: &[u8], name: &str, labels: bool) -> Result<Vec<Ro
             cols.join(",")
         );
     }
+    let group_col = match group {
+        Some(g) => Some(cols.iter().position(|c| *c == g).with_context(|| {
+            format!(
+                "{name} line 1: no column \"{g}\" for data.split.group (the columns are {})",
+                cols.join(", ")
+            )
+        })?),
+        None => None,
+    };
     let mut rows = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
     for rec in rdr.records() {
@@ -359,10 +401,30 @@ pub(crate) fn parse_csv(bytes: &[u8], name: &str, labels: bool) -> Result<Vec<Ro
         } else {
             None
         };
+        let group = match (group_col, group) {
+            (Some(k), Some(g)) => match rec.get(k) {
+                Some(v) if !v.is_empty() => Some(v.to_string()),
+                Some(_) => bail!(
+                    "{name} line {line}: empty {g} for id {id} (column {})",
+                    k + 1
+                ),
+                None => bail!(
+                    "{name} line {line}: no {g} for id {id}: the row has {} fields, {g} is column {}",
+                    rec.len(),
+                    k + 1
+                ),
+            },
+            _ => None,
+        };
         if let Some(first) = seen.insert(id.clone(), line) {
             bail!("{name} line {line}: duplicate id {id} (first on line {first})");
         }
-        rows.push(Row { id, label, line });
+        rows.push(Row {
+            id,
+            label,
+            group,
+            line,
+        });
     }
     if rows.is_empty() {
         bail!("{name} has a header but no rows");

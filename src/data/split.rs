@@ -1,9 +1,10 @@
-//! Stratified, seeded splits (train/valid/test or k-fold) and their CSV form.
+//! Stratified, seeded splits (train/valid/test or k-fold) and their CSV form; with a group
+//! column (a slide or patient id), stratified group splits that keep every group whole.
 
 use super::{Dataset, Rng};
 use crate::experiment::SplitConfig;
 use anyhow::{Context, Result, bail};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -48,7 +49,12 @@ const SPLIT_SALT: u64 = 0x5_9117;
 impl Split {
     /// Splits per label so every part keeps the class balance. With `folds > 0`, the tiles
     /// left after the test split are dealt into `folds` folds and fold `fold` is `valid`.
-    pub fn stratified(labels: &[u8], cfg: &SplitConfig) -> Result<Split> {
+    /// With `groups` (each tile's group), whole groups are dealt instead: see [`deal_groups`].
+    pub fn stratified(
+        labels: &[u8],
+        groups: Option<&[String]>,
+        cfg: &SplitConfig,
+    ) -> Result<Split> {
         let frac_ok = |f: f64| (0.0..1.0).contains(&f);
         if !frac_ok(cfg.valid) || !frac_ok(cfg.test) || cfg.valid + cfg.test >= 1.0 {
             bail!(
@@ -63,6 +69,9 @@ impl Split {
                 cfg.folds,
                 cfg.fold
             );
+        }
+        if let Some(groups) = groups {
+            return Split::by_group(labels, groups, cfg);
         }
         let mut s = Split::default();
         for class in shuffled_by_label(labels, cfg.seed ^ SPLIT_SALT) {
@@ -93,6 +102,52 @@ impl Split {
                 labels.len(),
                 cfg.valid,
                 cfg.test
+            );
+        }
+        Ok(s)
+    }
+
+    /// The parts of a grouped split: test, then the K folds (k-fold) or valid and train, each
+    /// dealt whole groups in proportion to its share of the tiles.
+    fn by_group(labels: &[u8], groups: &[String], cfg: &SplitConfig) -> Result<Split> {
+        if groups.len() != labels.len() {
+            bail!(
+                "{} groups for {} tiles: every tile needs its group",
+                groups.len(),
+                labels.len()
+            );
+        }
+        let rest = 1.0 - cfg.test;
+        let mut fracs = vec![cfg.test];
+        if cfg.folds > 0 {
+            fracs.extend(std::iter::repeat_n(rest / cfg.folds as f64, cfg.folds));
+        } else {
+            fracs.extend([cfg.valid, rest - cfg.valid]);
+        }
+        let part = deal_groups(labels, groups, &fracs, cfg.seed ^ SPLIT_SALT);
+        let mut s = Split::default();
+        for (i, &p) in part.iter().enumerate() {
+            let to = match p {
+                0 => &mut s.test,
+                p if cfg.folds > 0 && p - 1 == cfg.fold => &mut s.valid,
+                1 if cfg.folds == 0 => &mut s.valid,
+                _ => &mut s.train,
+            };
+            to.push(i);
+        }
+        let n_groups = groups.iter().collect::<HashSet<_>>().len();
+        if s.valid.is_empty() || s.train.is_empty() {
+            bail!(
+                "the split by data.split.group = \"{}\" leaves {} training and {} validation \
+                 tiles: {n_groups} groups are too few for {}",
+                cfg.group,
+                s.train.len(),
+                s.valid.len(),
+                if cfg.folds > 0 {
+                    format!("{} folds", cfg.folds)
+                } else {
+                    format!("valid = {}", cfg.valid)
+                }
             );
         }
         Ok(s)
@@ -190,6 +245,54 @@ impl Split {
     }
 }
 
+/// Stratified group dealing: every tile of a group goes to the same part, and each part gets
+/// close to its fraction of each label. Largest groups first (equal sizes in a seeded order),
+/// each to the part where it most reduces the squared shortfall of the per-label counts from
+/// their targets. Deterministic in `seed`. Returns each tile's part (an index into `fracs`);
+/// parts with a fraction of 0 get nothing.
+fn deal_groups(labels: &[u8], groups: &[String], fracs: &[f64], seed: u64) -> Vec<usize> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut counts: Vec<[usize; 2]> = Vec::new();
+    let mut group_of = Vec::with_capacity(labels.len());
+    for (&l, g) in labels.iter().zip(groups) {
+        let k = *index.entry(g.as_str()).or_insert_with(|| {
+            counts.push([0, 0]);
+            counts.len() - 1
+        });
+        counts[k][(l & 1) as usize] += 1;
+        group_of.push(k);
+    }
+    let total = counts
+        .iter()
+        .fold([0usize; 2], |t, c| [t[0] + c[0], t[1] + c[1]]);
+    let target: Vec<[f64; 2]> = fracs
+        .iter()
+        .map(|f| [f * total[0] as f64, f * total[1] as f64])
+        .collect();
+    let mut order: Vec<usize> = (0..counts.len()).collect();
+    Rng::new(&[seed, 0x6_7a0b]).shuffle(&mut order);
+    order.sort_by_key(|&g| std::cmp::Reverse(counts[g][0] + counts[g][1]));
+    let mut have = vec![[0f64; 2]; fracs.len()];
+    let mut part_of = vec![0; counts.len()];
+    for g in order {
+        let c = counts[g].map(|n| n as f64);
+        // The growth of the part's squared shortfall, summed over labels.
+        let cost = |p: usize| -> f64 {
+            (0..2)
+                .map(|l| c[l] * (2.0 * (have[p][l] - target[p][l]) + c[l]))
+                .sum()
+        };
+        let p = (0..fracs.len())
+            .filter(|&p| fracs[p] > 0.0)
+            .min_by(|&a, &b| cost(a).total_cmp(&cost(b)).then(a.cmp(&b)))
+            .unwrap_or(0);
+        have[p][0] += c[0];
+        have[p][1] += c[1];
+        part_of[g] = p;
+    }
+    group_of.into_iter().map(|g| part_of[g]).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,10 +313,11 @@ mod tests {
             test: 0.1,
             ..Default::default()
         };
-        let a = Split::stratified(&l, &cfg).unwrap();
-        assert_eq!(a, Split::stratified(&l, &cfg).unwrap());
+        let a = Split::stratified(&l, None, &cfg).unwrap();
+        assert_eq!(a, Split::stratified(&l, None, &cfg).unwrap());
         let other = Split::stratified(
             &l,
+            None,
             &SplitConfig {
                 seed: 7,
                 ..cfg.clone()
@@ -248,7 +352,7 @@ mod tests {
                 fold,
                 ..Default::default()
             };
-            let s = Split::stratified(&l, &cfg).unwrap();
+            let s = Split::stratified(&l, None, &cfg).unwrap();
             assert_eq!(s.valid.len(), 20);
             assert_eq!(s.valid.iter().filter(|&&i| l[i] == 1).count(), 8);
             for &i in &s.valid {
@@ -261,7 +365,7 @@ mod tests {
             fold: 5,
             ..Default::default()
         };
-        assert!(Split::stratified(&l, &bad).is_err());
+        assert!(Split::stratified(&l, None, &bad).is_err());
     }
 
     #[test]
@@ -271,5 +375,127 @@ mod tests {
         assert_eq!(s.len(), 100);
         assert_eq!(s.iter().filter(|&&i| l[i] == 1).count(), 40);
         assert_eq!(s, stratified_subset(&l, 100, 1));
+    }
+
+    /// 1,000 tiles in 90 groups of 1 to 21 tiles; a group's tiles lean to one label, as a
+    /// slide's do.
+    fn grouped() -> (Vec<u8>, Vec<String>) {
+        let mut rng = Rng::new(&[3]);
+        let (mut labels, mut groups) = (Vec::new(), Vec::new());
+        let mut g = 0;
+        while labels.len() < 1000 {
+            let size = 1 + rng.below(21);
+            let p = if rng.coin() { 0.8 } else { 0.15 };
+            for _ in 0..size.min(1000 - labels.len()) {
+                labels.push(u8::from(rng.f64() < p));
+                groups.push(format!("slide-{g}"));
+            }
+            g += 1;
+        }
+        (labels, groups)
+    }
+
+    fn folds_cfg(fold: usize, seed: u64) -> SplitConfig {
+        SplitConfig {
+            folds: 5,
+            fold,
+            test: 0.1,
+            seed,
+            group: "slide".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn group_folds_keep_every_group_whole_and_cover_everything_once() {
+        let (l, g) = grouped();
+        let mut valid_times = vec![0; l.len()];
+        let mut test: Option<Vec<usize>> = None;
+        for fold in 0..5 {
+            let s = Split::stratified(&l, Some(&g), &folds_cfg(fold, 1)).unwrap();
+            for &i in &s.valid {
+                valid_times[i] += 1;
+            }
+            // The test part does not depend on the fold.
+            assert_eq!(test.get_or_insert_with(|| s.test.clone()), &s.test);
+            // No group straddles two parts.
+            let mut side: HashMap<&str, &str> = HashMap::new();
+            for (part, name) in [(&s.train, "train"), (&s.valid, "valid"), (&s.test, "test")] {
+                for &i in part {
+                    let was = side.insert(&g[i], name);
+                    assert!(
+                        was.is_none_or(|w| w == name),
+                        "{} in {was:?} and {name}",
+                        g[i]
+                    );
+                }
+            }
+        }
+        let test = test.unwrap();
+        for (i, &n) in valid_times.iter().enumerate() {
+            assert_eq!(n, usize::from(!test.contains(&i)), "tile {i}");
+        }
+    }
+
+    #[test]
+    fn group_folds_are_close_to_stratified_and_deterministic() {
+        let (l, g) = grouped();
+        let rate = l.iter().filter(|&&x| x == 1).count() as f64 / l.len() as f64;
+        for fold in 0..5 {
+            let s = Split::stratified(&l, Some(&g), &folds_cfg(fold, 1)).unwrap();
+            let pos = s.valid.iter().filter(|&&i| l[i] == 1).count() as f64;
+            let n = s.valid.len() as f64;
+            // 900 tiles in five folds of whole groups of up to 21: within a few percent.
+            assert!((n - 180.0).abs() <= 12.0, "fold {fold}: {n} tiles");
+            assert!(
+                (pos / n - rate).abs() < 0.04,
+                "fold {fold}: {} vs {rate}",
+                pos / n
+            );
+            assert_eq!(
+                s,
+                Split::stratified(&l, Some(&g), &folds_cfg(fold, 1)).unwrap()
+            );
+        }
+        let a = Split::stratified(&l, Some(&g), &folds_cfg(0, 1)).unwrap();
+        let b = Split::stratified(&l, Some(&g), &folds_cfg(0, 2)).unwrap();
+        assert_ne!(a.valid, b.valid, "the seed moves groups");
+    }
+
+    #[test]
+    fn one_tile_per_group_deals_like_the_plain_stratified_split() {
+        let l = labels(600, 400);
+        let g: Vec<String> = (0..l.len()).map(|i| format!("tile-{i}")).collect();
+        let pos = |v: &[usize]| v.iter().filter(|&&i| l[i] == 1).count();
+        for fold in 0..5 {
+            let cfg = SplitConfig {
+                folds: 5,
+                fold,
+                ..Default::default()
+            };
+            let plain = Split::stratified(&l, None, &cfg).unwrap();
+            let grouped = Split::stratified(&l, Some(&g), &cfg).unwrap();
+            assert_eq!(grouped.valid.len(), plain.valid.len());
+            assert_eq!(pos(&grouped.valid), pos(&plain.valid));
+        }
+        let cfg = SplitConfig {
+            valid: 0.2,
+            test: 0.1,
+            ..Default::default()
+        };
+        let plain = Split::stratified(&l, None, &cfg).unwrap();
+        let grouped = Split::stratified(&l, Some(&g), &cfg).unwrap();
+        for (a, b) in [(&plain.valid, &grouped.valid), (&plain.test, &grouped.test)] {
+            assert_eq!((a.len(), pos(a)), (b.len(), pos(b)));
+        }
+    }
+
+    #[test]
+    fn too_few_groups_for_the_folds_is_an_error_naming_the_column() {
+        let l = labels(60, 40);
+        let g: Vec<String> = (0..l.len()).map(|i| format!("s{}", i % 3)).collect();
+        let e = Split::stratified(&l, Some(&g), &folds_cfg(4, 1)).unwrap_err();
+        let e = format!("{e:#}");
+        assert!(e.contains("\"slide\"") && e.contains("3 groups"), "{e}");
     }
 }

@@ -89,6 +89,8 @@ fn field_kind(kind: Kind) -> FieldKind {
         Kind::Choice(options) => FieldKind::Choice(options.iter().map(|s| s.to_string()).collect()),
         Kind::Text | Kind::OptText => FieldKind::Text,
         Kind::List | Kind::Lines => FieldKind::List,
+        // One source is text; a list of them is typed as a TOML list.
+        Kind::Paths => FieldKind::Text,
     }
 }
 

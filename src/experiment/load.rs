@@ -62,6 +62,23 @@ pub fn load_run_config_str(
     resolve(path, text, name, base_dir, &[], false)
 }
 
+/// Reads a run folder's resolved experiment (its `config.toml`).
+pub fn load_run_config(run_dir: &Path) -> anyhow::Result<Experiment> {
+    use anyhow::Context;
+    let path = crate::runs::RunPaths::new(run_dir).config();
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let name = run_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("run");
+    let mut exps = load_run_config_str(&text, name, &path)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("parsing {}", path.display()))?;
+    exps.pop()
+        .with_context(|| format!("{} holds no experiment", path.display()))
+}
+
 /// Every `*.toml` in `dir`, sorted by file name, each with its load result.
 /// An unreadable folder yields an empty list (the dashboard shows "none").
 pub fn discover(dir: &Path) -> Vec<(PathBuf, Result<Vec<Experiment>, ExperimentError>)> {
@@ -330,7 +347,7 @@ pub(crate) fn apply_override(table: &mut Table, o: &str) -> Result<(), Experimen
 /// fields always take the raw text, so `data.source=2024` stays a path.
 pub(crate) fn parse_value(raw: &str, kind: Kind) -> Value {
     let raw = raw.trim();
-    if matches!(kind, Kind::Text | Kind::OptText)
+    if matches!(kind, Kind::Text | Kind::OptText | Kind::Paths)
         && !(raw.starts_with('"') || raw.starts_with('\'') || raw.starts_with('['))
     {
         return Value::String(raw.to_string());
@@ -345,6 +362,15 @@ pub(crate) fn parse_value(raw: &str, kind: Kind) -> Value {
         // "32, 64, 128" for a list field: the brackets are implied.
         // A bare line for a list of lines is one line.
         None if kind == Kind::Lines => Value::Array(vec![Value::String(raw.to_string())]),
+        // `[bundled, data/x.zip]` typed without quotes: the brackets say it is a list.
+        None if kind == Kind::Paths && raw.starts_with('[') && raw.ends_with(']') => Value::Array(
+            raw[1..raw.len() - 1]
+                .split(',')
+                .map(|s| s.trim().trim_matches(['"', '\'']))
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
+        ),
         None if kind.is_list() => format!("v = [{raw}]")
             .parse::<Table>()
             .ok()
@@ -444,6 +470,14 @@ pub(crate) fn normalize_leaf(v: &mut Value, kind: Kind) -> Result<(), String> {
             Value::String(_) => Ok(()),
             other => Err(format!("expects a string, got {}", describe(other))),
         },
+        Kind::Paths => match v {
+            Value::String(_) => Ok(()),
+            Value::Array(items) if items.iter().all(|i| i.is_str()) => Ok(()),
+            other => Err(format!(
+                "expects a string or a list of strings, like [\"bundled\", \"bundled-extra\"], got {}",
+                describe(other)
+            )),
+        },
         Kind::Lines => match v {
             Value::Array(items) if items.iter().all(|i| i.is_str()) => Ok(()),
             other => Err(format!(
@@ -531,6 +565,17 @@ mod tests {
         assert_eq!(
             parse_value("16, 32", Kind::List),
             Value::Array(vec![Value::Integer(16), Value::Integer(32)])
+        );
+        assert_eq!(
+            parse_value("[bundled, data/x.zip]", Kind::Paths),
+            Value::Array(vec![
+                Value::String("bundled".into()),
+                Value::String("data/x.zip".into())
+            ])
+        );
+        assert_eq!(
+            parse_value("data/x.zip", Kind::Paths),
+            Value::String("data/x.zip".into())
         );
         // A newline must not smuggle in a second key.
         assert_eq!(

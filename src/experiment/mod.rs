@@ -36,6 +36,6 @@ pub use edit::{
     Field, FieldKind, diff, field_warning, fields, save_variant, set_field, step_field, to_toml,
 };
 pub use error::ExperimentError;
-pub use load::{discover, load, load_run_config_str, load_str};
+pub use load::{discover, load, load_run_config, load_run_config_str, load_str};
 pub use schema::*;
 pub use validate::validate;

@@ -94,14 +94,75 @@ impl Default for SlurmConfig {
     }
 }
 
+/// `data.source`: one source, or several combined into one data set
+/// (`["bundled", "bundled-extra"]`). One source is written back as a plain string, so
+/// single-source files, run configs and event streams read as they always did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources(pub Vec<String>);
+
+impl Sources {
+    /// What a message calls entry `i`: `data.source` alone, `data.source[1]` in a list.
+    pub fn field(&self, i: usize) -> String {
+        if self.0.len() == 1 {
+            "data.source".into()
+        } else {
+            format!("data.source[{i}]")
+        }
+    }
+}
+
+impl std::fmt::Display for Sources {
+    /// `bundled + bundled-extra`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(" + "))
+    }
+}
+
+impl From<&str> for Sources {
+    fn from(s: &str) -> Sources {
+        Sources(vec![s.to_string()])
+    }
+}
+
+impl From<String> for Sources {
+    fn from(s: String) -> Sources {
+        Sources(vec![s])
+    }
+}
+
+impl Serialize for Sources {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Sources {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Sources, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match OneOrMany::deserialize(d)? {
+            OneOrMany::One(s) => Sources(vec![s]),
+            OneOrMany::Many(v) => Sources(v),
+        })
+    }
+}
+
 /// Where tiles come from and how they are turned into tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataConfig {
-    /// `"bundled"` (the shipped 3,850-tile sample), a Kaggle zip, a Kaggle folder,
-    /// or a folder of tiles (then `labels` names the CSV).
-    pub source: String,
-    /// Labels CSV when it is not inside `source` (`train_labels.csv[.zip]`).
+    /// `"bundled"` (the shipped 3,850-tile sample), `"bundled-extra"` (18,449 more PCam
+    /// training tiles), a Kaggle zip, a Kaggle folder, or a folder of tiles (then `labels`
+    /// names the CSV); or a list of them, combined (each with its own labels CSV).
+    pub source: Sources,
+    /// Labels CSV when it is not inside `source` (`train_labels.csv[.zip]`; one source only).
     pub labels: Option<String>,
     /// Use at most this many tiles (a stratified, seeded subset). 0 = all.
     pub limit: usize,
@@ -157,6 +218,9 @@ pub struct SplitConfig {
     pub folds: usize,
     /// Which fold is the validation fold (0-based) when `folds > 0`.
     pub fold: usize,
+    /// A column of the labels CSV (a slide or patient id): every group stays on one side of
+    /// the split and in one fold. Empty = tiles are split one by one.
+    pub group: String,
 }
 
 impl Default for SplitConfig {
@@ -167,6 +231,7 @@ impl Default for SplitConfig {
             seed: 1234,
             folds: 0,
             fold: 0,
+            group: String::new(),
         }
     }
 }

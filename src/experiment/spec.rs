@@ -28,11 +28,14 @@ pub(crate) enum Kind {
     List,
     /// A list of strings (`slurm.extra`, `slurm.setup`).
     Lines,
+    /// One string or a list of strings (`data.source`): a list of strings is one value, so
+    /// only a list holding lists is a sweep.
+    Paths,
 }
 
 impl Kind {
     pub(crate) fn is_list(self) -> bool {
-        matches!(self, Kind::List | Kind::Lines)
+        matches!(self, Kind::List | Kind::Lines | Kind::Paths)
     }
 }
 
@@ -364,9 +367,9 @@ pub(crate) const SPECS: &[Spec] = &[
     ),
     s(
         "data.source",
-        Kind::Text,
+        Kind::Paths,
         Step::Typed,
-        "Tiles: bundled, a Kaggle zip or folder, or a folder of tiles",
+        "Tiles: bundled, bundled-extra, a Kaggle zip or folder; a list combines them",
     ),
     s(
         "data.labels",
@@ -413,6 +416,12 @@ pub(crate) const SPECS: &[Spec] = &[
         Kind::Int(USIZE),
         inc(0),
         "k-fold: which fold validates (0-based)",
+    ),
+    s(
+        "data.split.group",
+        Kind::Text,
+        Step::Typed,
+        "Labels CSV column (slide, patient) kept whole on one side (empty = none)",
     ),
     s(
         "data.crop",

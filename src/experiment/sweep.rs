@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use toml::{Table, Value};
 
 use super::error::ExperimentError;
-use super::spec::{self, SPECS};
+use super::spec::{self, Kind, SPECS};
 use super::table::{describe, get, set, unknown_field_message};
 
 /// Sweeps larger than this are almost certainly a mistake (a typo'd list).
@@ -51,7 +51,10 @@ pub(crate) fn take_axes(
         for (k, v) in sweep {
             let Some(spec) = spec::spec(&k) else { continue };
             let Value::Array(values) = v else { continue };
-            if spec.kind.is_list() && values.iter().any(|v| !v.is_array()) {
+            if spec.kind.is_list()
+                && spec.kind != Kind::Paths
+                && values.iter().any(|v| !v.is_array())
+            {
                 return Err(ExperimentError::field(
                     spec.key,
                     format!(
@@ -73,7 +76,8 @@ pub(crate) fn take_axes(
         };
         let is_axis = if s.kind.is_list() {
             let lists = values.iter().filter(|v| v.is_array()).count();
-            if lists > 0 && lists < values.len() {
+            // Sources may mix: `[["bundled", "bundled-extra"], "bundled"]` tries both.
+            if lists > 0 && lists < values.len() && s.kind != Kind::Paths {
                 return Err(ExperimentError::field(
                     s.key,
                     format!(

@@ -181,10 +181,33 @@ pub(crate) fn problems(exp: &Experiment, base_dir: Option<&Path>) -> Vec<Experim
     }
 
     // Data.
-    if d.source.trim().is_empty() {
+    if d.source.0.is_empty() {
         bad(
             "data.source",
-            "must not be empty (\"bundled\" is the shipped sample)".into(),
+            "names no source (\"bundled\" is the shipped sample)".into(),
+        );
+    }
+    for (i, src) in d.source.0.iter().enumerate() {
+        // The list's entry is named in the message; the error points at the field.
+        let entry = d.source.field(i);
+        if src.trim().is_empty() {
+            bad(
+                "data.source",
+                format!("`{entry}` is empty (\"bundled\" is the shipped sample)"),
+            );
+        } else if let Some(j) = d.source.0[..i].iter().position(|s| s == src) {
+            bad(
+                "data.source",
+                format!("`{entry}` repeats `data.source[{j}]` (\"{src}\")"),
+            );
+        }
+    }
+    if d.source.0.len() > 1 && d.labels.is_some() {
+        bad(
+            "data.labels",
+            "names one labels CSV, but data.source lists several sources: each needs its own \
+             train_labels.csv inside it"
+                .into(),
         );
     }
     let s = &d.split;

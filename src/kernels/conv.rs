@@ -54,15 +54,16 @@ impl Geometry {
 
 multiversion! {
     /// Unfolds one image `[C, H, W]` into `cols` `[C·KH·KW, OH·OW]` (zeros where the kernel
-    /// hangs over the padding).
-    fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
+    /// hangs over the padding), each row at `row·ld + off`: the columns of several images side
+    /// by side share one matrix.
+    fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
         let (oh, ow) = (g.out_h(), g.out_w());
         let mut row = 0;
         for c in 0..g.c {
             let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
             for i in 0..g.kh {
                 for j in 0..g.kw {
-                    let dst = &mut cols[row * oh * ow..(row + 1) * oh * ow];
+                    let dst = &mut cols[row * ld + off..row * ld + off + oh * ow];
                     let x0 = (j * g.dilation[1]) as isize - g.pad[1] as isize;
                     // The output columns whose tap lands inside the row; padding on either side.
                     let valid = valid_cols(g, x0);
@@ -95,8 +96,8 @@ multiversion! {
 
 multiversion! {
     /// Folds columns back into one image, adding where kernel windows overlap (the adjoint of
-    /// [`im2col`]).
-    fn col2im(g: &Geometry, cols: &[f32], dx: &mut [f32]) {
+    /// [`im2col`], with the same row layout).
+    fn col2im(g: &Geometry, cols: &[f32], ld: usize, off: usize, dx: &mut [f32]) {
         let (oh, ow) = (g.out_h(), g.out_w());
         dx.fill(0.0);
         let mut row = 0;
@@ -104,7 +105,7 @@ multiversion! {
             let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
             for i in 0..g.kh {
                 for j in 0..g.kw {
-                    let src = &cols[row * oh * ow..(row + 1) * oh * ow];
+                    let src = &cols[row * ld + off..row * ld + off + oh * ow];
                     let x0 = (j * g.dilation[1]) as isize - g.pad[1] as isize;
                     let valid = valid_cols(g, x0);
                     for oy in 0..oh {
@@ -178,6 +179,46 @@ fn chunk_len(n: usize) -> usize {
     n.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
+/// GEMM columns worth gathering from several images into one multiplication.
+const GROUP_COLS: usize = 512;
+
+/// Images whose columns one GEMM takes together. Late layers have few output pixels (36 at
+/// 6x6): a GEMM per image then streams the whole weight matrix (4.7 MB at 512x2304) for 36
+/// columns, or accumulates a weight gradient that size over k = 36, and runs at memory speed.
+fn group_len(g: &Geometry, per: usize) -> usize {
+    (GROUP_COLS / g.p()).clamp(1, per)
+}
+
+/// Column matrix `[C·KH·KW, G·OH·OW]` of images `xs` (each `[C, H, W]`) side by side.
+fn unfold(g: &Geometry, xs: &[f32], cols: &mut [f32]) {
+    let (img, p) = (g.c * g.h * g.w, g.p());
+    let ld = xs.len() / img * p;
+    for (j, xi) in xs.chunks(img).enumerate() {
+        if g.pointwise() {
+            for (c, row) in xi.chunks(p).enumerate() {
+                cols[c * ld + j * p..c * ld + (j + 1) * p].copy_from_slice(row);
+            }
+        } else {
+            im2col(g, xi, cols, ld, j * p);
+        }
+    }
+}
+
+/// `[G, R, P]` (R rows of P per image) to `[R, G·P]`, or back with `back`.
+fn interleave(src: &[f32], dst: &mut [f32], rows: usize, p: usize, back: bool) {
+    let gl = src.len() / (rows * p);
+    for j in 0..gl {
+        for r in 0..rows {
+            let (a, b) = ((j * rows + r) * p, r * gl * p + j * p);
+            if back {
+                dst[a..a + p].copy_from_slice(&src[b..b + p]);
+            } else {
+                dst[b..b + p].copy_from_slice(&src[a..a + p]);
+            }
+        }
+    }
+}
+
 /// The convolution itself, `W · cols(x_n) + b` per image, shape `[N, O, OH, OW]`.
 pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (ck, p) = (g.ck(), g.p());
@@ -186,26 +227,40 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
     assert_eq!(w.len(), g.o * ck, "conv weight size");
     let mut y = vec![0f32; g.n * out];
     let per = chunk_len(g.n);
+    let group = group_len(g, per);
     y.par_chunks_mut(per * out)
         .enumerate()
         .for_each(|(t, chunk)| {
-            let mut cols = vec![0f32; if g.pointwise() { 0 } else { ck * p }];
-            for (k, yi) in chunk.chunks_mut(out).enumerate() {
-                let i = t * per + k;
+            let direct = group == 1 && g.pointwise();
+            let mut cols = vec![0f32; if direct { 0 } else { ck * p * group }];
+            let mut tmp = vec![0f32; if group == 1 { 0 } else { out * group }];
+            for (k, ys) in chunk.chunks_mut(out * group).enumerate() {
+                let first = t * per + k * group;
+                let gl = ys.len() / out;
+                let xs = &x[first * img..(first + gl) * img];
+                let cols = if direct {
+                    xs
+                } else {
+                    unfold(g, xs, &mut cols[..ck * p * gl]);
+                    &cols[..ck * p * gl]
+                };
+                // Y[o, (j, p)] = W[o, ck] · cols[ck, (j, p)]; one image writes y in place.
+                let dst = if gl == 1 {
+                    &mut *ys
+                } else {
+                    &mut tmp[..out * gl]
+                };
+                matmul((g.o, p * gl, ck), dst, false, w, (ck, 1), cols, (p * gl, 1));
+                if gl > 1 {
+                    interleave(&tmp[..out * gl], ys, g.o, p, true);
+                }
                 if let Some(b) = bias {
-                    for (row, v) in yi.chunks_mut(p).zip(b) {
-                        row.fill(*v);
+                    for yi in ys.chunks_mut(out) {
+                        for (row, v) in yi.chunks_mut(p).zip(b) {
+                            row.iter_mut().for_each(|y| *y += v);
+                        }
                     }
                 }
-                let xi = &x[i * img..(i + 1) * img];
-                let cols = if g.pointwise() {
-                    xi
-                } else {
-                    im2col(g, xi, &mut cols);
-                    &cols
-                };
-                // y_i[o, p] (+)= W[o, ck] · cols[ck, p]
-                matmul((g.o, p, ck), yi, bias.is_some(), w, (ck, 1), cols, (p, 1));
             }
         });
     y
@@ -218,29 +273,34 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(x.len(), g.n * img, "conv input size");
     assert_eq!(dy.len(), g.n * out, "conv output-gradient size");
     let per = chunk_len(g.n);
+    let group = group_len(g, per);
     let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(per))
         .into_par_iter()
         .map(|t| {
             let mut dw = vec![0f32; g.o * ck];
-            let mut cols = vec![0f32; if g.pointwise() { 0 } else { ck * p }];
-            for i in t * per..((t + 1) * per).min(g.n) {
-                let xi = &x[i * img..(i + 1) * img];
-                let cols = if g.pointwise() {
-                    xi
+            let direct = group == 1 && g.pointwise();
+            let mut cols = vec![0f32; if direct { 0 } else { ck * p * group }];
+            let mut tmp = vec![0f32; if group == 1 { 0 } else { out * group }];
+            let images = t * per..((t + 1) * per).min(g.n);
+            for first in images.clone().step_by(group) {
+                let gl = group.min(images.end - first);
+                let xs = &x[first * img..(first + gl) * img];
+                let dys = &dy[first * out..(first + gl) * out];
+                let cols = if direct {
+                    xs
                 } else {
-                    im2col(g, xi, &mut cols);
-                    &cols
+                    unfold(g, xs, &mut cols[..ck * p * gl]);
+                    &cols[..ck * p * gl]
                 };
-                // dW[o, ck] += dY_i[o, p] · cols[ck, p]ᵀ
-                matmul(
-                    (g.o, ck, p),
-                    &mut dw,
-                    true,
-                    &dy[i * out..(i + 1) * out],
-                    (p, 1),
-                    cols,
-                    (1, p),
-                );
+                let dys = if gl == 1 {
+                    dys
+                } else {
+                    interleave(dys, &mut tmp[..out * gl], g.o, p, false);
+                    &tmp[..out * gl]
+                };
+                // dW[o, ck] += dY[o, (j, p)] · cols[ck, (j, p)]ᵀ
+                let n = p * gl;
+                matmul((g.o, ck, n), &mut dw, true, dys, (n, 1), cols, (1, n));
             }
             dw
         })
@@ -263,19 +323,39 @@ pub fn input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(dy.len(), g.n * out, "conv output-gradient size");
     let mut dx = vec![0f32; g.n * img];
     let per = chunk_len(g.n);
+    let group = group_len(g, per);
     dx.par_chunks_mut(per * img)
         .enumerate()
         .for_each(|(t, chunk)| {
-            let mut cols = vec![0f32; if g.pointwise() { 0 } else { ck * p }];
-            for (k, dxi) in chunk.chunks_mut(img).enumerate() {
-                let i = t * per + k;
-                let dyi = &dy[i * out..(i + 1) * out];
-                // cols[ck, p] = W[o, ck]ᵀ · dY_i[o, p]; pointwise, cols is dX_i itself.
-                if g.pointwise() {
-                    matmul((ck, p, g.o), dxi, false, w, (1, ck), dyi, (p, 1));
+            let direct = group == 1 && g.pointwise();
+            let mut cols = vec![0f32; if direct { 0 } else { ck * p * group }];
+            let mut tmp = vec![0f32; if group == 1 { 0 } else { out * group }];
+            for (k, dxs) in chunk.chunks_mut(img * group).enumerate() {
+                let first = t * per + k * group;
+                let gl = dxs.len() / img;
+                let dys = &dy[first * out..(first + gl) * out];
+                let dys = if gl == 1 {
+                    dys
                 } else {
-                    matmul((ck, p, g.o), &mut cols, false, w, (1, ck), dyi, (p, 1));
-                    col2im(g, &cols, dxi);
+                    interleave(dys, &mut tmp[..out * gl], g.o, p, false);
+                    &tmp[..out * gl]
+                };
+                let n = p * gl;
+                // cols[ck, (j, p)] = W[o, ck]ᵀ · dY[o, (j, p)]; one pointwise image is dX itself.
+                if direct {
+                    matmul((ck, n, g.o), dxs, false, w, (1, ck), dys, (n, 1));
+                    continue;
+                }
+                let cols = &mut cols[..ck * n];
+                matmul((ck, n, g.o), cols, false, w, (1, ck), dys, (n, 1));
+                for (j, dxi) in dxs.chunks_mut(img).enumerate() {
+                    if g.pointwise() {
+                        for (c, row) in dxi.chunks_mut(p).enumerate() {
+                            row.copy_from_slice(&cols[c * n + j * p..c * n + (j + 1) * p]);
+                        }
+                    } else {
+                        col2im(g, cols, n, j * p, dxi);
+                    }
                 }
             }
         });
@@ -477,6 +557,10 @@ mod tests {
             geometry((2, 3, 11, 10, 6), (3, 3), [2, 2], [1, 1], [1, 1]),
             geometry((1, 5, 6, 6, 3), (1, 1), [1, 1], [0, 0], [1, 1]),
             geometry((2, 2, 9, 9, 3), (3, 3), [1, 2], [2, 1], [2, 1]),
+            // Several images per GEMM (few output pixels), with a shorter last group.
+            geometry((7, 3, 6, 6, 4), (3, 3), [1, 1], [1, 1], [1, 1]),
+            geometry((5, 5, 6, 6, 3), (1, 1), [1, 1], [0, 0], [1, 1]),
+            geometry((6, 4, 7, 5, 3), (3, 3), [2, 2], [1, 1], [1, 1]),
         ];
         for g in shapes {
             let x = values(g.n * g.c * g.h * g.w, 1);

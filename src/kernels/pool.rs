@@ -107,6 +107,24 @@ pub fn backward(g: &Window, x: &[f32], dy: &[f32]) -> Vec<f32> {
         .zip(x.par_chunks(plane).zip(dy.par_chunks(oh * ow)))
         .with_min_len(g.planes_per_task())
         .for_each(|(dxp, (xp, dyp))| {
+            if g.k == [2, 2] && g.stride == [2, 2] {
+                // The CNNs' pooling, as in the forward: the four taps in argmax's order, and
+                // windows that never overlap.
+                for oy in 0..oh {
+                    let (r0, r1) = (2 * oy * g.w, (2 * oy + 1) * g.w);
+                    for ox in 0..ow {
+                        let c = 2 * ox;
+                        let mut best = r0 + c;
+                        for i in [r0 + c + 1, r1 + c, r1 + c + 1] {
+                            if xp[i] > xp[best] {
+                                best = i;
+                            }
+                        }
+                        dxp[best] = dyp[oy * ow + ox];
+                    }
+                }
+                return;
+            }
             for oy in 0..oh {
                 for ox in 0..ow {
                     dxp[g.argmax(xp, oy, ox)] += dyp[oy * ow + ox];

@@ -21,9 +21,10 @@ pub struct ConvBlock<B: Backend> {
 }
 
 impl<B: Kernels> ConvBlock<B> {
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    fn forward(&self, x: Tensor<B, 4>, inference: bool) -> Tensor<B, 4> {
         let x = kernels::conv2d(&self.conv, x);
         let x = match &self.bn {
+            Some(bn) if inference => super::norm::forward_eval(bn, x, Activation::Relu),
             Some(bn) => super::norm::forward(bn, x, Activation::Relu),
             None => relu(x),
         };
@@ -88,17 +89,28 @@ impl<B: Backend> Cnn<B> {
 impl<B: Kernels> Cnn<B> {
     /// `[N, 3, S, S]` normalised images to `[N, 1]` logits.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.run(x, false)
+    }
+
+    /// As [`Cnn::forward`] in inference mode on any backend (running BatchNorm statistics, no
+    /// dropout): gradients with respect to the input (saliency) are taken through it.
+    pub fn forward_inference(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.run(x, true)
+    }
+
+    fn run(&self, x: Tensor<B, 4>, inference: bool) -> Tensor<B, 2> {
         let mut x = x;
         for block in &self.blocks {
-            x = block.forward(x);
+            x = block.forward(x, inference);
         }
         if let Some(gap) = &self.gap {
             x = gap.forward(x);
         }
         let x: Tensor<B, 2> = x.flatten(1, 3);
-        let mut x = self.dropout.forward(x);
+        let drop = |d: &Dropout, x| if inference { x } else { d.forward(x) };
+        let mut x = drop(&self.dropout, x);
         if let Some(dense) = &self.dense {
-            x = self.dense_dropout.forward(relu(dense.forward(x)));
+            x = drop(&self.dense_dropout, relu(dense.forward(x)));
         }
         self.out.forward(x)
     }

@@ -338,7 +338,10 @@ impl<B: Backend> EfficientNetLite0<B> {
 impl<B: Kernels> EfficientNetLite0<B> {
     /// Pooled backbone features: `[N, 3, H, W]` -> `[N, 1280]`.
     pub fn forward_features(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        let eval = self.backbone_bn_eval;
+        self.features(x, self.backbone_bn_eval)
+    }
+
+    fn features(&self, x: Tensor<B, 4>, eval: bool) -> Tensor<B, 2> {
         let stem = kernels::conv2d(&self._conv_stem, x);
         let mut x = bn(&self._bn0, stem, eval, Activation::Relu6);
         for block in &self._blocks {
@@ -365,6 +368,12 @@ impl<B: Kernels> EfficientNetLite0<B> {
     /// Tumour logit: `[N, 3, H, W]` -> `[N, 1]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         self.forward_head(self.forward_features(x))
+    }
+
+    /// As [`EfficientNetLite0::forward`] in inference mode on any backend (running BatchNorm
+    /// statistics, no dropout), for gradients with respect to the input.
+    pub fn forward_inference(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.head.forward(self.features(x, true))
     }
 }
 

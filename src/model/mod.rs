@@ -89,6 +89,15 @@ impl<B: Kernels> Net<B> {
             Net::EfficientNetLite0(m) => m.forward(x),
         }
     }
+
+    /// Logits in inference mode on any backend, an autodiff one included (running BatchNorm
+    /// statistics, no dropout): what input-gradient saliency differentiates.
+    pub fn forward_inference(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        match self {
+            Net::Cnn(m) => m.forward_inference(x),
+            Net::EfficientNetLite0(m) => m.forward_inference(x),
+        }
+    }
 }
 
 impl<B: AutodiffBackend + Kernels> Net<B>

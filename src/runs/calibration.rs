@@ -11,7 +11,6 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::paths::{RunPaths, write_atomic};
-use super::predictions::Predictions;
 use super::state::RunState;
 use crate::metrics;
 
@@ -186,13 +185,10 @@ pub fn fit_run(run_dir: &Path) -> Result<Calibration> {
         );
     };
     let path = paths.predictions();
-    let p = Predictions::read(&path)?;
-    let (probs, labels): (Vec<f32>, Vec<u8>) = p
-        .probs
-        .iter()
-        .zip(&p.labels)
-        .filter(|(p, _)| !p.is_nan())
-        .map(|(&p, &y)| (p, y))
+    let (probs, labels): (Vec<f32>, Vec<u8>) = super::predictions::read(&path)?
+        .into_iter()
+        .filter(|p| !p.prob.is_nan())
+        .map(|p| (p.prob, p.label))
         .unzip();
     let t = fit_temperature(&probs, &labels).with_context(|| format!("{}", path.display()))?;
     let mut calibrated = probs.clone();

@@ -1,8 +1,10 @@
 //! Runs side by side: the hyperparameters that differ and the best epoch's figures, one row
-//! per run. The dashboard's compare view and `histoboard export` (CSV) draw this one table.
+//! per run, or per CV set (its folds' mean ± sd, and the out-of-fold AUC once every fold has
+//! finished). The dashboard's compare view and `histoboard export` (CSV) draw this one table.
 
 use std::collections::HashMap;
 
+use super::cv::{self, CvSet};
 use super::state::RunState;
 use crate::experiment::{self, Experiment};
 
@@ -14,6 +16,8 @@ pub struct CompareTable {
     pub rows: Vec<(String, Vec<String>)>,
     /// Runs whose configuration could not be read, with the reason.
     pub problems: Vec<String>,
+    /// The CV sets shown as one row each: the row's id is the set's id.
+    pub sets: Vec<CvSet>,
 }
 
 /// The figures after the differing hyperparameters.
@@ -23,13 +27,43 @@ pub const FIGURES: [&str; 5] = ["AUC", "acc", "loss", "epochs", "time"];
 /// has one.
 pub const META: [&str; 2] = ["tags", "note"];
 
-/// Builds the table for `runs` (in their order); `now` for the time of runs still going.
-pub fn table(runs: &[&RunState], now: f64) -> CompareTable {
+/// The column of the out-of-fold AUC, there when a CV set is compared.
+pub const OOF: &str = "OOF AUC";
+
+/// A row: one run, or the runs of a CV set.
+struct Item<'a> {
+    id: String,
+    runs: Vec<&'a RunState>,
+    set: Option<&'a CvSet>,
+}
+
+/// Builds the table for `runs` (in their order; two folds or more of a CV set become one row,
+/// where its first fold is); `now` for the time of runs still going. `oof` gives a complete
+/// set's out-of-fold AUC ([`oof_aucs`] reads them), by set id.
+pub fn table(runs: &[&RunState], now: f64, oof: &HashMap<String, f64>) -> CompareTable {
+    let sets = cv::sets(runs);
+    let mut items: Vec<Item> = Vec::new();
+    for r in runs {
+        match sets.iter().find(|s| s.runs.contains(&r.id)) {
+            Some(s) if items.iter().any(|i| i.id == s.id) => {}
+            Some(s) => items.push(Item {
+                id: s.id.clone(),
+                runs: s.members(runs),
+                set: Some(s),
+            }),
+            None => items.push(Item {
+                id: r.id.clone(),
+                runs: vec![r],
+                set: None,
+            }),
+        }
+    }
     let mut problems = Vec::new();
-    // Parsed once by `runs` when each run started, not here.
-    let configs: Vec<Option<&Experiment>> = runs
+    // Parsed once by `runs` when each run started, not here. A set stands by its first fold.
+    let configs: Vec<Option<&Experiment>> = items
         .iter()
-        .map(|r| {
+        .map(|i| {
+            let r = i.runs[0];
             if r.resolved.is_none() {
                 problems.push(format!("{}: its configuration could not be read", r.id));
             }
@@ -38,7 +72,7 @@ pub fn table(runs: &[&RunState], now: f64) -> CompareTable {
         .collect();
     // Keys that differ anywhere, with each run's value for them.
     let mut keys: Vec<String> = Vec::new();
-    let mut values: Vec<HashMap<String, String>> = vec![HashMap::new(); runs.len()];
+    let mut values: Vec<HashMap<String, String>> = vec![HashMap::new(); items.len()];
     if let Some((bi, base)) = configs
         .iter()
         .enumerate()
@@ -64,44 +98,119 @@ pub fn table(runs: &[&RunState], now: f64) -> CompareTable {
             }
         }
     }
-    // `name` differs by construction and the run column already says it.
+    // `name` differs by construction and the run column already says it; a set row covers
+    // every fold.
     keys.retain(|k| k != "name" && k != "description");
+    let with_sets = items.iter().any(|i| i.set.is_some());
     let mut columns = vec!["run".to_string()];
     columns.extend(keys.iter().cloned());
     columns.extend(FIGURES.iter().map(|s| s.to_string()));
+    columns.extend(with_sets.then(|| OOF.to_string()));
     let tags = runs.iter().any(|r| !r.meta.tags.is_empty());
     let note = runs.iter().any(|r| !r.meta.note.is_empty());
     columns.extend(tags.then(|| META[0].to_string()));
     columns.extend(note.then(|| META[1].to_string()));
-    let rows = runs
+    let rows = items
         .iter()
         .enumerate()
-        .map(|(i, r)| {
-            let mut cells = vec![r.id.clone()];
+        .map(|(i, item)| {
+            let mut cells = vec![match item.set {
+                Some(s) => format!("{} ({} folds)", s.name, s.folds),
+                None => item.id.clone(),
+            }];
             for k in &keys {
-                cells.push(values[i].get(k).cloned().unwrap_or_else(|| "?".into()));
+                let v = values[i].get(k).cloned().unwrap_or_else(|| "?".into());
+                let every_fold = item.set.is_some() && k == "data.split.fold";
+                cells.push(if every_fold { "all".into() } else { v });
             }
-            let best = r.best_summary();
             let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
-            cells.push(f(best.map(|e| e.valid.auc)));
-            cells.push(f(best.map(|e| e.valid.accuracy)));
-            cells.push(f(best.map(|e| e.valid.loss)));
-            cells.push(format!("{}/{}", r.epochs_completed(), r.epochs));
-            cells.push(format!("{:.0}", r.elapsed_seconds(now).unwrap_or(0.0)));
+            // One figure over the row's runs: the value, or the folds' mean ± sd.
+            let figure = |get: fn(&crate::metrics::Metrics) -> f64| -> String {
+                let v: Vec<f64> = item
+                    .runs
+                    .iter()
+                    .filter_map(|r| r.best_summary().map(|e| get(&e.valid)))
+                    .collect();
+                match (item.set, v.as_slice()) {
+                    (None, _) | (Some(_), [] | [_]) => f(v.first().copied()),
+                    (Some(_), _) => {
+                        let (m, sd) = cv::mean_sd(&v);
+                        format!("{m:.4} ± {sd:.4}")
+                    }
+                }
+            };
+            cells.push(figure(|m| m.auc));
+            cells.push(figure(|m| m.accuracy));
+            cells.push(figure(|m| m.loss));
+            cells.push(match item.set {
+                Some(s) => {
+                    let done = item
+                        .runs
+                        .iter()
+                        .filter(|r| r.status == super::RunStatus::Finished)
+                        .count();
+                    format!("{done}/{} folds", s.folds)
+                }
+                None => format!(
+                    "{}/{}",
+                    item.runs[0].epochs_completed(),
+                    item.runs[0].epochs
+                ),
+            });
+            let time: f64 = item
+                .runs
+                .iter()
+                .map(|r| r.elapsed_seconds(now).unwrap_or(0.0))
+                .sum();
+            cells.push(format!("{time:.0}"));
+            if with_sets {
+                cells.push(f(item.set.and_then(|s| oof.get(&s.id).copied())));
+            }
             if tags {
-                cells.push(r.meta.tags.join(", "));
+                cells.push(
+                    item.runs
+                        .iter()
+                        .flat_map(|r| r.meta.tags.clone())
+                        .fold(Vec::<String>::new(), |mut all, t| {
+                            if !all.contains(&t) {
+                                all.push(t);
+                            }
+                            all
+                        })
+                        .join(", "),
+                );
             }
             if note {
-                cells.push(r.meta.note.clone());
+                let notes: Vec<&str> = item
+                    .runs
+                    .iter()
+                    .map(|r| r.meta.note.as_str())
+                    .filter(|n| !n.is_empty())
+                    .collect();
+                cells.push(notes.join("; "));
             }
-            (r.id.clone(), cells)
+            (item.id.clone(), cells)
         })
         .collect();
     CompareTable {
         columns,
         rows,
         problems,
+        sets,
     }
+}
+
+/// The out-of-fold AUC of every complete CV set among `runs` (reading the folds' predictions,
+/// as `histoboard cv` does), by set id; a set whose predictions cannot be read is left out.
+pub fn oof_aucs(runs: &[&RunState]) -> HashMap<String, f64> {
+    cv::sets(runs)
+        .into_iter()
+        .filter(|s| s.complete(runs))
+        .filter_map(|s| {
+            let summary = cv::summary(&s.members(runs)).ok()?;
+            Some((s.id, summary.oof_auc))
+        })
+        .collect()
 }
 
 impl CompareTable {

@@ -2,14 +2,16 @@
 //! deviation, and the out-of-fold AUC over every fold's validation predictions together (each
 //! run's `valid_predictions.csv`, written at its best epoch). One split's AUC is a noisy
 //! judge (about ±0.01 on 770 tiles); the folds together judge on every tile.
+//!
+//! Also which runs make a CV set: the runs `name.fold-k` one experiment with `folds = K`
+//! launched ([`sets`]), which the runs list and the comparison show as one.
 
 use std::collections::HashSet;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::paths::RunPaths;
-use super::predictions::Predictions;
-use super::state::RunState;
+use super::state::{RunState, RunStatus};
 
 /// The figures of a set of runs taken as folds.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,28 +39,27 @@ pub fn summary(runs: &[&RunState]) -> Result<CvSummary> {
     let mut repeated_ids = 0;
     for r in runs {
         let path = RunPaths::new(&r.dir).predictions();
-        let p = Predictions::read(&path)
-            .with_context(|| format!("run {}: has it finished an epoch?", r.id))?;
-        for id in &p.ids {
-            if !seen.insert(id.clone()) {
+        if !path.is_file() {
+            bail!(
+                "{} is missing (a run writes it at its best epoch; has {} finished one?)",
+                path.display(),
+                r.id
+            );
+        }
+        for p in super::predictions::read(&path)? {
+            if !seen.insert(p.id) {
                 repeated_ids += 1;
             }
+            labels.push(p.label);
+            probs.push(p.prob);
         }
-        labels.extend(p.labels);
-        probs.extend(p.probs);
     }
     let folds: Vec<(String, Option<f64>)> = runs
         .iter()
         .map(|r| (r.id.clone(), r.best_valid_auc()))
         .collect();
     let aucs: Vec<f64> = folds.iter().filter_map(|f| f.1).collect();
-    let n = aucs.len() as f64;
-    let mean_auc = aucs.iter().sum::<f64>() / n;
-    let sd_auc = if aucs.len() > 1 {
-        (aucs.iter().map(|a| (a - mean_auc).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-    } else {
-        f64::NAN
-    };
+    let (mean_auc, sd_auc) = mean_sd(&aucs);
     Ok(CvSummary {
         folds,
         mean_auc,
@@ -67,4 +68,111 @@ pub fn summary(runs: &[&RunState]) -> Result<CvSummary> {
         oof_tiles: probs.len(),
         repeated_ids,
     })
+}
+
+/// Mean and sample standard deviation (n - 1): NaN mean with no values, NaN sd with one.
+pub fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let sd = if values.len() > 1 {
+        (values.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        f64::NAN
+    };
+    (mean, sd)
+}
+
+/// Runs launched together from one experiment with `[data.split] folds = K`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CvSet {
+    /// The set's id: its first fold's run id (a run is in one set at most).
+    pub id: String,
+    /// The experiment's name without `.fold-k`.
+    pub name: String,
+    /// K.
+    pub folds: usize,
+    /// The fold runs' ids, in fold order (some folds may be missing: archived, not launched).
+    pub runs: Vec<String>,
+}
+
+impl CvSet {
+    /// Members of this set among `runs`, in fold order.
+    pub fn members<'a>(&self, runs: &[&'a RunState]) -> Vec<&'a RunState> {
+        self.runs
+            .iter()
+            .filter_map(|id| runs.iter().find(|r| &r.id == id).copied())
+            .collect()
+    }
+
+    /// Every fold is here and finished: the out-of-fold AUC covers every tile.
+    pub fn complete(&self, runs: &[&RunState]) -> bool {
+        let m = self.members(runs);
+        m.len() == self.folds && m.iter().all(|r| r.status == RunStatus::Finished)
+    }
+}
+
+/// The fold a run is, when one experiment's `folds = K` launched it: (set name, fold, K, the
+/// configuration with the fold and name taken out, which every fold of the set shares).
+fn fold_of(r: &RunState) -> Option<(String, usize, usize, String)> {
+    let exp = r.resolved.as_deref()?;
+    let s = &exp.data.split;
+    if s.folds < 2 {
+        return None;
+    }
+    // `name.fold-k`, perhaps followed by later sweep axes (`name.fold-k.rotate-5`).
+    let tag = format!(".fold-{}", s.fold);
+    let at = exp
+        .name
+        .match_indices(&tag)
+        .map(|(i, _)| i)
+        .find(|&i| matches!(exp.name[i + tag.len()..].chars().next(), None | Some('.')))?;
+    let name = format!("{}{}", &exp.name[..at], &exp.name[at + tag.len()..]);
+    let mut shared = exp.clone();
+    shared.name = name.clone();
+    shared.data.split.fold = 0;
+    Some((name, s.fold, s.folds, crate::experiment::to_toml(&shared)))
+}
+
+/// The CV sets among `runs` (of two runs or more), in the order their first run comes. Runs of
+/// one experiment launched twice make two sets: a fold seen again starts the next set, in the
+/// order the runs started.
+pub fn sets(runs: &[&RunState]) -> Vec<CvSet> {
+    let mut by_start: Vec<&RunState> = runs.to_vec();
+    by_start.sort_by(|a, b| {
+        let t = |r: &RunState| r.started_at.unwrap_or(f64::MAX);
+        t(a).total_cmp(&t(b)).then_with(|| a.id.cmp(&b.id))
+    });
+    // (shared config, set name, K, per fold: run id)
+    let mut found: Vec<(String, String, usize, Vec<Option<String>>)> = Vec::new();
+    for r in by_start {
+        let Some((name, fold, k, shared)) = fold_of(r) else {
+            continue;
+        };
+        let slot = found
+            .iter_mut()
+            .find(|(c, _, _, f)| *c == shared && f.get(fold).is_some_and(|x| x.is_none()));
+        match slot {
+            Some((_, _, _, f)) => f[fold] = Some(r.id.clone()),
+            None => {
+                let mut f = vec![None; k];
+                f[fold] = Some(r.id.clone());
+                found.push((shared, name, k, f));
+            }
+        }
+    }
+    let mut out: Vec<CvSet> = found
+        .into_iter()
+        .filter_map(|(_, name, folds, f)| {
+            let runs: Vec<String> = f.into_iter().flatten().collect();
+            (runs.len() >= 2).then(|| CvSet {
+                id: runs[0].clone(),
+                name,
+                folds,
+                runs,
+            })
+        })
+        .collect();
+    let first = |s: &CvSet| runs.iter().position(|r| s.runs.contains(&r.id));
+    out.sort_by_key(first);
+    out
 }

@@ -100,7 +100,8 @@ fn default_metric() -> String {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DataSummary {
-    pub source: String,
+    /// The run's `data.source` (older streams hold one string, which reads as one source).
+    pub source: crate::experiment::Sources,
     pub train: usize,
     pub valid: usize,
     pub test: usize,

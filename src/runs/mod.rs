@@ -1,15 +1,16 @@
 //! The run: its event stream on disk and the one state folded from it.
 //!
 //! - [`event`]: the record types (the contract between trainer and dashboard).
-//! - [`paths`]: a run folder's layout and run ids.
+//! - [`paths`]: a run folder's layout and run ids; [`predictions`]: its per-tile
+//!   validation predictions (`id,label,prob`).
 //! - [`writer`]: [`EventWriter`], used by the trainer (also keeps `metrics.csv`).
 //! - [`tail`]: [`Tail`], incremental reading of a growing `events.jsonl`.
 //! - [`state`]: [`RunState`], a run folded from its records (the scheduler's word included);
 //!   [`series`] its bounded batch-loss history, [`process`] whether its trainer lives.
 //! - [`watch`]: [`RunsWatcher`] and [`spawn_collector`], following a whole runs folder.
 //! - [`meta`]: a run's note and tags; [`prune`]: archiving and deleting runs.
-//! - [`predictions`]: a run's best-epoch validation predictions; [`calibration`]: the
-//!   temperature fitted on them (`calibration.toml`).
+//! - [`calibration`]: the temperature fitted on the best epoch's validation predictions
+//!   (`calibration.toml`).
 //! - [`compare`]: runs side by side (the dashboard's compare view, exported CSV);
 //!   [`cv`]: a cross-validation's folds and out-of-fold AUC.
 //! - [`launch`]: the [`Launcher`] contract, cancellation and detached processes.

@@ -34,9 +34,21 @@ impl RunPaths {
     pub fn checkpoints(&self) -> PathBuf {
         self.dir.join("checkpoints")
     }
-    /// Per-tile validation predictions of the best epoch.
+    /// Per-tile validation predictions of the best epoch (`id,label,prob`).
     pub fn predictions(&self) -> PathBuf {
         self.dir.join("valid_predictions.csv")
+    }
+    /// Per-tile validation predictions of every epoch, one file each (`id,label,prob`; runs
+    /// trained before these existed have only [`RunPaths::predictions`]).
+    pub fn epoch_predictions(&self, epoch: usize) -> PathBuf {
+        self.dir
+            .join("predictions")
+            .join(format!("epoch-{epoch:03}.csv"))
+    }
+    /// Input-gradient saliency maps of one checkpoint (`best` or `last`): `<tile id>.png`,
+    /// 96x96 grey, written by `histoboard errors --saliency`.
+    pub fn saliency(&self, checkpoint: &str) -> PathBuf {
+        self.dir.join("saliency").join(checkpoint)
     }
     /// The temperature fitted on the validation predictions (`histoboard calibrate`).
     pub fn calibration(&self) -> PathBuf {

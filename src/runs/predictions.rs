@@ -1,74 +1,62 @@
-//! A run's per-tile validation predictions at its best epoch (`valid_predictions.csv`,
-//! `id,label,prob`, written by the trainer), read for cross-validation and calibration.
+//! A run's per-tile validation predictions, `id,label,prob` (the best epoch's in
+//! `valid_predictions.csv`, each epoch's in `predictions/epoch-NNN.csv`): the one reader and
+//! the one writer of that format, for the trainer, cross-validation and the error gallery.
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-/// The rows of one `valid_predictions.csv`, in file order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Predictions {
-    pub ids: Vec<String>,
-    pub labels: Vec<u8>,
-    /// Probability of tumour; NaN for a tile skipped as unreadable.
-    pub probs: Vec<f32>,
+/// One tile's label and predicted probability of tumour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub id: String,
+    pub label: u8,
+    /// NaN for a tile skipped as bad.
+    pub prob: f32,
 }
 
-impl Predictions {
-    /// Reads `path`; a missing file, a wrong header or a bad field is an error naming the file,
-    /// the line and the column.
-    pub fn read(path: &Path) -> Result<Predictions> {
-        let mut rdr = csv::Reader::from_path(path).with_context(|| {
-            format!(
-                "reading {} (a run writes it at its best epoch)",
-                path.display()
-            )
-        })?;
-        let header = rdr
-            .headers()
-            .with_context(|| format!("{}: reading the header", path.display()))?;
-        if header.iter().map(str::trim).collect::<Vec<_>>() != ["id", "label", "prob"] {
-            bail!(
-                "{}:1: the header is {:?}; expected id,label,prob",
-                path.display(),
-                header.iter().collect::<Vec<_>>().join(",")
-            );
-        }
-        let mut p = Predictions::default();
-        for (i, row) in rdr.records().enumerate() {
-            let line = i + 2;
-            let row = row.with_context(|| format!("{}:{line}", path.display()))?;
-            let field = |k: usize| row.get(k).unwrap_or("").trim();
-            let label = match field(1) {
-                "0" => 0,
-                "1" => 1,
-                other => bail!("{}:{line}: label {other:?} is not 0 or 1", path.display()),
-            };
-            let prob: f32 = field(2)
-                .parse()
-                .ok()
-                .filter(|p: &f32| p.is_nan() || (0.0..=1.0).contains(p))
-                .with_context(|| {
-                    format!(
-                        "{}:{line}: prob {:?} is not a probability",
-                        path.display(),
-                        field(2)
-                    )
-                })?;
-            p.ids.push(field(0).to_string());
-            p.labels.push(label);
-            p.probs.push(prob);
-        }
-        Ok(p)
+/// The CSV text of `rows`, header included.
+pub fn to_csv<'a>(rows: impl IntoIterator<Item = (&'a str, u8, f32)>) -> String {
+    let mut out = String::from("id,label,prob\n");
+    for (id, label, p) in rows {
+        out.push_str(&format!("{id},{label},{p:.6}\n"));
     }
+    out
+}
 
-    pub fn len(&self) -> usize {
-        self.ids.len()
+/// Reads a predictions file; a bad row is named by file and line.
+pub fn read(path: &Path) -> Result<Vec<Prediction>> {
+    let mut rdr =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, row) in rdr.records().enumerate() {
+        let line = i + 2;
+        let row = row.with_context(|| format!("{}: line {line}", path.display()))?;
+        let field = |k: usize| row.get(k).unwrap_or("").trim();
+        let label: u8 = field(1)
+            .parse()
+            .ok()
+            .filter(|l| *l <= 1)
+            .with_context(|| format!("{}:{line}: label {:?}", path.display(), field(1)))?;
+        // NaN is a tile skipped as bad; anything else must be a probability.
+        let prob: f32 = field(2)
+            .parse()
+            .ok()
+            .filter(|p: &f32| p.is_nan() || (0.0..=1.0).contains(p))
+            .with_context(|| {
+                format!(
+                    "{}:{line}: prob {:?} is not a probability",
+                    path.display(),
+                    field(2)
+                )
+            })?;
+        out.push(Prediction {
+            id: field(0).to_string(),
+            label,
+            prob,
+        });
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -76,31 +64,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_rows_and_names_bad_fields() {
+    fn written_rows_read_back() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("valid_predictions.csv");
-        std::fs::write(&path, "id,label,prob\na,1,0.9\nb,0,NaN\n").unwrap();
-        let p = Predictions::read(&path).unwrap();
-        assert_eq!(p.ids, ["a", "b"]);
-        assert_eq!(p.labels, [1, 0]);
-        assert!(p.probs[0] == 0.9 && p.probs[1].is_nan());
-        for (text, want) in [
-            ("id,label,prob\na,2,0.5\n", ":2: label \"2\""),
-            ("id,label,prob\na,1,0.5\nb,0,1.5\n", ":3: prob \"1.5\""),
-            ("id,label,prob\na,1,x\n", ":2: prob \"x\""),
-            ("id,prob,label\na,0.5,1\n", ":1: the header"),
-        ] {
-            std::fs::write(&path, text).unwrap();
-            let err = format!("{:#}", Predictions::read(&path).unwrap_err());
-            assert!(
-                err.contains("valid_predictions.csv") && err.contains(want),
-                "{err}"
-            );
-        }
-        let err = format!(
-            "{:#}",
-            Predictions::read(&dir.path().join("nope.csv")).unwrap_err()
+        let path = dir.path().join("p.csv");
+        std::fs::write(&path, to_csv([("a", 0, 0.25), ("b", 1, 0.875)])).unwrap();
+        let rows = read(&path).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].id, "b");
+        assert_eq!(rows[1].label, 1);
+        assert_eq!(rows[1].prob, 0.875);
+    }
+
+    #[test]
+    fn a_bad_label_is_named_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.csv");
+        std::fs::write(&path, "id,label,prob\na,0,0.1\nb,7,0.2\n").unwrap();
+        let e = format!("{:#}", read(&path).unwrap_err());
+        assert!(e.contains("p.csv:3: label \"7\""), "{e}");
+        std::fs::write(&path, "id,label,prob\na,0,NaN\nb,1,1.5\n").unwrap();
+        let e = format!("{:#}", read(&path).unwrap_err());
+        assert!(
+            e.contains("p.csv:3: prob \"1.5\" is not a probability"),
+            "{e}"
         );
-        assert!(err.contains("nope.csv"), "{err}");
     }
 }

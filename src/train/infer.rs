@@ -19,6 +19,7 @@ use crate::kernels::Kernels;
 use crate::metrics::{self, Metrics};
 use crate::model::Net;
 use crate::runs::calibration::{self, Calibration};
+use crate::runs::predictions::Prediction;
 
 /// Where the models come from and how to run them.
 pub struct InferOptions<'a> {
@@ -69,17 +70,26 @@ pub fn temperatures(opts: &InferOptions) -> Result<(Vec<Option<f64>>, Vec<String
     Ok((temps, notes))
 }
 
-/// Scores every tile of a labelled set (Kaggle layout, folder or zip, or `bundled`).
-pub fn evaluate(opts: &InferOptions, data: &str) -> Result<Metrics> {
+/// The labelled set `data` (Kaggle layout, folder or zip, or `bundled`) as the first run reads
+/// its inputs: every tile (no limit), with the run's bad-tile policy unless overridden.
+pub fn labelled_data(opts: &InferOptions, data: &str) -> Result<crate::experiment::DataConfig> {
     let first = opts.run_dirs.first().context("no run to evaluate")?;
     let mut exp = super::load_run_config(first)?;
-    exp.data.source = data.to_string();
+    exp.data.source = data.into();
     exp.data.labels = None;
     exp.data.limit = 0;
+    // Every tile is scored, none split: the set needs no group column.
+    exp.data.split.group.clear();
     if let Some(policy) = opts.bad_tiles {
         exp.data.bad_tiles = policy;
     }
-    let ds = Arc::new(Dataset::open(&exp.data).with_context(|| format!("opening {data}"))?);
+    Ok(exp.data)
+}
+
+/// Scores every tile of a labelled set.
+pub fn evaluate(opts: &InferOptions, data: &str) -> Result<Metrics> {
+    let cfg = labelled_data(opts, data)?;
+    let ds = Arc::new(Dataset::open(&cfg).with_context(|| format!("opening {data}"))?);
     let probs = ensemble(opts, &ds)?;
     let (probs, labels) = scored(&probs, ds.labels());
     Ok(metrics::compute(
@@ -88,6 +98,24 @@ pub fn evaluate(opts: &InferOptions, data: &str) -> Result<Metrics> {
         bce_of_probs(&probs, &labels),
         ROC_POINTS,
     ))
+}
+
+/// Every tile of the labelled set `cfg` (from [`labelled_data`]) with its label and
+/// probability: what the error gallery ranks. A tile skipped as bad has a NaN probability.
+pub fn score(opts: &InferOptions, cfg: &crate::experiment::DataConfig) -> Result<Vec<Prediction>> {
+    let ds = Arc::new(Dataset::open(cfg).with_context(|| format!("opening {}", cfg.source))?);
+    let probs = ensemble(opts, &ds)?;
+    Ok(ds
+        .ids()
+        .iter()
+        .zip(ds.labels())
+        .zip(probs)
+        .map(|((id, &label), prob)| Prediction {
+            id: id.clone(),
+            label,
+            prob,
+        })
+        .collect())
 }
 
 /// Writes a Kaggle submission (`id,label` with label = probability of tumour) for an

@@ -12,10 +12,11 @@ pub mod infer;
 pub mod launcher;
 pub mod loss;
 pub mod optim;
+pub mod saliency;
 pub mod schedule;
 mod trainer;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::mpsc::Sender;
 
@@ -165,21 +166,8 @@ pub(crate) fn failpoint(name: &str) {
 /// How long a `:pause` failpoint holds the trainer.
 pub const FAILPOINT_PAUSE: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Reads a run folder's resolved experiment.
-pub fn load_run_config(run_dir: &Path) -> Result<Experiment> {
-    let paths = RunPaths::new(run_dir);
-    let text = std::fs::read_to_string(paths.config())
-        .with_context(|| format!("reading {}", paths.config().display()))?;
-    let name = run_dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("run");
-    let mut exps = crate::experiment::load_run_config_str(&text, name, &paths.config())
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("parsing {}", paths.config().display()))?;
-    exps.pop()
-        .with_context(|| format!("{} holds no experiment", paths.config().display()))
-}
+// The dashboard reads run configurations too (the error gallery's tiles), without burn.
+pub use crate::experiment::load_run_config;
 
 /// Runs one experiment to the end (or until cancelled). Errors and panics are recorded as a
 /// `failed` event in the run's stream before they are returned.

@@ -213,7 +213,7 @@ where
     let mut split = if ctx.resuming && paths.split().exists() {
         Split::load_csv(&ds, &paths.split()).context("loading the run's split")?
     } else {
-        let split = Split::stratified(ds.labels(), &exp.data.split)?;
+        let split = Split::stratified(ds.labels(), ds.groups(), &exp.data.split)?;
         split.save_csv(&ds, &paths.split())?;
         split
     };
@@ -470,6 +470,14 @@ where
         let value = metric.of(&train_metrics, &valid_metrics);
         let improved = metric.improves(value, state.best_value, exp.train.early_stopping.min_delta);
         state.epoch = epoch;
+        // Every epoch's predictions (about 20 bytes a tile), so the error gallery can follow
+        // any epoch; on disk before the epoch's event, like the best epoch's copy.
+        write_predictions(
+            &paths.epoch_predictions(epoch),
+            &ds,
+            &split.valid,
+            &valid_probs,
+        )?;
         if improved {
             state.best_value = value;
             state.best_epoch = epoch;
@@ -527,18 +535,21 @@ fn finish(
     Ok(Outcome::finished(paths.dir.clone(), state))
 }
 
-/// `id,label,prob` for the validation split at the best epoch, for error analysis.
+/// `id,label,prob` for the validation split, for error analysis (`runs::predictions`).
 fn write_predictions(
     path: &std::path::Path,
     ds: &Dataset,
     indices: &[usize],
     probs: &[f32],
 ) -> Result<()> {
-    let mut out = String::from("id,label,prob\n");
-    for (&i, p) in indices.iter().zip(probs) {
-        out.push_str(&format!("{},{},{p:.6}\n", ds.ids()[i], ds.labels()[i]));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    checkpoint::write_atomic(path, out.as_bytes())
+    let rows = indices
+        .iter()
+        .zip(probs)
+        .map(|(&i, &p)| (ds.ids()[i].as_str(), ds.labels()[i], p));
+    checkpoint::write_atomic(path, crate::runs::predictions::to_csv(rows).as_bytes())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! and tested without a terminal; the shell turns effects into launches, saves and
 //! cancellations and feeds their outcomes back as actions.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -29,16 +30,18 @@ pub enum DetailTab {
     Roc,
     Config,
     Log,
+    Errors,
     Calibration,
 }
 
 impl DetailTab {
-    pub const ALL: [DetailTab; 6] = [
+    pub const ALL: [DetailTab; 7] = [
         DetailTab::Curves,
         DetailTab::Confusion,
         DetailTab::Roc,
         DetailTab::Config,
         DetailTab::Log,
+        DetailTab::Errors,
         DetailTab::Calibration,
     ];
 
@@ -49,6 +52,7 @@ impl DetailTab {
             DetailTab::Roc => "ROC",
             DetailTab::Config => "Config",
             DetailTab::Log => "Log",
+            DetailTab::Errors => "Errors",
             DetailTab::Calibration => "Calibration",
         }
     }
@@ -87,6 +91,8 @@ pub enum Action {
     Cancel,
     Resume,
     ToggleMark,
+    /// Open or close the CV set under the cursor (its folds under one row).
+    ToggleSet,
     OpenCompare,
     // Finding, sorting and pruning runs.
     /// `/`: type a filter for the focused list (it narrows as you type).
@@ -117,6 +123,8 @@ pub enum Action {
         freed: u64,
         errors: Vec<String>,
     },
+    /// From the shell: the out-of-fold AUC of complete CV sets, by set id.
+    OofRead(HashMap<String, f64>),
     /// From the shell: a run's note and tags as saved, or why not.
     MetaSaved {
         run_id: String,
@@ -133,6 +141,16 @@ pub enum Action {
     SmoothLess,
     /// Loss charts: linear or log y-axis.
     ToggleLogScale,
+    /// Error gallery: the next group (false positives, false negatives, most uncertain).
+    GalleryView,
+    /// Error gallery: saliency maps over the tiles, or not.
+    ToggleSaliency,
+    /// From the shell: a run's error gallery for one epoch (`None`: the best), or why not.
+    GalleryLoaded {
+        run_id: String,
+        epoch: Option<usize>,
+        result: Result<Arc<crate::gallery::Loaded>, String>,
+    },
     /// Writes the charts of what is shown (the marked runs, else the selected one) to files.
     Export,
     /// Clears the text being typed.
@@ -213,6 +231,11 @@ pub enum Effect {
     Resume {
         run_id: String,
     },
+    /// Read the out-of-fold AUC of the complete CV sets among these runs (their folds'
+    /// predictions), for the comparison.
+    ReadOof {
+        runs: Vec<Arc<RunState>>,
+    },
     /// Measure what pruning would free (reads the disk), then ask.
     DescribePrune {
         ids: Vec<String>,
@@ -233,6 +256,13 @@ pub enum Effect {
         original: PathBuf,
         new_path: PathBuf,
         experiment: Box<Experiment>,
+    },
+    /// Reads a run's error gallery (predictions, tile pixels, saliency maps) off the UI thread.
+    LoadGallery {
+        run_dir: PathBuf,
+        run_id: String,
+        epoch: Option<usize>,
+        best_epoch: Option<usize>,
     },
     /// Writes the runs' charts and comparison table into `dir` (`export::write_all`).
     Export {

@@ -12,6 +12,7 @@ use ratatui::layout::{Position, Rect};
 
 use crate::experiment::{Experiment, LauncherKind};
 use crate::gpu::GpuStat;
+use crate::runs::cv::CvSet;
 use crate::runs::{RunState, RunStatus};
 
 use super::action::{Action, DetailTab, Effect, Pane};
@@ -23,6 +24,7 @@ use super::panes;
 // The panes' state types, where they were before the panes had modules of their own.
 pub use super::panes::compare::{CompareState, CompareTable};
 pub use super::panes::confirm::Confirm;
+pub use super::panes::errors::ErrorsState;
 pub use super::panes::form::FormState;
 pub use super::panes::prompt::{Prompt, PromptKind};
 pub use super::panes::runs::{RunSort, SortKey};
@@ -63,6 +65,13 @@ pub struct App {
     /// A one-line input under way (a filter, a run's note or tags).
     pub prompt: Option<Prompt>,
     pub marked: BTreeSet<String>,
+    /// The CV sets among `runs` (folds of one `folds = K` launch), each one row of the runs
+    /// list; kept with `runs` (see `keeping_run_selection`).
+    pub cv_sets: Vec<CvSet>,
+    /// Ids of the CV sets shown open, their folds under them.
+    pub open_sets: BTreeSet<String>,
+    /// Out-of-fold AUC of complete CV sets, by set id, as the shell read it for the comparison.
+    pub oof: HashMap<String, f64>,
     /// The header's device line: GPUs where `nvidia-smi` reports some, else the CPU
     /// threads (0 = not known, nothing shown).
     pub gpus: Vec<GpuStat>,
@@ -75,6 +84,10 @@ pub struct App {
     pub detail_scroll: u16,
     /// Smoothing and the loss scale of every chart.
     pub charts: ChartOpts,
+    /// The error gallery: its view, overlay, and the gallery read for the selected run.
+    pub errors: ErrorsState,
+    /// The terminal shows 24-bit colour (`COLORTERM`); else images use the 256-colour palette.
+    pub truecolor: bool,
 
     pub queue: VecDeque<Pending>,
     /// Thread launches holding a slot: ticket -> run id once known.
@@ -115,12 +128,17 @@ impl App {
             exp_filter: String::new(),
             prompt: None,
             marked: BTreeSet::new(),
+            cv_sets: Vec::new(),
+            open_sets: BTreeSet::new(),
+            oof: HashMap::new(),
             gpus: Vec::new(),
             cpu_threads: 0,
             tab: DetailTab::Curves,
             cm_epoch: None,
             detail_scroll: 0,
             charts: ChartOpts::default(),
+            errors: ErrorsState::default(),
+            truecolor: false,
             queue: VecDeque::new(),
             active: HashMap::new(),
             next_ticket: 1,
@@ -166,6 +184,13 @@ impl App {
     }
 
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        let mut effects = self.apply(action);
+        // Whatever changed the run, its epochs or the tab, the Errors tab asks for what it shows.
+        effects.extend(panes::errors::request(self));
+        effects
+    }
+
+    fn apply(&mut self, action: Action) -> Vec<Effect> {
         // Ticks only matter to the screen while something runs (elapsed, ETA).
         if let Action::Tick(now) = action {
             self.now = now;
@@ -189,6 +214,12 @@ impl App {
                 errors,
             } => panes::runs::pruned(self, delete, gone, freed, errors),
             Action::MetaSaved { run_id, result } => panes::runs::meta_saved(self, &run_id, result),
+            Action::OofRead(oof) => self.oof.extend(oof),
+            Action::GalleryLoaded {
+                run_id,
+                epoch,
+                result,
+            } => panes::errors::loaded(self, run_id, epoch, result),
             Action::Resize { width, height } => self.size = Rect::new(0, 0, width, height),
             Action::RunsUpdated(runs) => return self.runs_updated(runs),
             Action::GpusUpdated(gpus) => self.gpus = gpus,
@@ -241,7 +272,30 @@ impl App {
                 .is_none_or(|r| r.status.is_active()),
             None => true,
         });
-        self.pump()
+        let mut effects = self.read_oof();
+        effects.extend(self.pump());
+        effects
+    }
+
+    /// Asks the shell for the out-of-fold AUC of the compared CV sets that just completed.
+    pub(crate) fn read_oof(&self) -> Vec<Effect> {
+        if self.compare.is_none() {
+            return Vec::new();
+        }
+        let marked = self.marked_runs();
+        let wanted = crate::runs::cv::sets(&marked)
+            .iter()
+            .any(|s| s.complete(&marked) && !self.oof.contains_key(&s.id));
+        if !wanted {
+            return Vec::new();
+        }
+        let runs = self
+            .runs
+            .iter()
+            .filter(|r| self.marked.contains(&r.id))
+            .cloned()
+            .collect();
+        vec![Effect::ReadOof { runs }]
     }
 
     fn launched(&mut self, ticket: u64, result: Result<String, String>) -> Vec<Effect> {
@@ -432,6 +486,7 @@ impl App {
                     self.message = Some((true, "mark at least two runs (m) to compare".into()));
                 } else {
                     self.compare = Some(CompareState::default());
+                    return self.read_oof();
                 }
             }
             // Each pane's keys act whichever pane has the focus (the key map decides where
@@ -440,6 +495,7 @@ impl App {
                 return panes::experiments::on_action(self, action);
             }
             Action::ToggleMark
+            | Action::ToggleSet
             | Action::Cancel
             | Action::Resume
             | Action::SortNext
@@ -465,6 +521,9 @@ impl App {
                 }
             }
             Action::Export => return self.export(),
+            Action::GalleryView | Action::ToggleSaliency => {
+                return panes::errors::on_action(self, action);
+            }
             _ => {}
         }
         Vec::new()
@@ -501,7 +560,7 @@ impl App {
     }
 
     /// What export writes: the marked runs when the comparison is open or runs are marked,
-    /// else the selected run.
+    /// else the selected run (or the selected CV set's folds).
     pub fn export_runs(&self) -> Vec<Arc<RunState>> {
         if self.compare.is_some() || !self.marked.is_empty() {
             return self
@@ -511,11 +570,15 @@ impl App {
                 .cloned()
                 .collect();
         }
-        self.run_sel
-            .checked_sub(self.queue.len())
-            .and_then(|i| self.runs.get(i))
+        let ids: Vec<&String> = match (self.selected_set(), self.selected_run()) {
+            (Some(set), _) => set.runs.iter().collect(),
+            (None, Some(r)) => vec![&r.id],
+            (None, None) => Vec::new(),
+        };
+        self.runs
+            .iter()
+            .filter(|r| ids.contains(&&r.id))
             .cloned()
-            .into_iter()
             .collect()
     }
 

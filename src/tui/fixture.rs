@@ -296,6 +296,35 @@ pub fn fixture_records(index: usize, epochs: usize, done: usize) -> Vec<Record> 
     out
 }
 
+/// Events of fold `fold` of a `folds`-fold cross-validation of the `cv` experiment, launched
+/// from one file (`cv.fold-k`), as fixture run `10 + fold` with `done` of `epochs` epochs.
+/// Returns its run id and records.
+pub fn fixture_cv_records(
+    fold: usize,
+    folds: usize,
+    epochs: usize,
+    done: usize,
+) -> (String, Vec<Record>) {
+    let id = format!("cv.fold-{fold}-{:03}", 10 + fold);
+    let mut records = fixture_records(10 + fold, epochs, done);
+    let mut exp = fixture_experiment(0, epochs);
+    exp.name = format!("cv.fold-{fold}");
+    exp.data.split.folds = folds;
+    exp.data.split.fold = fold;
+    if let Event::Started {
+        run_id,
+        experiment,
+        config,
+        ..
+    } = &mut records[0].event
+    {
+        *run_id = id.clone();
+        *experiment = exp.name.clone();
+        *config = crate::experiment::to_toml(&exp);
+    }
+    (id, records)
+}
+
 /// Writes `n_runs` finished runs of `n_epochs` epochs under `dir/runs/<id>/events.jsonl`.
 pub fn write_fixture_runs(dir: &Path, n_runs: usize, n_epochs: usize) -> anyhow::Result<()> {
     for i in 0..n_runs {

@@ -170,7 +170,8 @@ pub fn bindings() -> Vec<Binding> {
     b(Global, "3", A::Tab(DetailTab::Roc), "detail: ROC curve", false);
     b(Global, "4", A::Tab(DetailTab::Config), "detail: configuration", false);
     b(Global, "5", A::Tab(DetailTab::Log), "detail: log", false);
-    b(Global, "6", A::Tab(DetailTab::Calibration), "detail: calibration (reliability, ECE)", false);
+    b(Global, "6", A::Tab(DetailTab::Errors), "detail: error gallery (the tiles it gets wrong)", false);
+    b(Global, "7", A::Tab(DetailTab::Calibration), "detail: calibration (reliability, ECE)", false);
     b(Global, "C", A::OpenCompare, "compare marked runs", true);
     b(Global, "Esc", A::Back, "back", false);
     // The detail's chart and epoch keys act from the runs list too, where the detail shows.
@@ -179,6 +180,8 @@ pub fn bindings() -> Vec<Binding> {
     b(Global, "Z", A::SmoothLess, "charts: less smoothing", false);
     b(Global, "y", A::ToggleLogScale, "loss charts: log / linear scale", false);
     b(Global, "x", A::Export, "export charts (marked runs, else the selected)", false);
+    b(Global, "v", A::GalleryView, "gallery: next group (FP / FN / uncertain)", false);
+    b(Global, "O", A::ToggleSaliency, "gallery: saliency overlay on / off", false);
 
     b(Experiments, "l Enter", A::Launch, "launch (as its `launcher` says)", true);
     b(Experiments, "L", A::LaunchDetached, "launch detached (outlives the dashboard)", true);
@@ -191,6 +194,7 @@ pub fn bindings() -> Vec<Binding> {
     b(Experiments, "C-u", A::HalfPageUp, "half a page up", false);
 
     b(Runs, "m Space", A::ToggleMark, "mark for comparison", true);
+    b(Runs, "o", A::ToggleSet, "open / close a CV set (its folds under one row)", false);
     b(Runs, "c", A::Cancel, "cancel run", true);
     b(Runs, "r", A::Resume, "resume stopped run", true);
     b(Runs, "Enter", A::Focus(Pane::Detail), "open detail", false);

@@ -8,13 +8,15 @@
 //!   `app::rows`: the lists as shown (filtered, sorted), the selection kept on its row;
 //! - [`panes`]: one module per pane: [`panes::experiments`], [`panes::runs`],
 //!   [`panes::detail`] (tab bar) with its tabs [`panes::curves`], [`panes::confusion`],
-//!   [`panes::roc`], [`panes::config`], [`panes::log`]; [`panes::compare`],
+//!   [`panes::roc`], [`panes::config`], [`panes::log`], [`panes::errors`] (the error
+//!   gallery); [`panes::compare`],
 //!   [`panes::form`], [`panes::help`], [`panes::confirm`], [`panes::prompt`] (filter, note
 //!   and tags inputs);
 //! - [`ui`]: lays out the screen and has each pane draw itself;
 //! - [`layout`]: screen geometry, shared by drawing and mouse handling;
 //! - [`theme`]: colours and glyphs (`NO_COLOR`, `--ascii`);
 //! - [`chart`]: epoch and ROC charts shared by curves, ROC and comparison;
+//! - [`halfblocks`]: images (the gallery's tiles) as colour half blocks;
 //! - [`format`](mod@format): durations as the dashboard writes them;
 //! - [`keymap`]: key bindings as data (key handling, help and hint bar come from it);
 //! - [`prefs`]: what the dashboard remembers per project (`.histoboard/ui.toml`);
@@ -31,6 +33,7 @@ pub mod experiments;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixture;
 pub mod format;
+pub mod halfblocks;
 pub mod keymap;
 pub mod layout;
 pub mod panes;

@@ -74,6 +74,8 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     let mut app = App::new(&opts.dir);
     app.ascii = opts.ascii;
     app.no_color = no_color;
+    // The convention terminals follow to say they take 24-bit colour.
+    app.truecolor = std::env::var("COLORTERM").is_ok_and(|v| v == "truecolor" || v == "24bit");
     app.max_concurrent = opts.max_concurrent.max(1);
     app.now = now_unix();
     app.cpu_threads = opts.cpu_threads;
@@ -113,6 +115,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         submissions: Vec::new(),
         prunes: Vec::new(),
         exports: Vec::new(),
+        galleries: Vec::new(),
     };
     let outcome = event_loop(
         &mut terminal,
@@ -234,6 +237,8 @@ struct Shell {
     prunes: Vec<JoinHandle<()>>,
     /// Chart exports running off the UI thread (PNGs take a moment).
     exports: Vec<JoinHandle<()>>,
+    /// Error galleries being read (tiles from a zip) off the UI thread.
+    galleries: Vec<JoinHandle<()>>,
 }
 
 impl Shell {
@@ -288,6 +293,10 @@ impl Shell {
                     .map_err(|e| format!("cannot resume {run_id}: {e:#}"));
                 self.send(Action::Outcome(result));
             }
+            Effect::ReadOof { runs } => {
+                let refs: Vec<&RunState> = runs.iter().map(|r| &**r).collect();
+                self.send(Action::OofRead(crate::runs::compare::oof_aucs(&refs)));
+            }
             Effect::DescribePrune { ids, delete } => {
                 let what = prune::describe(&self.control.runs_dir(), &ids);
                 self.send(Action::PruneDescribed { ids, delete, what });
@@ -322,6 +331,30 @@ impl Shell {
                 self.exports.push(thread::spawn(move || {
                     let result = export(&runs, &dir, &base);
                     let _ = tx.send(Msg::Act(Action::Outcome(result)));
+                }));
+            }
+            Effect::LoadGallery {
+                run_dir,
+                run_id,
+                epoch,
+                best_epoch,
+            } => {
+                let tx = self.tx.clone();
+                self.galleries.retain(|h| !h.is_finished());
+                self.galleries.push(thread::spawn(move || {
+                    let result = crate::gallery::load(
+                        &run_dir,
+                        epoch,
+                        best_epoch,
+                        crate::gallery::DEFAULT_TOP,
+                    )
+                    .map(Arc::new)
+                    .map_err(|e| format!("{e:#}"));
+                    let _ = tx.send(Msg::Act(Action::GalleryLoaded {
+                        run_id,
+                        epoch,
+                        result,
+                    }));
                 }));
             }
             Effect::ReloadExperiments => {

@@ -13,6 +13,8 @@ use crate::runs::RunStatus;
 pub struct Theme {
     pub color: bool,
     pub ascii: bool,
+    /// 24-bit colour for images; else their colours come from the 256-colour palette.
+    pub truecolor: bool,
 }
 
 const ASCII_BORDER: symbols::border::Set = symbols::border::Set {
@@ -55,6 +57,7 @@ impl Theme {
         Theme {
             color: !app.no_color,
             ascii: app.ascii,
+            truecolor: app.truecolor,
         }
     }
 
@@ -193,9 +196,41 @@ impl Theme {
         }
     }
 
+    /// An image pixel's colour: itself with 24-bit colour, else the nearest of the 256-colour
+    /// palette's 6x6x6 cube and grey ramp.
+    pub fn rgb(&self, c: [u8; 3]) -> Color {
+        if self.truecolor {
+            Color::Rgb(c[0], c[1], c[2])
+        } else {
+            Color::Indexed(ansi256(c))
+        }
+    }
+
     /// Picks the Unicode or the ASCII form of a glyph.
     pub fn glyph(&self, unicode: &'static str, ascii: &'static str) -> &'static str {
         if self.ascii { ascii } else { unicode }
+    }
+}
+
+/// The 256-colour palette index nearest `c`: the 6x6x6 cube (16..=231) or the grey ramp
+/// (232..=255), whichever is closer.
+pub fn ansi256(c: [u8; 3]) -> u8 {
+    const LEVELS: [u8; 6] = [0, 95, 135, 175, 215, 255];
+    let level = |v: u8| {
+        (0..6)
+            .min_by_key(|&i| (LEVELS[i] as i32 - v as i32).abs())
+            .unwrap_or(0)
+    };
+    let (r, g, b) = (level(c[0]), level(c[1]), level(c[2]));
+    let cube = [LEVELS[r], LEVELS[g], LEVELS[b]];
+    let mean = (c[0] as u32 + c[1] as u32 + c[2] as u32) / 3;
+    let grey_i = ((mean.saturating_sub(8)) / 10).min(23) as u8;
+    let grey = 8 + 10 * grey_i;
+    let dist = |p: [u8; 3]| -> i32 { (0..3).map(|k| (p[k] as i32 - c[k] as i32).pow(2)).sum() };
+    if dist([grey; 3]) < dist(cube) {
+        232 + grey_i
+    } else {
+        16 + 36 * r as u8 + 6 * g as u8 + b as u8
     }
 }
 

@@ -381,7 +381,7 @@ fn the_calibration_tab_shows_the_reliability_diagram_and_the_temperature() {
     let run = app.selected_run().unwrap().clone();
     let best = run.best_epoch.unwrap();
     let screen = render_once(&app, 100, 30);
-    assert!(screen.contains("6 Calibration"), "{screen}");
+    assert!(screen.contains("7 Calibration"), "{screen}");
     assert!(screen.contains("reliability, epoch"), "{screen}");
     assert!(screen.contains("no temperature fitted"), "{screen}");
     assert!(
@@ -421,11 +421,11 @@ fn the_calibration_tab_shows_the_reliability_diagram_and_the_temperature() {
 fn the_calibration_tab_follows_the_chosen_epoch() {
     let (_d, mut app) = app(100, 30);
     let keys = histoboard::tui::keymap::bindings();
-    let six = keys
+    let key = keys
         .iter()
         .find(|b| b.action == Action::Tab(DetailTab::Calibration))
         .expect("a key opens the tab");
-    assert_eq!(six.key.label(true), "6");
+    assert_eq!(key.key.label(true), "7");
     app.update(Action::Tab(DetailTab::Calibration));
     let run = app.selected_run().unwrap().clone();
     let ece_at = |app: &histoboard::tui::app::App| {

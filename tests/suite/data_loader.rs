@@ -188,7 +188,7 @@ fn split_round_trips_through_csv() {
         test: 0.1,
         ..Default::default()
     };
-    let s = Split::stratified(ds.labels(), &cfg).unwrap();
+    let s = Split::stratified(ds.labels(), None, &cfg).unwrap();
     assert_eq!((s.train.len(), s.valid.len(), s.test.len()), (14, 4, 2));
     let path = dir.path().join("run/split.csv");
     s.save_csv(&ds, &path).unwrap();

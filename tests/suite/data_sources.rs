@@ -2,7 +2,7 @@
 
 use crate::support::*;
 use histoboard::data::Dataset;
-use histoboard::experiment::BadTilePolicy;
+use histoboard::experiment::{BadTilePolicy, Sources};
 
 #[test]
 fn bundled_sample_has_the_expected_labels() {
@@ -14,7 +14,11 @@ fn bundled_sample_has_the_expected_labels() {
     assert_eq!(r.label_counts, [2282, 1568]);
     assert_eq!(ds.len(), 3850);
     assert!(r.skipped.is_empty());
-    assert!(r.layout.contains("train/"), "{}", r.layout);
+    assert!(
+        r.sources[0].layout.contains("train/"),
+        "{}",
+        r.sources[0].layout
+    );
 }
 
 #[test]
@@ -58,7 +62,7 @@ fn folder_of_png_tiles_with_labels_elsewhere() {
     cfg.labels = Some(labels.display().to_string());
     let ds = Dataset::open(&cfg).unwrap();
     assert_eq!(ds.len(), 4);
-    assert_eq!(ds.report().layout, "folder of tiles");
+    assert_eq!(ds.report().sources[0].layout, "folder of tiles");
 }
 
 #[test]
@@ -302,4 +306,139 @@ fn unlabelled_test_sets() {
     let mut sorted: Vec<String> = tiles.iter().map(|t| t.0.clone()).collect();
     sorted.sort();
     assert_eq!(ds.ids(), sorted);
+}
+
+#[test]
+fn several_sources_are_one_set_and_a_repeated_id_names_both_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiles = real_tiles(10);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let zip = kaggle_zip(&a, &tiles[..6], &labels_csv(&tiles[..6]));
+    let folder = kaggle_folder(&b, &tiles[6..], &labels_csv(&tiles[6..]));
+    let mut cfg = config(&zip, &dir.path().join("cache"));
+    cfg.source = Sources(vec![
+        zip.display().to_string(),
+        folder.display().to_string(),
+    ]);
+    let ds = Dataset::open(&cfg).unwrap();
+    assert_eq!(ds.len(), 10);
+    let r = ds.report();
+    let per: Vec<usize> = r.sources.iter().map(|s| s.tiles).collect();
+    assert_eq!(per, [6, 4]);
+    assert_eq!(r.label_counts, [5, 5]);
+    // The tiles of both sources decode, in the order given.
+    let mut reader = ds.reader();
+    for i in [0, 9] {
+        assert!(reader.tile(i).unwrap().is_some());
+    }
+    assert_eq!(ds.ids()[9], tiles[9].0);
+    drop(reader);
+    // One cache for the pair, reused; its tiles are the streamed ones.
+    cfg.cache = true;
+    let built = Dataset::open(&cfg).unwrap();
+    assert!(built.report().cache_built);
+    let reused = Dataset::open(&cfg).unwrap();
+    assert!(!reused.report().cache_built);
+    assert_eq!(reused.report().sources[1].tiles, 4);
+    assert_eq!(
+        reused.reader().tile(8).unwrap(),
+        ds.reader().tile(8).unwrap()
+    );
+    let name = built.report().cache.unwrap();
+    assert!(
+        name.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("kaggle+kaggle-"),
+        "{}",
+        name.display()
+    );
+    // A tile in both sources: refused, naming both and the id.
+    let c = dir.path().join("c");
+    std::fs::create_dir_all(&c).unwrap();
+    let overlap = kaggle_folder(&c, &tiles[4..], &labels_csv(&tiles[4..]));
+    cfg.source = Sources(vec![
+        zip.display().to_string(),
+        overlap.display().to_string(),
+    ]);
+    let e = message(Dataset::open(&cfg).unwrap_err());
+    assert!(
+        e.contains("data.source[1]")
+            && e.contains("data.source[0]")
+            && e.contains(&tiles[4].0)
+            && e.contains("unique"),
+        "{e}"
+    );
+    // A missing second source is named by its place in the list.
+    cfg.source = Sources(vec![zip.display().to_string(), "nope.zip".into()]);
+    let e = message(Dataset::open(&cfg).unwrap_err());
+    assert!(
+        e.contains("data.source[1]") && e.contains("nope.zip does not exist"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_bundled_extra_set_is_shipped_and_combines_with_the_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(std::path::Path::new("x"), dir.path());
+    cfg.source = Sources(vec!["bundled".into(), "bundled-extra".into()]);
+    // Listing and matching only (no cache): every id is unique across the two.
+    let ds = Dataset::open(&cfg).unwrap();
+    assert_eq!(ds.len(), 3850 + 18_449);
+    let r = ds.report();
+    assert_eq!(r.sources[1].label_counts, [9461, 8988]);
+    assert_eq!(r.label_counts, [2282 + 9461, 1568 + 8988]);
+    // Its JPEG tiles decode as 96x96 RGB.
+    assert!(ds.reader().tile(3850).unwrap().is_some());
+}
+
+#[test]
+fn a_group_column_keeps_its_values_and_bad_group_rows_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiles = real_tiles(6);
+    let mut csv = String::from("id,label,slide\n");
+    for (k, (id, l, _)) in tiles.iter().enumerate() {
+        csv.push_str(&format!("{id},{l},s{}\n", k / 2));
+    }
+    let z = kaggle_zip(dir.path(), &tiles, &csv);
+    let mut cfg = config(&z, dir.path());
+    // Without `group` the extra column is ignored.
+    assert!(Dataset::open(&cfg).unwrap().groups().is_none());
+    cfg.split.group = "slide".into();
+    let ds = Dataset::open(&cfg).unwrap();
+    let groups = ds.groups().unwrap();
+    let at = |id: &str| ds.ids().iter().position(|x| x == id).unwrap();
+    assert_eq!(groups[at(&tiles[3].0)], "s1");
+    assert_eq!(groups[at(&tiles[4].0)], "s2");
+    // The groups follow the ids through the cache.
+    cfg.cache = true;
+    let cached = Dataset::open(&cfg).unwrap();
+    assert!(cached.is_cached());
+    assert_eq!(cached.groups().unwrap(), groups);
+
+    cfg.cache = false;
+    cfg.split.group = "patient".into();
+    let e = message(Dataset::open(&cfg).unwrap_err());
+    assert!(
+        e.contains("kaggle.zip:train_labels.csv line 1")
+            && e.contains("no column \"patient\"")
+            && e.contains("id, label, slide"),
+        "{e}"
+    );
+    cfg.split.group = "slide".into();
+    let rows: Vec<&str> = csv.lines().collect();
+    let empty = format!("{}\n{}\n{},{},\n", rows[0], rows[1], tiles[1].0, tiles[1].1);
+    kaggle_zip(dir.path(), &tiles[..2], &empty);
+    let e = message(Dataset::open(&cfg).unwrap_err());
+    assert!(e.contains("line 3: empty slide for id"), "{e}");
+    let short = format!("{}\n{}\n{},{}\n", rows[0], rows[1], tiles[1].0, tiles[1].1);
+    kaggle_zip(dir.path(), &tiles[..2], &short);
+    let e = message(Dataset::open(&cfg).unwrap_err());
+    assert!(
+        e.contains("line 3: no slide for id") && e.contains("column 3"),
+        "{e}"
+    );
 }

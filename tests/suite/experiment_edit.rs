@@ -329,3 +329,20 @@ fn save_variant_renamed_and_elsewhere() {
     // `extends` still finds its parent from the new folder.
     assert_eq!(load(&new, &[]).unwrap(), vec![e]);
 }
+
+#[test]
+fn the_form_shows_and_takes_a_list_of_sources() {
+    let mut e = seed3();
+    assert_eq!(value(&e, "data.source"), "bundled");
+    set_field(&mut e, "data.source", "[bundled, bundled-extra]").unwrap();
+    assert_eq!(e.data.source.0, ["bundled", "bundled-extra"]);
+    assert_eq!(value(&e, "data.source"), "[bundled, bundled-extra]");
+    // What the form shows types back in unchanged.
+    let shown = value(&e, "data.source");
+    set_field(&mut e, "data.source", &shown).unwrap();
+    assert_eq!(e.data.source.0, ["bundled", "bundled-extra"]);
+    let err = set_field(&mut e, "data.source", "[bundled, bundled]").unwrap_err();
+    assert!(err.contains("data.source[1]"), "{err}");
+    set_field(&mut e, "data.source", "data/x.zip").unwrap();
+    assert_eq!(e.data.source.0, ["data/x.zip"]);
+}

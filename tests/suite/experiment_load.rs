@@ -34,6 +34,7 @@ const WEIGHTS: &str = "data/weights/efficientnet_lite0-imagenet.safetensors";
 fn shipped_experiments_load_with_expected_run_counts() {
     let expected = [
         ("effnet-lite0-transfer.toml", 1),
+        ("quick-extra.toml", 1),
         ("seed-cnn-2.toml", 1),
         ("seed-cnn-3.toml", 1),
         ("seed-cnn-5.toml", 1),
@@ -826,4 +827,60 @@ fn to_toml_round_trips() {
     let model = text.find("[model]").unwrap();
     let train = text.find("[train]").unwrap();
     assert!(train < model && model < data, "{text}");
+}
+
+#[test]
+fn a_list_of_sources_is_one_value_and_a_list_of_lists_a_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "two.toml",
+        "[data]\nsource = [\"bundled\", \"bundled-extra\"]\n",
+    );
+    let exps = load(&p, &[]).unwrap();
+    assert_eq!(exps.len(), 1);
+    assert_eq!(exps[0].data.source.0, ["bundled", "bundled-extra"]);
+    // Saved as written: a list stays a list, one source a string (as older files have it).
+    let text = to_toml(&exps[0]);
+    assert!(
+        text.contains("source = [\"bundled\", \"bundled-extra\"]"),
+        "{text}"
+    );
+    assert!(to_toml(&Experiment::default()).contains("source = \"bundled\""));
+    let again = load_str(&text, "two", dir.path(), &[]).unwrap();
+    assert_eq!(again[0].data.source, exps[0].data.source);
+    // A sweep over sources: lists of lists (a plain string is one source).
+    let p = write(
+        dir.path(),
+        "sweep.toml",
+        "[data]\nsource = [[\"bundled\", \"bundled-extra\"], \"bundled\"]\n",
+    );
+    let exps = load(&p, &[]).unwrap();
+    assert_eq!(exps.len(), 2);
+    assert_eq!(exps[1].data.source.0, ["bundled"]);
+    // --set takes a list too.
+    let p = write(dir.path(), "one.toml", "name = \"one\"\n");
+    let exps = load(&p, &set(&["data.source=[\"bundled\", \"x.zip\"]"])).unwrap();
+    assert_eq!(exps[0].data.source.0, ["bundled", "x.zip"]);
+}
+
+#[test]
+fn source_list_mistakes_name_the_entry() {
+    let (e, shown) = load_err("[data]\nsource = [\"bundled\", \"\"]\n");
+    assert!(shown.contains("`data.source[1]` is empty"), "{shown}");
+    assert_eq!(e.line, Some(2), "{shown}");
+    let (_, shown) = load_err("[data]\nsource = [\"bundled\", \"bundled\"]\n");
+    assert!(
+        shown.contains("`data.source[1]` repeats `data.source[0]`"),
+        "{shown}"
+    );
+    let (_, shown) = load_err("[data]\nsource = []\n");
+    assert!(shown.contains("names no source"), "{shown}");
+    let (_, shown) = load_err("[data]\nsource = [\"a\", \"b\"]\nlabels = \"l.csv\"\n");
+    assert!(
+        shown.contains("data.labels") && shown.contains("several"),
+        "{shown}"
+    );
+    let (_, shown) = load_err("[data]\nsource = 3\n");
+    assert!(shown.contains("a string or a list of strings"), "{shown}");
 }

@@ -309,3 +309,41 @@ fn a_pause_between_cancel_and_resume_counts_neither_in_elapsed_nor_in_the_eta() 
     s.apply(&started(200.0, 12, 5, 3, ""));
     assert_eq!(s.elapsed_seconds(200.0), Some(52.0 + 5.0));
 }
+
+#[test]
+fn compare_and_its_csv_summarise_a_complete_cv_set_with_the_out_of_fold_auc() {
+    use histoboard::runs::{compare, cv};
+    use histoboard::tui::fixture::{fixture_cv_records, write_run};
+    let dir = tempfile::tempdir().unwrap();
+    let mut states = Vec::new();
+    for k in 0..3 {
+        let (id, records) = fixture_cv_records(k, 3, 4, 4);
+        write_run(dir.path(), &id, &records).unwrap();
+        let run_dir = dir.path().join("runs").join(&id);
+        // Each fold's validation predictions: its own tiles, better than chance.
+        let mut csv = String::from("id,label,prob\n");
+        for i in 0..20 {
+            let label = i % 2;
+            let prob = 0.3 + 0.4 * label as f64 + 0.01 * (i + k) as f64;
+            csv.push_str(&format!("f{k}-t{i},{label},{prob}\n"));
+        }
+        std::fs::write(run_dir.join("valid_predictions.csv"), csv).unwrap();
+        states.push(RunState::read(&run_dir));
+    }
+    let refs: Vec<&RunState> = states.iter().collect();
+    let sets = cv::sets(&refs);
+    assert_eq!(sets.len(), 1);
+    assert!(sets[0].complete(&refs));
+    let want = cv::summary(&refs).unwrap();
+    let oof = compare::oof_aucs(&refs);
+    assert_eq!(oof.get(&sets[0].id), Some(&want.oof_auc));
+    let table = compare::table(&refs, 0.0, &oof);
+    assert_eq!(table.rows.len(), 1);
+    let csv = table.to_csv();
+    assert!(csv.lines().next().unwrap().contains("OOF AUC"), "{csv}");
+    assert!(csv.contains(&format!("{:.4}", want.oof_auc)), "{csv}");
+    let (mean, sd) = (want.mean_auc, want.sd_auc);
+    assert!(csv.contains(&format!("{mean:.4} ± {sd:.4}")), "{csv}");
+    // A fold short: no out-of-fold AUC yet.
+    assert!(compare::oof_aucs(&refs[..2]).is_empty());
+}

@@ -126,7 +126,7 @@ pub fn kaggle_folder(dir: &Path, tiles: &[(String, u8, Vec<u8>)], csv: &str) -> 
 
 pub fn config(source: &Path, cache_dir: &Path) -> DataConfig {
     DataConfig {
-        source: source.display().to_string(),
+        source: source.display().to_string().into(),
         cache: false,
         cache_dir: cache_dir.display().to_string(),
         workers: 2,

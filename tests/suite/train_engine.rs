@@ -350,3 +350,76 @@ fn several_runs_predict_as_an_ensemble_of_their_averaged_probabilities() {
         );
     }
 }
+
+#[test]
+fn a_run_trains_on_two_sources_split_by_slide() {
+    let _serial = serial();
+    use crate::support::{kaggle_folder, kaggle_zip, real_tiles};
+    let dir = tempfile::tempdir().unwrap();
+    let tiles = real_tiles(160);
+    let slide_of = |i: usize| format!("slide-{}", i / 8);
+    let csv = |from: usize, part: &[(String, u8, Vec<u8>)]| {
+        let mut s = String::from("id,label,slide\n");
+        for (k, (id, l, _)) in part.iter().enumerate() {
+            s.push_str(&format!("{id},{l},{}\n", slide_of(from + k)));
+        }
+        s
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let zip = kaggle_zip(&a, &tiles[..100], &csv(0, &tiles[..100]));
+    let folder = kaggle_folder(&b, &tiles[100..], &csv(100, &tiles[100..]));
+    let sources = format!(
+        "[{:?}, {:?}]",
+        zip.display().to_string(),
+        folder.display().to_string()
+    );
+    let text = crate::support::tiny_toml(
+        &format!("source = {sources}\n[data.split]\nvalid = 0.25\ngroup = \"slide\""),
+        "epochs = 1\nmax_batches = 2",
+        "",
+    );
+    let exp = experiment::load_str(&text, "tiny", Path::new("."), &[])
+        .unwrap()
+        .pop()
+        .unwrap();
+    let runs = tempfile::tempdir().unwrap();
+    let out = train::run(&exp, train::TrainOptions::new(runs.path())).expect("training succeeds");
+    let Some(Event::Started { data, .. }) = events(&out.run_dir)
+        .into_iter()
+        .find(|e| matches!(e, Event::Started { .. }))
+    else {
+        panic!("no started event")
+    };
+    assert_eq!(data.source.0.len(), 2);
+    assert_eq!(data.train + data.valid, 160);
+    assert_eq!(train::load_run_config(&out.run_dir).unwrap().data, exp.data);
+    // Every slide on one side of the split.
+    let split = std::fs::read_to_string(RunPaths::new(&out.run_dir).split()).unwrap();
+    let mut side = std::collections::HashMap::new();
+    for line in split.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let i = tiles.iter().position(|t| t.0 == f[0]).unwrap();
+        let was = side.insert(slide_of(i), f[2].to_string());
+        assert!(
+            was.is_none_or(|w| w == f[2]),
+            "{} on both sides",
+            slide_of(i)
+        );
+    }
+    // Evaluating it needs no slide column: a set is scored whole, not split.
+    let c = dir.path().join("c");
+    std::fs::create_dir_all(&c).unwrap();
+    let plain = kaggle_folder(&c, &tiles[..20], &crate::support::labels_csv(&tiles[..20]));
+    let opts = InferOptions {
+        run_dirs: std::slice::from_ref(&out.run_dir),
+        which: Which::Last,
+        tta: false,
+        device: Some("cpu"),
+        bad_tiles: None,
+        calibrated: true,
+    };
+    let m = infer::evaluate(&opts, &plain.display().to_string()).expect("eval without groups");
+    assert_eq!(m.n, 20);
+}

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use histoboard::runs::Event;
 use histoboard::runs::RunState;
 use histoboard::tui::action::{Action, DetailTab, Pane};
-use histoboard::tui::app::App;
+use histoboard::tui::app::{App, RunRow};
 use histoboard::tui::fixture::{
-    T0, fixture_records, fixture_run_id, write_fixture_experiments, write_fixture_runs, write_run,
+    T0, fixture_cv_records, fixture_records, fixture_run_id, write_fixture_experiments,
+    write_fixture_runs, write_run,
 };
 use histoboard::tui::{load_app, render_once, ui};
 use ratatui::Terminal;
@@ -608,4 +609,69 @@ fn the_log_shows_epochs_starts_and_cancellations() {
     }
     assert!(!screen.contains("+      -"), "{screen}");
     insta::assert_snapshot!("log_of_a_cancelled_run_100x30", screen);
+}
+
+/// The fixture app plus a 5-fold cross-validation of `cv`: three folds finished, the fourth
+/// running, the fifth not started.
+fn app_with_cv_set(width: u16, height: u16) -> (tempfile::TempDir, App) {
+    let (d, mut app) = app(width, height);
+    let folds: Vec<Arc<RunState>> = (0..4)
+        .map(|k| {
+            let (id, records) = fixture_cv_records(k, 5, 8, if k < 3 { 8 } else { 4 });
+            Arc::new(RunState::folded(id, "", &records))
+        })
+        .collect();
+    app.update(Action::RunsUpdated(folds));
+    (d, app)
+}
+
+fn select_set(app: &mut App) {
+    app.update(Action::Focus(Pane::Runs));
+    app.run_sel = app
+        .run_rows()
+        .iter()
+        .position(|r| matches!(r, RunRow::Set(_)))
+        .unwrap();
+}
+
+#[test]
+fn a_cv_set_is_one_row_of_the_runs_list_and_opens_to_its_folds() {
+    let (_d, mut app) = app_with_cv_set(120, 36);
+    select_set(&mut app);
+    let closed = render_once(&app, 120, 36);
+    assert!(
+        closed.contains("cv: 5 folds, 3 done, 1 running") && !closed.contains("cv.fold-0"),
+        "{closed}"
+    );
+    insta::assert_snapshot!("runs_cv_set_closed_120x36", closed);
+    app.update(Action::ToggleSet);
+    let open = render_once(&app, 120, 36);
+    assert!(
+        open.contains("  cv.fold-0") && open.contains("  cv.fold-3"),
+        "{open}"
+    );
+    insta::assert_snapshot!("runs_cv_set_open_120x36", open);
+}
+
+#[test]
+fn comparison_summarises_a_cv_set_as_mean_and_sd() {
+    let (_d, mut app) = app_with_cv_set(120, 40);
+    select_set(&mut app);
+    app.update(Action::ToggleMark);
+    // Rows are not runs here: the set's row stands for four.
+    let id = fixture_run_id(1);
+    app.run_sel = app
+        .run_rows()
+        .iter()
+        .position(|r| matches!(r, RunRow::Run(i) if app.runs[*i].id == id))
+        .unwrap();
+    app.update(Action::ToggleMark);
+    assert_eq!(app.marked.len(), 5);
+    app.update(Action::OpenCompare);
+    let screen = render_once(&app, 120, 40);
+    assert!(
+        screen.contains("cv (5 folds)") && screen.contains("±") && screen.contains("OOF AUC"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("compare_cv_set_120x40", screen);
 }

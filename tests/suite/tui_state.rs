@@ -10,7 +10,8 @@ use histoboard::runs::{Record, RunMeta, RunState, RunStatus};
 use histoboard::tui::action::{Action, DetailTab, Effect, Pane};
 use histoboard::tui::app::{App, Confirm, RunRow, RunSort, SortKey};
 use histoboard::tui::fixture::{
-    fixture_records, fixture_run_id, write_fixture_experiments, write_fixture_runs, write_run,
+    fixture_cv_records, fixture_records, fixture_run_id, write_fixture_experiments,
+    write_fixture_runs, write_run,
 };
 use histoboard::tui::keymap;
 use histoboard::tui::{experiments, load_app, render_once};
@@ -543,6 +544,7 @@ fn ids(app: &App) -> Vec<String> {
         .filter_map(|row| match row {
             RunRow::Run(i) => Some(app.runs[i].id.clone()),
             RunRow::Queued(_) => None,
+            RunRow::Set(k) => Some(format!("set {}", app.cv_sets[k].name)),
         })
         .collect()
 }
@@ -1377,4 +1379,119 @@ fn new_keys_are_in_the_help() {
     ] {
         assert!(text.contains(want), "help misses {want:?}");
     }
+}
+
+/// Folds 0..`n` of a 3-fold cross-validation, finished, folded into the app's runs.
+fn cv_folds(app: &mut App, n: usize, folds: usize) -> Vec<String> {
+    let runs: Vec<Arc<RunState>> = (0..n)
+        .map(|k| {
+            let (id, records) = fixture_cv_records(k, folds, 4, 4);
+            Arc::new(RunState::folded(id, "", &records))
+        })
+        .collect();
+    let ids = runs.iter().map(|r| r.id.clone()).collect();
+    app.update(Action::RunsUpdated(runs));
+    ids
+}
+
+fn set_row(app: &App) -> usize {
+    app.run_rows()
+        .iter()
+        .position(|r| matches!(r, RunRow::Set(_)))
+        .expect("a set row")
+}
+
+#[test]
+fn a_cv_set_groups_its_folds_under_one_row_that_opens_and_closes() {
+    let dir = fixture_dir(2);
+    let mut app = load_app(dir.path());
+    let folds = cv_folds(&mut app, 3, 3);
+    assert_eq!(app.cv_sets.len(), 1);
+    assert_eq!(app.cv_sets[0].runs, folds);
+    // Closed: one row for three runs.
+    assert_eq!(ids(&app).len(), 3, "{:?}", ids(&app));
+    assert!(ids(&app).contains(&"set cv".to_string()));
+    app.update(Action::Focus(Pane::Runs));
+    app.run_sel = set_row(&app);
+    assert!(app.selected_set().is_some() && app.selected_run().is_none());
+    app.update(Action::ToggleSet);
+    let open = ids(&app);
+    let at = open.iter().position(|i| i == "set cv").unwrap();
+    assert_eq!(open[at + 1..at + 4], folds[..], "{open:?}");
+    // `o` on a fold closes its set, the cursor back on the set's row.
+    app.run_sel = at + 2;
+    assert_eq!(app.selected_run().unwrap().id, folds[1]);
+    app.update(Action::ToggleSet);
+    assert_eq!(ids(&app).len(), 3);
+    assert_eq!(app.run_sel, set_row(&app));
+    // Export from the set's row takes its folds.
+    assert_eq!(app.export_runs().len(), 3);
+    // `m` on the set marks every fold, again unmarks them.
+    app.update(Action::ToggleMark);
+    assert_eq!(app.marked.iter().cloned().collect::<Vec<_>>(), folds);
+    app.update(Action::ToggleMark);
+    assert!(app.marked.is_empty());
+    // What acts on one run asks for one.
+    app.update(Action::Cancel);
+    assert!(app.confirm.is_none());
+    assert!(
+        app.message.as_ref().unwrap().1.contains("CV set"),
+        "{:?}",
+        app.message
+    );
+    // The key is in the table help is drawn from.
+    assert!(
+        app.keys
+            .iter()
+            .any(|b| b.action == Action::ToggleSet && b.ctx == keymap::Ctx::Runs)
+    );
+}
+
+#[test]
+fn a_filter_keeps_a_set_whose_folds_match_and_a_lone_fold_is_no_set() {
+    let dir = fixture_dir(2);
+    let mut app = load_app(dir.path());
+    cv_folds(&mut app, 1, 3);
+    assert!(app.cv_sets.is_empty(), "one fold is just a run");
+    let folds = cv_folds(&mut app, 2, 3);
+    assert_eq!(app.cv_sets.len(), 1);
+    app.update(Action::Focus(Pane::Runs));
+    app.update(Action::StartFilter);
+    type_text(&mut app, "fold-1");
+    app.update(Action::Submit);
+    assert_eq!(ids(&app), ["set cv"]);
+    app.run_sel = 0;
+    app.update(Action::ToggleSet);
+    assert_eq!(ids(&app), ["set cv".to_string(), folds[1].clone()]);
+}
+
+#[test]
+fn comparing_a_complete_cv_set_asks_the_shell_for_its_out_of_fold_auc() {
+    let dir = fixture_dir(2);
+    let mut app = load_app(dir.path());
+    let folds = cv_folds(&mut app, 3, 3);
+    app.update(Action::Focus(Pane::Runs));
+    app.run_sel = set_row(&app);
+    app.update(Action::ToggleMark);
+    let effects = app.update(Action::OpenCompare);
+    let Some(Effect::ReadOof { runs }) = effects.first() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(runs.len(), 3);
+    let table = app.compare_table();
+    assert_eq!(table.rows.len(), 1);
+    let col = |name: &str| table.columns.iter().position(|c| c == name).unwrap();
+    let row = &table.rows[0].1;
+    assert_eq!(row[0], "cv (3 folds)");
+    assert!(row[col("AUC")].contains(" ± "), "{row:?}");
+    assert_eq!(row[col("epochs")], "3/3 folds");
+    assert_eq!(row[col("OOF AUC")], "-");
+    let set_id = table.rows[0].0.clone();
+    assert_eq!(set_id, folds[0]);
+    app.update(Action::OofRead([(set_id, 0.9321)].into_iter().collect()));
+    let table = app.compare_table();
+    assert_eq!(table.rows[0].1[col("OOF AUC")], "0.9321");
+    // Unmarking the set's row unmarks its folds and closes the comparison.
+    app.update(Action::ToggleMark);
+    assert!(app.marked.is_empty() && app.compare.is_none());
 }

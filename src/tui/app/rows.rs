@@ -3,11 +3,13 @@
 
 use super::*;
 
-/// A row of the runs pane: a queued launch (index into `queue`) or a run (into `runs`).
+/// A row of the runs pane: a queued launch (index into `queue`), a run (into `runs`) or a CV
+/// set (into `cv_sets`), where its first fold would be; an open set's folds follow it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunRow {
     Queued(usize),
     Run(usize),
+    Set(usize),
 }
 
 /// What a row is, to find it again after the list changed.
@@ -15,6 +17,7 @@ pub enum RunRow {
 pub(super) enum RowKey {
     Ticket(u64),
     Run(String),
+    Set(String),
 }
 
 /// The runs the header and the runs pane count, counted once (queued launches included).
@@ -49,18 +52,52 @@ impl App {
             .enumerate()
             .filter(|(_, v)| panes::runs::matches(v, &terms))
             .map(|(i, _)| RunRow::Queued(i));
-        let runs = self
+        let mut rows: Vec<RunRow> = queued.collect();
+        let index: HashMap<&str, usize> = self
             .runs
             .iter()
             .enumerate()
-            .filter(|(_, r)| panes::runs::matches(r, &terms))
-            .map(|(i, _)| RunRow::Run(i));
-        queued.chain(runs).collect()
+            .map(|(i, r)| (r.id.as_str(), i))
+            .collect();
+        let set_of: HashMap<&str, usize> = self
+            .cv_sets
+            .iter()
+            .enumerate()
+            .flat_map(|(k, s)| s.runs.iter().map(move |id| (id.as_str(), k)))
+            .collect();
+        let mut placed = vec![false; self.cv_sets.len()];
+        for (i, r) in self.runs.iter().enumerate() {
+            let Some(&k) = set_of.get(r.id.as_str()) else {
+                if panes::runs::matches(r, &terms) {
+                    rows.push(RunRow::Run(i));
+                }
+                continue;
+            };
+            // A set stands where its first fold (in the list's order) stands.
+            if std::mem::replace(&mut placed[k], true) {
+                continue;
+            }
+            let set = &self.cv_sets[k];
+            let folds: Vec<usize> = set
+                .runs
+                .iter()
+                .filter_map(|id| index.get(id.as_str()).copied())
+                .filter(|&m| panes::runs::matches(&self.runs[m], &terms))
+                .collect();
+            if folds.is_empty() {
+                continue;
+            }
+            rows.push(RunRow::Set(k));
+            if self.open_sets.contains(&set.id) {
+                rows.extend(folds.into_iter().map(RunRow::Run));
+            }
+        }
+        rows
     }
 
     /// Rows of the runs pane (those the filter leaves).
     pub fn row_count(&self) -> usize {
-        if self.run_filter.is_empty() {
+        if self.run_filter.is_empty() && self.cv_sets.is_empty() {
             self.queue.len() + self.runs.len()
         } else {
             self.run_rows().len()
@@ -87,7 +124,7 @@ impl App {
     }
 
     pub fn selected_row(&self) -> Option<RunRow> {
-        if self.run_filter.is_empty() {
+        if self.run_filter.is_empty() && self.cv_sets.is_empty() {
             // The common case without building the row list.
             let q = self.queue.len();
             return match self.run_sel {
@@ -99,11 +136,11 @@ impl App {
         self.run_rows().get(self.run_sel).copied()
     }
 
-    /// The run under the cursor (None on a queued row or an empty list).
+    /// The run under the cursor (None on a queued row, a CV set's row or an empty list).
     pub fn selected_run(&self) -> Option<&RunState> {
         match self.selected_row()? {
             RunRow::Run(i) => self.runs.get(i).map(|r| &**r),
-            RunRow::Queued(_) => None,
+            RunRow::Queued(_) | RunRow::Set(_) => None,
         }
     }
 
@@ -111,8 +148,24 @@ impl App {
     pub fn selected_queued(&self) -> Option<&Pending> {
         match self.selected_row()? {
             RunRow::Queued(i) => self.queue.get(i),
-            RunRow::Run(_) => None,
+            RunRow::Run(_) | RunRow::Set(_) => None,
         }
+    }
+
+    /// The CV set whose row is under the cursor.
+    pub fn selected_set(&self) -> Option<&CvSet> {
+        match self.selected_row()? {
+            RunRow::Set(k) => self.cv_sets.get(k),
+            RunRow::Run(_) | RunRow::Queued(_) => None,
+        }
+    }
+
+    /// The runs of a CV set (fold order), as the dashboard knows them.
+    pub fn set_runs(&self, set: &CvSet) -> Vec<&RunState> {
+        set.runs
+            .iter()
+            .filter_map(|id| self.runs.iter().find(|r| &r.id == id).map(|r| &**r))
+            .collect()
     }
 
     /// Indices into `experiments` of the rows the filter leaves.
@@ -138,6 +191,7 @@ impl App {
         match self.selected_row()? {
             RunRow::Queued(i) => self.queue.get(i).map(|p| RowKey::Ticket(p.ticket)),
             RunRow::Run(i) => self.runs.get(i).map(|r| RowKey::Run(r.id.clone())),
+            RunRow::Set(k) => self.cv_sets.get(k).map(|s| RowKey::Set(s.id.clone())),
         }
     }
 
@@ -150,6 +204,9 @@ impl App {
                     self.queue.get(*i).is_some_and(|p| p.ticket == *t)
                 }
                 (RunRow::Run(i), RowKey::Run(id)) => self.runs.get(*i).is_some_and(|r| &r.id == id),
+                (RunRow::Set(k), RowKey::Set(id)) => {
+                    self.cv_sets.get(*k).is_some_and(|s| &s.id == id)
+                }
                 _ => false,
             })
         });
@@ -164,6 +221,8 @@ impl App {
         let key = self.row_key();
         change(self);
         panes::runs::sort_runs(&mut self.runs, self.run_sort, self.now);
+        let runs: Vec<&RunState> = self.runs.iter().map(|r| &**r).collect();
+        self.cv_sets = crate::runs::cv::sets(&runs);
         self.reselect(key);
     }
 

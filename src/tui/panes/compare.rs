@@ -26,7 +26,7 @@ pub use crate::runs::compare::CompareTable;
 /// The comparison table of the marked runs (`runs::compare`, the same table `export` writes
 /// as CSV), rows sorted as the user asked, the time column in words.
 pub fn table(app: &App) -> CompareTable {
-    let mut t = compare::table(&app.marked_runs(), app.now);
+    let mut t = compare::table(&app.marked_runs(), app.now, &app.oof);
     if let Some(st) = &app.compare {
         let col = st.sort_col.min(t.columns.len() - 1);
         t.rows.sort_by(|a, b| cmp_cells(&a.1[col], &b.1[col]));
@@ -44,9 +44,10 @@ pub fn table(app: &App) -> CompareTable {
     t
 }
 
-/// Numbers compare as numbers, everything else as text.
+/// Numbers compare as numbers (a CV set's `mean ± sd` by its mean), everything else as text.
 fn cmp_cells(a: &str, b: &str) -> std::cmp::Ordering {
-    match (a.parse::<f64>(), b.parse::<f64>()) {
+    let number = |s: &str| s.split(' ').next().unwrap_or(s).parse::<f64>();
+    match (number(a), number(b)) {
         (Ok(x), Ok(y)) => x.total_cmp(&y),
         _ => a.cmp(b),
     }
@@ -71,11 +72,18 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Down => st.selected = step_index(st.selected, 1, n_rows),
         Action::ToggleMark => {
             if let Some((id, _)) = table.rows.get(st.selected) {
-                app.marked.remove(id);
+                // A CV set's row unmarks its folds.
+                match table.sets.iter().find(|s| &s.id == id) {
+                    Some(set) => app.marked.retain(|m| !set.runs.contains(m)),
+                    None => {
+                        app.marked.remove(id);
+                    }
+                }
+                let rows = self::table(app).rows.len();
                 if app.marked.len() < 2 {
                     app.compare = None;
                 } else if let Some(st) = &mut app.compare {
-                    st.selected = st.selected.min(app.marked.len() - 1);
+                    st.selected = st.selected.min(rows.saturating_sub(1));
                 }
             }
         }
@@ -153,10 +161,12 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             }
         })
         .collect();
-    let mut title = format!(
-        " Compare {} runs: differing hyper-parameters ",
-        table.rows.len()
-    );
+    // A CV set is one row of several runs.
+    let mut title = match table.sets.len() {
+        0 => format!(" Compare {} runs", table.rows.len()),
+        n => format!(" Compare {} runs ({n} CV sets)", runs.len()),
+    };
+    title.push_str(": differing hyper-parameters ");
     if !table.problems.is_empty() {
         title.push_str(&format!("({} unreadable configs) ", table.problems.len()));
     }

@@ -1,12 +1,12 @@
 //! The selected run's detail: its title, the tab bar, and each tab's own module
-//! (curves, confusion, ROC, config, log, calibration). Owns the tab, scroll and epoch keys.
+//! (curves, confusion, ROC, config, log, errors, calibration). Owns the tab, scroll and epoch keys.
 
 use std::ops::Range;
 
 use ratatui::prelude::*;
-use ratatui::widgets::{Block, Paragraph, Tabs};
+use ratatui::widgets::{Block, Paragraph, Tabs, Wrap};
 
-use super::{calibration, config, confusion, curves, log, roc, step_index};
+use super::{calibration, config, confusion, curves, errors, log, roc, step_index};
 use crate::tui::action::{Action, DetailTab, Effect, Pane};
 use crate::tui::app::App;
 use crate::tui::layout;
@@ -52,7 +52,7 @@ pub fn body(size: Rect) -> Rect {
     }
 }
 
-/// Tab choice (`1`-`6`, `h`/`l`) and the epoch keys (`[`, `]`, `b`).
+/// Tab choice (`1`-`7`, `h`/`l`) and the epoch keys (`[`, `]`, `b`).
 pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
         Action::Tab(t) => {
@@ -130,7 +130,7 @@ fn step_epoch(app: &mut App, action: &Action) {
     };
     if !matches!(
         app.tab,
-        DetailTab::Confusion | DetailTab::Roc | DetailTab::Calibration
+        DetailTab::Confusion | DetailTab::Roc | DetailTab::Errors | DetailTab::Calibration
     ) {
         app.tab = DetailTab::Confusion;
     }
@@ -153,12 +153,19 @@ pub fn click(app: &mut App, area: Rect, col: u16, row: u16) {
 pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let focused = app.focus == Pane::Detail && app.form.is_none();
     let Some(run) = app.selected_run() else {
-        let msg = if app.queue.is_empty() {
-            "No run selected. Launch an experiment with l."
-        } else {
-            "Queued: waits for a free slot."
+        let msg = match app.selected_set() {
+            Some(s) => format!(
+                "CV set {}: {} folds of one experiment. o shows them (one row each), m marks \
+                 them all, C compares their mean ± sd and out-of-fold AUC.",
+                s.name, s.folds
+            ),
+            None if app.queue.is_empty() => {
+                "No run selected. Launch an experiment with l.".to_string()
+            }
+            None => "Queued: waits for a free slot.".to_string(),
         };
-        f.render_widget(Paragraph::new(msg).block(t.block(" Run ", focused)), area);
+        let msg = Paragraph::new(msg).wrap(Wrap { trim: true });
+        f.render_widget(msg.block(t.block(" Run ", focused)), area);
         return;
     };
     let mut title = vec![
@@ -210,6 +217,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         DetailTab::Roc => roc::draw(f, app, t, run, body),
         DetailTab::Config => config::draw(f, app, run, body),
         DetailTab::Log => log::draw(f, app, t, run, body),
+        DetailTab::Errors => errors::draw(f, app, t, run, body),
         DetailTab::Calibration => calibration::draw(f, app, t, run, body),
     }
 }

@@ -13,6 +13,7 @@ pub mod confirm;
 pub mod confusion;
 pub mod curves;
 pub mod detail;
+pub mod errors;
 pub mod experiments;
 pub mod form;
 pub mod help;

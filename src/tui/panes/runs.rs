@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::confirm::Confirm;
 use super::prompt;
 use super::step_index;
+use crate::runs::cv::{self, CvSet};
 use crate::runs::prune::human_bytes;
 use crate::runs::{RunMeta, RunState, RunStatus};
 use crate::tui::action::{Action, Effect, Pane};
@@ -165,9 +166,37 @@ fn status_label(r: &RunState) -> &'static str {
     }
 }
 
-/// Mark (`m`), cancel (`c`), resume (`r`), sort (`s`, `S`), archive (`a`), delete (`D`), note
-/// (`i`) and tags (`t`).
+/// Mark (`m`), open a CV set (`o`), cancel (`c`), resume (`r`), sort (`s`, `S`), archive
+/// (`a`), delete (`D`), note (`i`) and tags (`t`).
 pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+    // On a CV set's row, marking and pruning take its folds; what acts on one run asks for one.
+    if let Some(set) = app.selected_set().cloned() {
+        match action {
+            Action::ToggleMark => {
+                let all = set.runs.iter().all(|id| app.marked.contains(id));
+                for id in &set.runs {
+                    if all {
+                        app.marked.remove(id);
+                    } else {
+                        app.marked.insert(id.clone());
+                    }
+                }
+                return Vec::new();
+            }
+            Action::ToggleSet => {
+                toggle_set(app);
+                return Vec::new();
+            }
+            Action::Cancel | Action::Resume | Action::EditNote | Action::EditTags => {
+                app.message = Some((
+                    true,
+                    format!("{} is a CV set: o opens it, to pick one fold", set.name),
+                ));
+                return Vec::new();
+            }
+            _ => {}
+        }
+    }
     match action {
         Action::ToggleMark => {
             if let Some(id) = app.selected_run().map(|r| r.id.clone())
@@ -176,6 +205,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 app.marked.insert(id);
             }
         }
+        Action::ToggleSet => toggle_set(app),
         Action::Cancel => ask_cancel(app),
         Action::Resume => {
             if let Some(r) = app.selected_run() {
@@ -198,6 +228,33 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         _ => {}
     }
     Vec::new()
+}
+
+/// `o`: opens or closes the CV set under the cursor; on one of an open set's folds, closes
+/// its set. The cursor stays on the set's row.
+fn toggle_set(app: &mut App) {
+    let id = match (app.selected_set(), app.selected_run()) {
+        (Some(s), _) => s.id.clone(),
+        (None, Some(r)) => match app.cv_sets.iter().find(|s| s.runs.contains(&r.id)) {
+            Some(s) => s.id.clone(),
+            None => {
+                app.message = Some((true, format!("{} is not in a CV set", r.id)));
+                return;
+            }
+        },
+        (None, None) => return,
+    };
+    let open = !app.open_sets.remove(&id);
+    if open {
+        app.open_sets.insert(id.clone());
+    }
+    if let Some(row) = app.run_rows().iter().position(|row| match row {
+        RunRow::Set(k) => app.cv_sets[*k].id == id,
+        _ => false,
+    }) {
+        app.run_sel = row;
+    }
+    app.clamp_run_sel();
 }
 
 /// `s`: the next column, in its natural direction; `S`: the other way. Remembered.
@@ -250,10 +307,10 @@ pub fn refusal(r: &RunState) -> Option<String> {
 /// `a` / `D`: the marked runs, else the selected one. Live runs refuse the whole request, so
 /// that what the confirmation counts is what goes.
 fn prune_targets(app: &mut App, delete: bool) -> Vec<Effect> {
-    let runs: Vec<&RunState> = if app.marked.is_empty() {
-        app.selected_run().into_iter().collect()
-    } else {
-        app.marked_runs()
+    let runs: Vec<&RunState> = match app.selected_set() {
+        _ if !app.marked.is_empty() => app.marked_runs(),
+        Some(set) => app.set_runs(set),
+        None => app.selected_run().into_iter().collect(),
     };
     if runs.is_empty() {
         let why = if app.selected_queued().is_some() {
@@ -407,16 +464,115 @@ fn row_name(r: &RunState) -> String {
     }
 }
 
+/// What a CV set's row says for `status`: running while a fold runs, then queued, finished
+/// when every fold has, else its most pressing fold's (failed, lost ...).
+fn set_status(runs: &[&RunState]) -> RunStatus {
+    let any = |s: RunStatus| runs.iter().any(|r| r.status == s);
+    if any(RunStatus::Running) {
+        RunStatus::Running
+    } else if any(RunStatus::Queued) {
+        RunStatus::Queued
+    } else {
+        runs.iter()
+            .map(|r| r.status)
+            .min_by_key(|s| status_rank(*s))
+            .unwrap_or(RunStatus::Finished)
+    }
+}
+
+/// A CV set's name cell: `▸ cv: 5 folds, 3 done, 1 running`.
+fn set_text(app: &App, set: &CvSet, arrow: &str) -> String {
+    let runs = app.set_runs(set);
+    let count = |s: RunStatus| runs.iter().filter(|r| r.status == s).count();
+    format!(
+        "{arrow} {}: {} folds, {} done, {} running",
+        set.name,
+        set.folds,
+        count(RunStatus::Finished),
+        count(RunStatus::Running)
+    )
+}
+
+/// A CV set's row: its folds marked, their status, done and running counts, the mean ± sd of
+/// their best validation AUC, their time together.
+fn set_cells(app: &App, set: &CvSet, cols: &[Col], t: &Theme) -> Vec<Cell<'static>> {
+    let runs = app.set_runs(set);
+    let status = set_status(&runs);
+    let aucs: Vec<f64> = runs.iter().filter_map(|r| r.best_valid_auc()).collect();
+    let auc = match aucs.as_slice() {
+        [] => "-".to_string(),
+        [a] => format!("{a:.3}"),
+        _ => {
+            let (m, sd) = cv::mean_sd(&aucs);
+            format!("{m:.3}±{sd:.3}")
+        }
+    };
+    let marked = runs.iter().all(|r| app.marked.contains(&r.id));
+    let flag = runs.iter().any(|r| r.problem_count > 0);
+    let arrow = if app.open_sets.contains(&set.id) {
+        t.glyph("▾", "v")
+    } else {
+        t.glyph("▸", ">")
+    };
+    let ell = t.glyph("…", "~");
+    let text = set_text(app, set, arrow);
+    let elapsed: f64 = runs.iter().filter_map(|r| r.elapsed_seconds(app.now)).sum();
+    let started = runs
+        .iter()
+        .filter_map(|r| r.started_at)
+        .min_by(|a, b| a.total_cmp(b));
+    cols.iter()
+        .map(|c| match c.title {
+            "" => Cell::from(Line::from(vec![
+                Span::styled(
+                    if marked { t.glyph("●", "*") } else { " " },
+                    t.fg(Color::Yellow),
+                ),
+                Span::styled(
+                    if flag { "!" } else { " " },
+                    t.fg(Color::Red).add_modifier(Modifier::BOLD),
+                ),
+            ])),
+            "status" => Cell::from(status.label()).style(t.status(status)),
+            "run" => Cell::from(fit_end(&text, c.width as usize, ell)),
+            "experiment" => Cell::from(fit_end(&set.name, c.width as usize, ell)),
+            "AUC" => Cell::from(auc.clone()),
+            "elapsed" => Cell::from(if started.is_some() {
+                fmt_duration(elapsed)
+            } else {
+                "-".into()
+            }),
+            "started" => Cell::from(started.map_or("-".into(), fmt_started)),
+            "device" => Cell::from(fit_end(
+                runs.first().map_or("", |r| r.device.as_str()),
+                c.width as usize,
+                ell,
+            )),
+            // Per-run figures (epochs, ETA, the scheduler's word) have no one value for a set.
+            _ => Cell::from("-"),
+        })
+        .collect()
+}
+
 pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let focused = app.focus == Pane::Runs && app.form.is_none();
     let pending = app.pending_views();
     let rows = app.run_rows();
-    let view = |row: &RunRow| -> &RunState {
+    let view = |row: &RunRow| -> Option<&RunState> {
         match *row {
-            RunRow::Queued(i) => &pending[i],
-            RunRow::Run(i) => &app.runs[i],
+            RunRow::Queued(i) => Some(&pending[i]),
+            RunRow::Run(i) => Some(&app.runs[i]),
+            RunRow::Set(_) => None,
         }
     };
+    // Folds of an open CV set sit indented under its row.
+    let in_open_set = |id: &str| {
+        app.cv_sets
+            .iter()
+            .any(|s| app.open_sets.contains(&s.id) && s.runs.iter().any(|r| r == id))
+    };
+    // A set's AUC is its folds' mean ± sd.
+    let auc_w = if app.cv_sets.is_empty() { 6 } else { 11 };
     let inner = area.width.saturating_sub(2);
     // The run column wants its longest name (with note marker and tags), within reason.
     // Measured over every row, not the filtered ones, so that columns stay put while typing.
@@ -426,6 +582,11 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             let (note, tags) = name_suffix(r, "+");
             row_name(r).chars().count() + note.chars().count() + tags.chars().count()
         })
+        .chain(
+            app.cv_sets
+                .iter()
+                .map(|s| set_text(app, s, "+").chars().count()),
+        )
         .max()
         .unwrap_or(0);
     let need = longest.clamp(12, 30) as u16;
@@ -447,7 +608,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             Some(0),
         ),
         (Col::new("epoch", 7, None), None),
-        (Col::new("AUC", 6, Some(SortKey::Auc)), None),
+        (Col::new("AUC", auc_w, Some(SortKey::Auc)), None),
         (Col::new("elapsed", 8, Some(SortKey::Duration)), None),
         (Col::new("ETA", 6, None), Some(1)),
         (Col::new("started", 11, Some(SortKey::Started)), Some(2)),
@@ -519,7 +680,19 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         .skip(off)
         .take(visible)
         .map(|(i, row)| {
-            let r = view(row);
+            let selected = |row: Row<'static>| {
+                if i == app.run_sel {
+                    row.style(t.selected(focused))
+                } else {
+                    row
+                }
+            };
+            let Some(r) = view(row) else {
+                let RunRow::Set(k) = *row else {
+                    unreachable!("only set rows have no run")
+                };
+                return selected(Row::new(set_cells(app, &app.cv_sets[k], &cols, t)));
+            };
             let mark = if app.marked.contains(&r.id) {
                 t.glyph("●", "*")
             } else {
@@ -533,6 +706,12 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                     Span::styled(flag, t.fg(Color::Red).add_modifier(Modifier::BOLD)),
                 ])),
                 "status" => Cell::from(status_label(r)).style(t.status(r.status)),
+                "run" if in_open_set(&r.id) => Cell::from(name_cell(
+                    &format!("  {}", row_name(r)),
+                    r,
+                    c.width as usize,
+                    t,
+                )),
                 "run" => Cell::from(name_cell(&row_name(r), r, c.width as usize, t)),
                 "experiment" => Cell::from(fit_end(&r.experiment, c.width as usize, ell)),
                 "epoch" => Cell::from(format!("{}/{}", r.epochs_completed(), r.epochs)),
@@ -549,12 +728,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                         .map_or(String::new(), |j| j.describe.clone()),
                 ),
             });
-            let row = Row::new(cells.collect::<Vec<_>>());
-            if i == app.run_sel {
-                row.style(t.selected(focused))
-            } else {
-                row
-            }
+            selected(Row::new(cells.collect::<Vec<_>>()))
         })
         .collect();
     let total = app.run_counts().total;
