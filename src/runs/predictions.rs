@@ -1,6 +1,7 @@
 //! A run's per-tile validation predictions, `id,label,prob` (the best epoch's in
 //! `valid_predictions.csv`, each epoch's in `predictions/epoch-NNN.csv`): the one reader and
-//! the one writer of that format, for the trainer, cross-validation and the error gallery.
+//! the one writer of that format, for the trainer, cross-validation, calibration and the error
+//! gallery.
 
 use std::path::Path;
 
