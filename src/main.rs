@@ -75,6 +75,13 @@ enum Command {
         /// The fold runs (an experiment with `[data.split] folds = K` makes them).
         #[arg(required = true)]
         runs: Vec<PathBuf>,
+        /// Score each fold's validation tiles again with its best checkpoint, averaging the 8
+        /// flips and rotations of each tile, instead of reading the predictions saved in training.
+        #[arg(long)]
+        tta: bool,
+        /// With --tta: where the models run (default: each run's own setting).
+        #[arg(long)]
+        device: Option<String>,
     },
     /// The tiles a run gets most wrong (confident false positives and negatives, the most
     /// uncertain) as a contact sheet PNG and a CSV.
@@ -354,7 +361,7 @@ fn main() -> ExitCode {
         Some(Command::Submit(args)) => cli::submit::run(args),
         Some(Command::Cancel { run_dir }) => cli::cancel::run(&run_dir),
         Some(Command::Runs(cmd)) => cli::runs::run(cmd),
-        Some(Command::Cv { runs }) => cli::cv::run(&runs),
+        Some(Command::Cv { runs, tta, device }) => cli::cv::run(&runs, tta, device.as_deref()),
         Some(Command::Export { runs, out }) => cli::export::run(&runs, &out),
         Some(Command::Errors(args)) => cli::errors::run(args),
     };

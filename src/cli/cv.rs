@@ -1,15 +1,36 @@
-//! `histoboard cv RUN...`: a cross-validation's folds, their mean ± sd, the out-of-fold AUC.
+//! `histoboard cv RUN... [--tta]`: a cross-validation's folds, their mean ± sd, the out-of-fold
+//! AUC (from the predictions saved in training, or scored again with TTA).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 
 use histoboard::runs::{RunState, cv};
+use histoboard::train::checkpoint::Which;
+use histoboard::train::infer::{self, InferOptions};
 
-pub fn run(runs: &[PathBuf]) -> Result<()> {
+pub fn run(runs: &[PathBuf], tta: bool, device: Option<&str>) -> Result<()> {
     let states = super::read_runs(runs)?;
     let refs: Vec<&RunState> = states.iter().collect();
-    let s = cv::summary(&refs)?;
+    let s = if tta {
+        let mut preds = Vec::with_capacity(runs.len());
+        for dir in runs {
+            let one = [dir.clone()];
+            let opts = InferOptions {
+                run_dirs: &one,
+                which: Which::Best,
+                tta: true,
+                device,
+                bad_tiles: None,
+                // A temperature does not change an AUC.
+                calibrated: false,
+            };
+            preds.push(infer::validation(&opts, dir)?);
+        }
+        cv::summary_of(&refs, preds)
+    } else {
+        cv::summary(&refs)?
+    };
     for (id, auc) in &s.folds {
         println!(
             "{id:<48} best valid AUC {}",
@@ -17,8 +38,9 @@ pub fn run(runs: &[PathBuf]) -> Result<()> {
         );
     }
     println!(
-        "{} folds: valid AUC {:.4} ± {:.4} (mean ± sd); out-of-fold AUC {:.4} over {} tiles",
+        "{} folds{}: valid AUC {:.4} ± {:.4} (mean ± sd); out-of-fold AUC {:.4} over {} tiles",
         s.folds.len(),
+        if tta { ", TTA x8" } else { "" },
         s.mean_auc,
         s.sd_auc,
         s.oof_auc,

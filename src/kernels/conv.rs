@@ -9,7 +9,7 @@
 
 mod depthwise;
 
-use gemm::{Parallelism, gemm};
+use super::gemm::matmul;
 use rayon::prelude::*;
 
 /// Sizes of one convolution.
@@ -131,45 +131,6 @@ multiversion! {
                 }
             }
         }
-    }
-}
-
-/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, each given by its row and column strides.
-fn matmul(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    accumulate: bool,
-    lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
-) {
-    debug_assert!(dst.len() >= m * n);
-    debug_assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
-    debug_assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    // SAFETY: the asserts above bound every index gemm reads or writes; dst is row-major m×n.
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
     }
 }
 

@@ -4,7 +4,8 @@
 //! fused ones, return None so the caller composes burn's); a backend overrides what it does
 //! faster. The CPU backend (burn-flex) overrides the convolution and its gradients ([`conv`],
 //! ungrouped and depthwise f32), BatchNorm with the activation after it ([`norm`]) and
-//! unpadded max pooling ([`pool`]); CUDA keeps burn's. Under autodiff each records its own
+//! unpadded max pooling ([`pool`]); CUDA keeps burn's. The convolutions' products go through
+//! [`gemm`], which picks the GEMM micro-kernels (AVX2 or AVX-512) that run faster on this host. Under autodiff each records its own
 //! graph node whose backward pass calls the matching gradient method, so a model calls
 //! [`conv2d`], [`max_pool2d`] or `model::norm::forward` where it would call burn's layer and
 //! nothing else changes.
@@ -65,6 +66,7 @@ mod autodiff;
 mod bench;
 pub mod conv;
 mod flex;
+pub mod gemm;
 pub mod norm;
 pub mod pool;
 

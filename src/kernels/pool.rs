@@ -67,20 +67,7 @@ pub fn forward(g: &Window, x: &[f32]) -> Vec<f32> {
         .with_min_len(g.planes_per_task())
         .for_each(|(out, xp)| {
             if g.k == [2, 2] && g.stride == [2, 2] {
-                // The CNNs' pooling: two rows in, one row out, no window bookkeeping.
-                for (oy, orow) in out.chunks_exact_mut(ow).enumerate() {
-                    let r0 = &xp[2 * oy * g.w..][..2 * ow];
-                    let r1 = &xp[(2 * oy + 1) * g.w..][..2 * ow];
-                    for (ox, o) in orow.iter_mut().enumerate() {
-                        let mut m = r0[2 * ox];
-                        for v in [r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]] {
-                            if v > m {
-                                m = v;
-                            }
-                        }
-                        *o = m;
-                    }
-                }
+                forward_2x2(g.w, xp, out);
             } else {
                 for oy in 0..oh {
                     for ox in 0..ow {
@@ -108,21 +95,7 @@ pub fn backward(g: &Window, x: &[f32], dy: &[f32]) -> Vec<f32> {
         .with_min_len(g.planes_per_task())
         .for_each(|(dxp, (xp, dyp))| {
             if g.k == [2, 2] && g.stride == [2, 2] {
-                // The CNNs' pooling, as in the forward: the four taps in argmax's order, and
-                // windows that never overlap.
-                for oy in 0..oh {
-                    let (r0, r1) = (2 * oy * g.w, (2 * oy + 1) * g.w);
-                    for ox in 0..ow {
-                        let c = 2 * ox;
-                        let mut best = r0 + c;
-                        for i in [r0 + c + 1, r1 + c, r1 + c + 1] {
-                            if xp[i] > xp[best] {
-                                best = i;
-                            }
-                        }
-                        dxp[best] = dyp[oy * ow + ox];
-                    }
-                }
+                backward_2x2(g.w, xp, dyp, dxp);
                 return;
             }
             for oy in 0..oh {
@@ -132,6 +105,68 @@ pub fn backward(g: &Window, x: &[f32], dy: &[f32]) -> Vec<f32> {
             }
         });
     dx
+}
+
+/// The first largest of four taps, in argmax's order (a NaN first tap stays the maximum): its
+/// index and value.
+#[inline(always)]
+fn first_max(taps: [f32; 4]) -> (usize, f32) {
+    let mut best = (0, taps[0]);
+    for (i, &v) in taps.iter().enumerate().skip(1) {
+        if v > best.1 {
+            best = (i, v);
+        }
+    }
+    best
+}
+
+multiversion! {
+    /// The CNNs' 2x2 pooling of one plane `w` wide: two rows in, one row out, no window
+    /// bookkeeping.
+    fn forward_2x2(w: usize, xp: &[f32], out: &mut [f32]) {
+        let ow = w / 2;
+        if ow == 0 {
+            return;
+        }
+        for (oy, orow) in out.chunks_exact_mut(ow).enumerate() {
+            let r0 = &xp[2 * oy * w..][..2 * ow];
+            let r1 = &xp[(2 * oy + 1) * w..][..2 * ow];
+            for ((o, a), b) in orow.iter_mut().zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2)) {
+                *o = first_max([a[0], a[1], b[0], b[1]]).1;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// The 2x2 pooling's input gradient for one plane: every element of `dxp` written once, in
+    /// order (the window's maximum gets the output's gradient, the rest zero), so the plane
+    /// needs no clearing first and no scattered writes. Rows and columns no window covers (an
+    /// odd size) are zero.
+    fn backward_2x2(w: usize, xp: &[f32], dyp: &[f32], dxp: &mut [f32]) {
+        let ow = w / 2;
+        let oh = if ow == 0 { 0 } else { dyp.len() / ow };
+        for oy in 0..oh {
+            let (top, bottom) = dxp[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
+            let r0 = &xp[2 * oy * w..][..w];
+            let r1 = &xp[(2 * oy + 1) * w..][..w];
+            let grads = &dyp[oy * ow..(oy + 1) * ow];
+            let pairs = top.chunks_exact_mut(2).zip(bottom.chunks_exact_mut(2));
+            let taps = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+            for (((d0, d1), (a, b)), &g) in pairs.zip(taps).zip(grads) {
+                let (i, _) = first_max([a[0], a[1], b[0], b[1]]);
+                d0[0] = if i == 0 { g } else { 0.0 };
+                d0[1] = if i == 1 { g } else { 0.0 };
+                d1[0] = if i == 2 { g } else { 0.0 };
+                d1[1] = if i == 3 { g } else { 0.0 };
+            }
+            if w % 2 == 1 {
+                top[w - 1] = 0.0;
+                bottom[w - 1] = 0.0;
+            }
+        }
+        dxp[2 * oh * w..].fill(0.0);
+    }
 }
 
 #[cfg(test)]
@@ -168,6 +203,24 @@ mod tests {
             ..g
         };
         assert_eq!(forward(&general, &x), vec![3.0, 3.0, -1.0, -1.0, 9.0]);
+
+        // An odd height: the last row belongs to no window and gets no gradient; ties go to the
+        // first tap.
+        let g = Window { h: 3, w: 4, ..g };
+        #[rustfmt::skip]
+        let x = [
+            2.0, 2.0, 0.0, 1.0,
+            2.0, 1.0, 5.0, 1.0,
+            9.0, 9.0, 9.0, 9.0,
+        ];
+        assert_eq!(forward(&g, &x), vec![2.0, 5.0]);
+        #[rustfmt::skip]
+        let expect = [
+            1.0, 0.0, 0.0, 0.0,
+            0.0, 0.0, 2.0, 0.0,
+            0.0, 0.0, 0.0, 0.0,
+        ];
+        assert_eq!(backward(&g, &x, &[1.0, 2.0]), expect);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use anyhow::{Result, bail};
 
 use super::paths::RunPaths;
+use super::predictions::Prediction;
 use super::state::{RunState, RunStatus};
 
 /// The figures of a set of runs taken as folds.
@@ -29,14 +30,13 @@ pub struct CvSummary {
     pub repeated_ids: usize,
 }
 
-/// Reads each run's best-epoch validation predictions and summarises them.
+/// Reads each run's best-epoch validation predictions and summarises them; each fold's figure
+/// is its best validation AUC as the run recorded it.
 pub fn summary(runs: &[&RunState]) -> Result<CvSummary> {
     if runs.is_empty() {
         bail!("no runs given");
     }
-    let (mut probs, mut labels) = (Vec::new(), Vec::new());
-    let mut seen = HashSet::new();
-    let mut repeated_ids = 0;
+    let mut preds = Vec::with_capacity(runs.len());
     for r in runs {
         let path = RunPaths::new(&r.dir).predictions();
         if !path.is_file() {
@@ -46,28 +46,51 @@ pub fn summary(runs: &[&RunState]) -> Result<CvSummary> {
                 r.id
             );
         }
-        for p in super::predictions::read(&path)? {
-            if !seen.insert(p.id) {
-                repeated_ids += 1;
-            }
-            labels.push(p.label);
-            probs.push(p.prob);
-        }
+        preds.push(super::predictions::read(&path)?);
     }
-    let folds: Vec<(String, Option<f64>)> = runs
+    let folds = runs
         .iter()
         .map(|r| (r.id.clone(), r.best_valid_auc()))
         .collect();
+    Ok(pool(folds, preds))
+}
+
+/// Summarises predictions scored afresh, one list per run (`cv --tta`): each fold's figure is
+/// the AUC of its own list.
+pub fn summary_of(runs: &[&RunState], preds: Vec<Vec<Prediction>>) -> CvSummary {
+    let folds = runs
+        .iter()
+        .zip(&preds)
+        .map(|(r, p)| {
+            let (probs, labels): (Vec<f32>, Vec<u8>) = p.iter().map(|p| (p.prob, p.label)).unzip();
+            (r.id.clone(), Some(crate::metrics::auc(&probs, &labels)))
+        })
+        .collect();
+    pool(folds, preds)
+}
+
+/// The mean ± sd of the folds' figures and the AUC of every prediction together.
+fn pool(folds: Vec<(String, Option<f64>)>, preds: Vec<Vec<Prediction>>) -> CvSummary {
+    let (mut probs, mut labels) = (Vec::new(), Vec::new());
+    let mut seen = HashSet::new();
+    let mut repeated_ids = 0;
+    for p in preds.into_iter().flatten() {
+        if !seen.insert(p.id) {
+            repeated_ids += 1;
+        }
+        labels.push(p.label);
+        probs.push(p.prob);
+    }
     let aucs: Vec<f64> = folds.iter().filter_map(|f| f.1).collect();
     let (mean_auc, sd_auc) = mean_sd(&aucs);
-    Ok(CvSummary {
+    CvSummary {
         folds,
         mean_auc,
         sd_auc,
         oof_auc: crate::metrics::auc(&probs, &labels),
         oof_tiles: probs.len(),
         repeated_ids,
-    })
+    }
 }
 
 /// Mean and sample standard deviation (n - 1): NaN mean with no values, NaN sd with one.

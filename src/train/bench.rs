@@ -127,6 +127,7 @@ pub fn run(
         "median_step_s": median,
         "img_per_s": batch as f64 / median,
         "peak_rss_mib": peak_rss_mib(),
+        "gemm": crate::kernels::gemm::choice().to_string(),
     });
     println!("RESULT {result}");
     Ok(())

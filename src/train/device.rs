@@ -83,9 +83,12 @@ fn cpu(note: Option<String>) -> Resolved {
     let threads = cpu_threads();
     Resolved {
         choice: DeviceChoice::Cpu,
+        // The GEMM kernels are chosen per host (kernels::gemm); a speed figure means little
+        // without them.
         description: format!(
-            "CPU ({threads} thread{})",
-            if threads == 1 { "" } else { "s" }
+            "CPU ({threads} thread{}, {} GEMM)",
+            if threads == 1 { "" } else { "s" },
+            crate::kernels::gemm::choice().isa.name()
         ),
         note,
     }

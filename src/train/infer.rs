@@ -118,6 +118,34 @@ pub fn score(opts: &InferOptions, cfg: &crate::experiment::DataConfig) -> Result
         .collect())
 }
 
+/// A run's own validation split scored again by its checkpoint (`which`, with TTA when asked),
+/// tile by tile: what `histoboard cv --tta` pools into an out-of-fold figure. The tiles come from
+/// the run's saved `split.csv`, so a fold is scored on exactly the tiles it never trained on.
+pub fn validation(opts: &InferOptions, run_dir: &Path) -> Result<Vec<Prediction>> {
+    let exp = super::load_run_config(run_dir)?;
+    let ds = Arc::new(
+        Dataset::open(&exp.data)
+            .with_context(|| format!("opening the data of {}", run_dir.display()))?,
+    );
+    let split_path = crate::runs::RunPaths::new(run_dir).split();
+    let split = crate::data::Split::load_csv(&ds, &split_path)?;
+    if split.valid.is_empty() {
+        anyhow::bail!("{} has no validation tiles", split_path.display());
+    }
+    let probs = with_model(opts, run_dir, &exp, |run| run(&ds, &split.valid))
+        .with_context(|| format!("scoring the validation split of {}", run_dir.display()))?;
+    Ok(split
+        .valid
+        .iter()
+        .zip(probs)
+        .map(|(&i, prob)| Prediction {
+            id: ds.ids()[i].clone(),
+            label: ds.labels()[i],
+            prob,
+        })
+        .collect())
+}
+
 /// Writes a Kaggle submission (`id,label` with label = probability of tumour) for an
 /// unlabelled set; returns the number of rows.
 pub fn predict(opts: &InferOptions, data: &Path, out: &Path) -> Result<usize> {

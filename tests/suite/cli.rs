@@ -309,6 +309,54 @@ fn folds_make_one_run_each_and_cv_reports_the_out_of_fold_auc() {
         String::from_utf8_lossy(&cv.stderr)
     );
 
+    // Scored again from its best checkpoint, a fold's validation split gives the predictions
+    // training saved: the same tiles, the same model.
+    let one = [runs[1].clone()];
+    let mut opts = histoboard::train::infer::InferOptions {
+        run_dirs: &one,
+        which: histoboard::train::checkpoint::Which::Best,
+        tta: false,
+        device: Some("cpu"),
+        bad_tiles: None,
+        calibrated: false,
+    };
+    let again = histoboard::train::infer::validation(&opts, &runs[1]).unwrap();
+    let saved =
+        histoboard::runs::predictions::read(&runs[1].join("valid_predictions.csv")).unwrap();
+    assert_eq!(again.len(), saved.len());
+    for (a, s) in again.iter().zip(&saved) {
+        assert_eq!((&a.id, a.label), (&s.id, s.label));
+        assert!(
+            (a.prob - s.prob).abs() < 1e-5,
+            "{} {} vs {}",
+            a.id,
+            a.prob,
+            s.prob
+        );
+    }
+    opts.tta = true;
+    let tta = histoboard::train::infer::validation(&opts, &runs[1]).unwrap();
+    assert!(
+        tta.iter()
+            .zip(&again)
+            .any(|(t, a)| (t.prob - a.prob).abs() > 1e-6)
+    );
+    let cv_tta = histoboard()
+        .args(["cv", "--tta", "--device", "cpu"])
+        .args(&runs)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&cv_tta.stdout);
+    assert!(
+        cv_tta.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cv_tta.stderr)
+    );
+    assert!(
+        text.contains("3 folds, TTA x8: valid AUC") && text.contains("over 160 tiles"),
+        "{text}"
+    );
+
     // Runs that are not folds of one split are told apart.
     let twice = histoboard()
         .arg("cv")
