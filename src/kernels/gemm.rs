@@ -2,19 +2,21 @@
 //!
 //! gemm 0.19 picks micro-kernels from the CPU's features alone: built with `x86-v4`, every
 //! AVX-512 host gets the 512-bit ones. Those are not faster everywhere. On an Intel Xeon with
-//! AVX-512 (this project's CI-class VM) they ran convolution-shaped products at 1.9x the
-//! GFLOP/s of the AVX2 ones (BENCHMARKS.md, issue 16); on AMD Zen 4, which splits each 512-bit
-//! operation in two, seed-cnn-3 training went from 152 to 140 img/s with them. So histoboard
-//! measures: at first use, both run a product of a convolution's shape, alternately, and the
-//! faster stays for the life of the process. `HISTOBOARD_GEMM=avx512|avx2|auto` fixes the
-//! choice (to reproduce a figure, or to compare the two in a benchmark).
+//! AVX-512 they ran convolution-shaped products at 1.9x the GFLOP/s of the AVX2 ones
+//! (BENCHMARKS.md, issue 16); on AMD Zen 4, which splits each 512-bit operation in two,
+//! seed-cnn-3 training went from 152 to 140 img/s with them. So AMD processors before Zen 5
+//! (family 0x1A, full-width AVX-512) keep the AVX2 kernels and every other AVX-512 host gets the
+//! 512-bit ones. The rule is fixed rather than timed at start-up: the two kernels round
+//! differently, and a resumed run must compute exactly what the uninterrupted one would have,
+//! which a race that a busy machine can tip either way would not guarantee.
+//! `HISTOBOARD_GEMM=avx512|avx2|portable` overrides it (to compare the two, or on a host the rule
+//! misjudges).
 //!
 //! The per-ISA entry points of gemm are private, so this calls gemm-common's generic driver with
 //! gemm-f32's public micro-kernel tables, exactly as gemm's own per-ISA functions do (versions
 //! pinned together in Cargo.toml).
 
 use std::sync::OnceLock;
-use std::time::Instant;
 
 /// Micro-kernels a product runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,72 +39,57 @@ impl Isa {
     }
 }
 
-/// How the choice was made, for benchmark output and run logs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The kernels and why, for benchmark output and run logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Choice {
     pub isa: Isa,
-    /// GFLOP/s measured for (AVX-512, AVX2) when both were timed.
-    pub measured: Option<(f64, f64)>,
-    /// Set by `HISTOBOARD_GEMM`.
-    pub forced: bool,
+    pub why: &'static str,
 }
 
 impl std::fmt::Display for Choice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.isa.name())?;
-        if self.forced {
-            write!(f, " (HISTOBOARD_GEMM)")?;
-        } else if let Some((wide, narrow)) = self.measured {
-            write!(f, " (measured avx512 {wide:.0}, avx2 {narrow:.0} GFLOP/s)")?;
-        }
-        Ok(())
+        write!(f, "{} ({})", self.isa.name(), self.why)
     }
 }
 
-/// The micro-kernels this process uses; measured once.
+/// The micro-kernels this process uses.
 pub fn choice() -> Choice {
     static CHOICE: OnceLock<Choice> = OnceLock::new();
-    *CHOICE.get_or_init(choose)
+    *CHOICE.get_or_init(|| {
+        choose(
+            std::env::var("HISTOBOARD_GEMM").ok().as_deref(),
+            &available(),
+            amd_family(),
+        )
+    })
 }
 
-fn choose() -> Choice {
-    let available = available();
-    let forced = match std::env::var("HISTOBOARD_GEMM").as_deref() {
-        Ok("avx512") => Some(Isa::Avx512),
-        Ok("avx2") => Some(Isa::Avx2),
-        Ok("portable") => Some(Isa::Portable),
+/// The rule: an override the CPU can run, else AVX-512 unless an AMD family before 0x1A.
+fn choose(forced: Option<&str>, available: &[Isa], amd_family: Option<u32>) -> Choice {
+    let forced = match forced {
+        Some("avx512") => Some(Isa::Avx512),
+        Some("avx2") => Some(Isa::Avx2),
+        Some("portable") => Some(Isa::Portable),
         _ => None,
     };
     if let Some(isa) = forced.filter(|isa| available.contains(isa)) {
         return Choice {
             isa,
-            measured: None,
-            forced: true,
+            why: "HISTOBOARD_GEMM",
         };
     }
-    if !available.contains(&Isa::Avx512) {
-        let isa = if available.contains(&Isa::Avx2) {
-            Isa::Avx2
+    let (isa, why) = if !available.contains(&Isa::Avx512) {
+        if available.contains(&Isa::Avx2) {
+            (Isa::Avx2, "no AVX-512")
         } else {
-            Isa::Portable
-        };
-        return Choice {
-            isa,
-            measured: None,
-            forced: false,
-        };
-    }
-    let (wide, narrow) = race();
-    Choice {
-        // AVX-512 must win clearly: on a tie the narrower kernels also run cooler.
-        isa: if wide > 1.05 * narrow {
-            Isa::Avx512
-        } else {
-            Isa::Avx2
-        },
-        measured: Some((wide, narrow)),
-        forced: false,
-    }
+            (Isa::Portable, "no AVX2")
+        }
+    } else if amd_family.is_some_and(|f| f < 0x1A) {
+        (Isa::Avx2, "AMD before Zen 5 splits 512-bit operations")
+    } else {
+        (Isa::Avx512, "AVX-512 at full width")
+    };
+    Choice { isa, why }
 }
 
 /// The kernels this CPU can run.
@@ -120,24 +107,30 @@ fn available() -> Vec<Isa> {
     isas
 }
 
-/// Best GFLOP/s of (AVX-512, AVX2) on a 128x576x576 product (seed-cnn-3's middle block, whose
-/// shape sits in the middle of the models' range), each timed alternately so a burst of load
-/// from elsewhere hits both. About 20 ms in all.
-fn race() -> (f64, f64) {
-    let (m, n, k) = (128, 576, 576);
-    let lhs: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.01).collect();
-    let rhs: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.01).collect();
-    let mut dst = vec![0f32; m * n];
-    let flop = 2.0 * (m * n * k) as f64;
-    let mut best = [f64::MAX; 2];
-    for _ in 0..6 {
-        for (slot, isa) in [Isa::Avx512, Isa::Avx2].into_iter().enumerate() {
-            let t = Instant::now();
-            product(isa, (m, n, k), &mut dst, false, &lhs, (k, 1), &rhs, (n, 1));
-            best[slot] = best[slot].min(t.elapsed().as_secs_f64());
+/// The processor family of an AMD CPU (0x19 Zen 3/4, 0x1A Zen 5); None for other vendors.
+fn amd_family() -> Option<u32> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::__cpuid;
+        // SAFETY: cpuid exists on every x86_64 CPU; leaves 0 and 1 always do.
+        #[allow(unused_unsafe)]
+        let (vendor, signature) = unsafe { (__cpuid(0), __cpuid(1).eax) };
+        let name: Vec<u8> = [vendor.ebx, vendor.edx, vendor.ecx]
+            .iter()
+            .flat_map(|r| r.to_le_bytes())
+            .collect();
+        if name != b"AuthenticAMD" {
+            return None;
         }
+        let base = (signature >> 8) & 0xf;
+        Some(if base == 0xf {
+            base + ((signature >> 20) & 0xff)
+        } else {
+            base
+        })
     }
-    (flop / best[0] / 1e9, flop / best[1] / 1e9)
+    #[cfg(not(target_arch = "x86_64"))]
+    None
 }
 
 /// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, each given by its row and column strides; one thread.
@@ -311,7 +304,19 @@ mod tests {
     }
 
     #[test]
-    fn the_choice_is_one_this_cpu_runs() {
+    fn the_choice_is_one_this_cpu_runs_and_the_rule_holds() {
         assert!(available().contains(&choice().isa));
+        let all = [Isa::Portable, Isa::Avx2, Isa::Avx512];
+        let pick = |forced, available: &[Isa], amd| choose(forced, available, amd).isa;
+        assert_eq!(pick(None, &all, None), Isa::Avx512);
+        assert_eq!(pick(None, &all, Some(0x19)), Isa::Avx2, "Zen 4");
+        assert_eq!(pick(None, &all, Some(0x1A)), Isa::Avx512, "Zen 5");
+        assert_eq!(pick(None, &all[..2], None), Isa::Avx2);
+        assert_eq!(pick(None, &all[..1], None), Isa::Portable);
+        assert_eq!(pick(Some("avx2"), &all, None), Isa::Avx2);
+        assert_eq!(pick(Some("avx512"), &all, Some(0x19)), Isa::Avx512);
+        // An override the CPU cannot run, or a misspelt one, falls back to the rule.
+        assert_eq!(pick(Some("avx512"), &all[..2], None), Isa::Avx2);
+        assert_eq!(pick(Some("fast"), &all, None), Isa::Avx512);
     }
 }

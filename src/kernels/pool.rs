@@ -145,7 +145,7 @@ multiversion! {
     /// odd size) are zero.
     fn backward_2x2(w: usize, xp: &[f32], dyp: &[f32], dxp: &mut [f32]) {
         let ow = w / 2;
-        let oh = if ow == 0 { 0 } else { dyp.len() / ow };
+        let oh = dyp.len().checked_div(ow).unwrap_or(0);
         for oy in 0..oh {
             let (top, bottom) = dxp[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
             let r0 = &xp[2 * oy * w..][..w];

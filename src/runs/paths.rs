@@ -62,7 +62,6 @@ impl RunPaths {
     pub fn log(&self) -> PathBuf {
         self.dir.join("train.log")
     }
-    /// The run id: the folder name.
     /// The experiment a run was launched with, before its trainer starts (detached and Slurm
     /// runs): the folder is a run, queued, from the moment this exists.
     pub fn launch(&self) -> PathBuf {
@@ -96,6 +95,7 @@ impl RunPaths {
         Ok(())
     }
 
+    /// The run id: the folder name.
     pub fn id(&self) -> String {
         self.dir
             .file_name()

@@ -130,7 +130,8 @@ pub enum Action {
         run_id: String,
         result: Result<RunMeta, String>,
     },
-    /// Confusion matrix: an earlier / later epoch; `EpochBest` jumps to the best one.
+    /// The epoch the matrix, ROC, errors and calibration tabs show: an earlier / later one;
+    /// `EpochBest` jumps to the best one.
     EpochPrev,
     EpochNext,
     EpochBest,

@@ -175,7 +175,7 @@ pub fn bindings() -> Vec<Binding> {
     b(Global, "C", A::OpenCompare, "compare marked runs", true);
     b(Global, "Esc", A::Back, "back", false);
     // The detail's chart and epoch keys act from the runs list too, where the detail shows.
-    b(Global, "b", A::EpochBest, "matrix: best epoch / latest", false);
+    b(Global, "b", A::EpochBest, "best / latest epoch (tabs 2, 3, 6, 7)", false);
     b(Global, "z", A::SmoothMore, "charts: more smoothing (raw curves stay faint)", false);
     b(Global, "Z", A::SmoothLess, "charts: less smoothing", false);
     b(Global, "y", A::ToggleLogScale, "loss charts: log / linear scale", false);
@@ -198,8 +198,8 @@ pub fn bindings() -> Vec<Binding> {
     b(Runs, "c", A::Cancel, "cancel run", true);
     b(Runs, "r", A::Resume, "resume stopped run", true);
     b(Runs, "Enter", A::Focus(Pane::Detail), "open detail", false);
-    b(Runs, "[ Left", A::EpochPrev, "matrix: earlier epoch", false);
-    b(Runs, "] Right", A::EpochNext, "matrix: later epoch", false);
+    b(Runs, "[ Left", A::EpochPrev, "earlier epoch (tabs 2, 3, 6, 7)", false);
+    b(Runs, "] Right", A::EpochNext, "later epoch (tabs 2, 3, 6, 7)", false);
     b(Runs, "/", A::StartFilter, "filter (id, experiment, status, tags, note; Esc clears)", true);
     b(Runs, "n", A::NextMatch, "next match of the filter", false);
     b(Runs, "N", A::PrevMatch, "previous match of the filter", false);
@@ -214,8 +214,8 @@ pub fn bindings() -> Vec<Binding> {
 
     b(Detail, "l Right", A::NextTab, "next tab", true);
     b(Detail, "h Left", A::PrevTab, "previous tab", true);
-    b(Detail, "[", A::EpochPrev, "matrix: earlier epoch", true);
-    b(Detail, "]", A::EpochNext, "matrix: later epoch", true);
+    b(Detail, "[", A::EpochPrev, "earlier epoch (tabs 2, 3, 6, 7)", true);
+    b(Detail, "]", A::EpochNext, "later epoch (tabs 2, 3, 6, 7)", true);
     b(Detail, "m", A::ToggleMark, "mark for comparison", false);
     b(Detail, "c", A::Cancel, "cancel run", false);
 

@@ -1374,7 +1374,7 @@ fn new_keys_are_in_the_help() {
         "log / linear scale",
         "export charts",
         "clear the text",
-        "best epoch",
+        "best / latest epoch",
         "last field",
     ] {
         assert!(text.contains(want), "help misses {want:?}");
