@@ -1,4 +1,5 @@
-//! Convolution and its gradients on f32 slices as im2col + GEMM, one image per task.
+//! Convolution and its gradients on f32 slices as im2col + GEMM: a run of images per task, one
+//! GEMM per image, or per group of images where a layer has few output pixels.
 //!
 //! burn-flex computes the gradients with burn's generic defaults (a transposed convolution per
 //! image for the input gradient; for the weight gradient a convolution over swapped axes with
