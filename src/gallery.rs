@@ -190,12 +190,7 @@ pub fn read_tiles(data: &DataConfig, ids: &[&str]) -> Result<HashMap<String, Vec
     };
     let ds = Dataset::open(&cfg)
         .with_context(|| format!("opening {} for the gallery's tiles", cfg.source))?;
-    let index: HashMap<&str, usize> = ds
-        .ids()
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
-        .collect();
+    let index = ds.index_by_id();
     let mut reader = ds.reader();
     let mut out = HashMap::new();
     for &id in ids {

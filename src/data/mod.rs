@@ -465,6 +465,15 @@ impl Dataset {
         &self.ids
     }
 
+    /// Each tile id's index, for looking tiles up by id (a split file, a gallery's picks).
+    pub fn index_by_id(&self) -> HashMap<&str, usize> {
+        self.ids()
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect()
+    }
+
     /// Labels (0/1) of every tile; empty for an unlabelled set.
     pub fn labels(&self) -> &[u8] {
         &self.labels

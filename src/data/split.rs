@@ -203,12 +203,7 @@ impl Split {
                 header.iter().collect::<Vec<_>>().join(",")
             );
         }
-        let index: HashMap<&str, usize> = ds
-            .ids()
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.as_str(), i))
-            .collect();
+        let index = ds.index_by_id();
         let mut seen: HashMap<usize, u64> = HashMap::new();
         let mut s = Split::default();
         for rec in rdr.records() {

@@ -76,12 +76,7 @@ fn on<B: AutodiffBackend + Kernels>(
         ..data.clone()
     };
     let ds = Arc::new(Dataset::open(&cfg).with_context(|| format!("opening {}", cfg.source))?);
-    let index: HashMap<&str, usize> = ds
-        .ids()
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
-        .collect();
+    let index = ds.index_by_id();
     let indices = ids
         .iter()
         .map(|id| {
