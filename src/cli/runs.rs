@@ -42,8 +42,8 @@ fn ls(runs_dir: &Path, tag: Option<&str>) -> Result<()> {
             .then_with(|| b.id.cmp(&a.id))
     });
     println!(
-        "{:<10} {:<44} {:<20} {:>7} {:>6} {:>8}  tags / note",
-        "status", "run", "experiment", "epoch", "AUC", "time"
+        "{:<10} {:<44} {:<20} {:>7} {:>6} {:>6} {:>8}  tags / note",
+        "status", "run", "experiment", "epoch", "AUC", "ECE", "time"
     );
     for r in runs {
         let mut extra = r.meta.tags.join(",");
@@ -57,12 +57,17 @@ fn ls(runs_dir: &Path, tag: Option<&str>) -> Result<()> {
             extra.push_str(&format!(" ! {} problem(s)", r.problem_count));
         }
         println!(
-            "{:<10} {:<44} {:<20} {:>7} {:>6} {:>8}  {}",
+            "{:<10} {:<44} {:<20} {:>7} {:>6} {:>6} {:>8}  {}",
             r.status.label(),
             r.id,
             r.experiment,
             format!("{}/{}", r.epochs_completed(), r.epochs),
             r.best_valid_auc().map_or("-".into(), |a| format!("{a:.3}")),
+            // The best epoch's calibration, beside its AUC.
+            r.best_summary()
+                .map(|e| e.valid.ece)
+                .filter(|e| e.is_finite())
+                .map_or("-".into(), |e| format!("{e:.3}")),
             r.elapsed_seconds(now)
                 .map_or("-".into(), |s| format!("{:.0}s", s)),
             extra.trim()

@@ -114,6 +114,16 @@ impl Planes {
         (0..s.n).map(move |n| &v[(n * s.c + c) * s.hw..][..s.hw])
     }
 
+    /// Plane `(n, c)`.
+    fn plane<'a>(&self, v: &'a [f32], n: usize, c: usize) -> &'a [f32] {
+        &v[(n * self.c + c) * self.hw..][..self.hw]
+    }
+
+    /// Planes small enough that per-channel sums go image by image ([`sums_by_image`]).
+    fn small(&self) -> bool {
+        self.hw < SMALL_PLANE
+    }
+
     /// Enough planes per rayon task that a task is worth scheduling when planes are tiny
     /// (EfficientNet's last stages are 3x3).
     fn min_planes_per_task(&self) -> usize {
@@ -122,6 +132,42 @@ impl Planes {
 }
 
 const LANES: usize = 16;
+
+/// Below this many values a plane, per-channel sums run image by image. EfficientNet's late
+/// stages are 6x6 and 3x3 with up to 1,920 channels: a task per channel then jumps through the
+/// batch for 9-36 values at a time and pays a horizontal sum per plane (the backward's masked
+/// sums alone were 11% of an EfficientNet-Lite0 training step on a Zen 4).
+const SMALL_PLANE: usize = 64;
+
+/// Two sums per channel over the whole batch, `f(c, n)` giving plane `(n, c)`'s share; tasks
+/// take runs of whole images (contiguous in NCHW) and keep one accumulator per channel.
+fn sums_by_image(s: Planes, f: impl Fn(usize, usize) -> [f64; 2] + Sync) -> Vec<[f64; 2]> {
+    let per = s.n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    (0..s.n.div_ceil(per))
+        .into_par_iter()
+        .map(|t| {
+            let mut acc = vec![[0f64; 2]; s.c];
+            for n in t * per..((t + 1) * per).min(s.n) {
+                for (c, a) in acc.iter_mut().enumerate() {
+                    let [u, v] = f(c, n);
+                    a[0] += u;
+                    a[1] += v;
+                }
+            }
+            acc
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        // In task order, so a run's figures do not depend on how rayon split the work.
+        .reduce(|mut a, b| {
+            for (x, y) in a.iter_mut().zip(b) {
+                x[0] += y[0];
+                x[1] += y[1];
+            }
+            a
+        })
+        .unwrap_or_else(|| vec![[0f64; 2]; s.c])
+}
 
 /// `Σ f(v)` over one row, in 16-lane f32 partial sums so the loop vectorises; a row is at
 /// most a plane, so the f32 partials lose nothing that matters before the f64 total.
@@ -157,6 +203,13 @@ multiversion! {
 pub fn channel_stats(s: Planes, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     assert_eq!(x.len(), s.len(), "batch norm input");
     let m = s.per_channel() as f64;
+    if s.small() {
+        let sums = sums_by_image(s, |c, n| [row_sum(s.plane(x, n, c)), 0.0]);
+        let mean: Vec<f32> = sums.iter().map(|v| (v[0] / m) as f32).collect();
+        let sq = sums_by_image(s, |c, n| [row_sq_dev(s.plane(x, n, c), mean[c]), 0.0]);
+        let var = sq.iter().map(|v| (v[0] / m) as f32).collect();
+        return (mean, var);
+    }
     (0..s.c)
         .into_par_iter()
         .map(|c| {
@@ -264,21 +317,37 @@ fn backward_with<A: Act>(
     gamma: &[f32],
     epsilon: f32,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = (0..s.c)
-        .into_par_iter()
-        .map(|c| {
-            let inv_std = 1.0 / (var[c] + epsilon).sqrt();
-            let m = mean[c];
-            let (mut sum_g, mut sum_gx) = (0f64, 0f64);
-            for ((xr, yr), dr) in s.rows(x, c).zip(s.rows(y, c)).zip(s.rows(dy, c)) {
-                // Masked gradients of this row, then both sums in one vectorised pass.
-                let (g, gx) = masked_sums::<A>(xr, yr, dr, m);
-                sum_g += g;
-                sum_gx += gx;
-            }
-            ((sum_gx as f32) * inv_std, sum_g as f32)
-        })
-        .unzip();
+    let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = if s.small() {
+        let sums = sums_by_image(s, |c, n| {
+            let (g, gx) = masked_sums_body::<A>(
+                s.plane(x, n, c),
+                s.plane(y, n, c),
+                s.plane(dy, n, c),
+                mean[c],
+            );
+            [g, gx]
+        });
+        sums.iter()
+            .enumerate()
+            .map(|(c, v)| ((v[1] as f32) / (var[c] + epsilon).sqrt(), v[0] as f32))
+            .unzip()
+    } else {
+        (0..s.c)
+            .into_par_iter()
+            .map(|c| {
+                let inv_std = 1.0 / (var[c] + epsilon).sqrt();
+                let m = mean[c];
+                let (mut sum_g, mut sum_gx) = (0f64, 0f64);
+                for ((xr, yr), dr) in s.rows(x, c).zip(s.rows(y, c)).zip(s.rows(dy, c)) {
+                    // Masked gradients of this row, then both sums in one vectorised pass.
+                    let (g, gx) = masked_sums::<A>(xr, yr, dr, m);
+                    sum_g += g;
+                    sum_gx += gx;
+                }
+                ((sum_gx as f32) * inv_std, sum_g as f32)
+            })
+            .unzip()
+    };
 
     let count = s.per_channel();
     let hw = s.hw.max(1);
@@ -426,7 +495,13 @@ mod tests {
 
     #[test]
     fn forward_normalises_each_channel() {
-        let s = Planes { n: 3, c: 2, hw: 37 };
+        // Both ways of summing: image by image (small planes) and channel by channel.
+        for hw in [37, SMALL_PLANE + 6] {
+            forward_normalises(Planes { n: 3, c: 2, hw });
+        }
+    }
+
+    fn forward_normalises(s: Planes) {
         let x = values(s.len(), 1);
         let (y, mean, var) =
             train_forward(s, &x, &[1.0, 2.0], &[0.0, 0.5], 0.0, Activation::Identity);
@@ -454,7 +529,12 @@ mod tests {
     /// Every gradient against central differences of the loss, for each activation.
     #[test]
     fn backward_matches_finite_differences() {
-        let s = Planes { n: 2, c: 3, hw: 21 };
+        for hw in [21, SMALL_PLANE + 1] {
+            backward_matches(Planes { n: 2, c: 3, hw });
+        }
+    }
+
+    fn backward_matches(s: Planes) {
         let x = values(s.len(), 2);
         let gamma = [0.7f32, 1.3, -0.4];
         let beta = [0.1f32, -0.2, 0.3];
@@ -482,6 +562,14 @@ mod tests {
             let h = 1e-2f32;
             let numeric = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / (2.0 * h as f64);
             for i in (0..s.len()).step_by(7) {
+                // A central difference across the activation's kink measures neither side.
+                let c = (i / s.hw) % s.c;
+                let z = gamma[c] * (x[i] - mean[c]) / (var[c] + 1e-3).sqrt() + beta[c];
+                let near_kink =
+                    act != Activation::Identity && (z.abs() < 0.5 || (z - 6.0).abs() < 0.5);
+                if near_kink {
+                    continue;
+                }
                 let d = numeric(&|e| {
                     let mut xe = x.clone();
                     xe[i] += e;
@@ -489,7 +577,7 @@ mod tests {
                 });
                 assert!(
                     (d - dx[i] as f64).abs() < 2e-2 * (1.0 + d.abs()),
-                    "{act:?} dx[{i}]: {d} vs {}",
+                    "{s:?} {act:?} dx[{i}]: {d} vs {}",
                     dx[i]
                 );
             }

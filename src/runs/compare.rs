@@ -20,8 +20,9 @@ pub struct CompareTable {
     pub sets: Vec<CvSet>,
 }
 
-/// The figures after the differing hyperparameters.
-pub const FIGURES: [&str; 5] = ["AUC", "acc", "loss", "epochs", "time"];
+/// The figures after the differing hyperparameters, all of the best epoch (ECE: the expected
+/// calibration error, lower is better).
+pub const FIGURES: [&str; 6] = ["AUC", "acc", "loss", "ECE", "epochs", "time"];
 
 /// The user's words last (a note is free text of any length): each column only when some run
 /// has one.
@@ -30,34 +31,54 @@ pub const META: [&str; 2] = ["tags", "note"];
 /// The column of the out-of-fold AUC, there when a CV set is compared.
 pub const OOF: &str = "OOF AUC";
 
-/// A row: one run, or the runs of a CV set.
-struct Item<'a> {
-    id: String,
-    runs: Vec<&'a RunState>,
-    set: Option<&'a CvSet>,
+/// A row of the comparison: one run, or the runs of a CV set.
+#[derive(Debug, Clone)]
+pub struct Group<'a> {
+    /// The run's id, or the set's.
+    pub id: String,
+    pub runs: Vec<&'a RunState>,
+    pub set: Option<CvSet>,
 }
 
-/// Builds the table for `runs` (in their order; two folds or more of a CV set become one row,
-/// where its first fold is); `now` for the time of runs still going. `oof` gives a complete
-/// set's out-of-fold AUC ([`oof_aucs`] reads them), by set id.
-pub fn table(runs: &[&RunState], now: f64, oof: &HashMap<String, f64>) -> CompareTable {
+impl Group<'_> {
+    /// What the row is called: the run id, or the set's name and fold count.
+    pub fn label(&self) -> String {
+        match &self.set {
+            Some(s) => format!("{} ({} folds)", s.name, s.folds),
+            None => self.id.clone(),
+        }
+    }
+}
+
+/// The rows of a comparison of `runs`, in their order: two folds or more of a CV set become one
+/// row, where its first fold is. The table and the charts both draw these, so a row's colour
+/// is its index here.
+pub fn groups<'a>(runs: &[&'a RunState]) -> Vec<Group<'a>> {
     let sets = cv::sets(runs);
-    let mut items: Vec<Item> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     for r in runs {
         match sets.iter().find(|s| s.runs.contains(&r.id)) {
-            Some(s) if items.iter().any(|i| i.id == s.id) => {}
-            Some(s) => items.push(Item {
+            Some(s) if groups.iter().any(|g| g.id == s.id) => {}
+            Some(s) => groups.push(Group {
                 id: s.id.clone(),
                 runs: s.members(runs),
-                set: Some(s),
+                set: Some(s.clone()),
             }),
-            None => items.push(Item {
+            None => groups.push(Group {
                 id: r.id.clone(),
                 runs: vec![r],
                 set: None,
             }),
         }
     }
+    groups
+}
+
+/// Builds the table for `runs` (one row per [`groups`] entry); `now` for the time of runs still
+/// going. `oof` gives a complete set's out-of-fold AUC ([`oof_aucs`] reads them), by set id.
+pub fn table(runs: &[&RunState], now: f64, oof: &HashMap<String, f64>) -> CompareTable {
+    let items = groups(runs);
+    let sets: Vec<CvSet> = items.iter().filter_map(|g| g.set.clone()).collect();
     let mut problems = Vec::new();
     // Parsed once by `runs` when each run started, not here. A set stands by its first fold.
     let configs: Vec<Option<&Experiment>> = items
@@ -114,10 +135,7 @@ pub fn table(runs: &[&RunState], now: f64, oof: &HashMap<String, f64>) -> Compar
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let mut cells = vec![match item.set {
-                Some(s) => format!("{} ({} folds)", s.name, s.folds),
-                None => item.id.clone(),
-            }];
+            let mut cells = vec![item.label()];
             for k in &keys {
                 let v = values[i].get(k).cloned().unwrap_or_else(|| "?".into());
                 let every_fold = item.set.is_some() && k == "data.split.fold";
@@ -131,18 +149,19 @@ pub fn table(runs: &[&RunState], now: f64, oof: &HashMap<String, f64>) -> Compar
                     .iter()
                     .filter_map(|r| r.best_summary().map(|e| get(&e.valid)))
                     .collect();
-                match (item.set, v.as_slice()) {
+                match (&item.set, v.as_slice()) {
                     (None, _) | (Some(_), [] | [_]) => f(v.first().copied()),
                     (Some(_), _) => {
                         let (m, sd) = cv::mean_sd(&v);
-                        format!("{m:.4} ± {sd:.4}")
+                        format!("{m:.4}±{sd:.3}")
                     }
                 }
             };
             cells.push(figure(|m| m.auc));
             cells.push(figure(|m| m.accuracy));
             cells.push(figure(|m| m.loss));
-            cells.push(match item.set {
+            cells.push(figure(|m| m.ece));
+            cells.push(match &item.set {
                 Some(s) => {
                     let done = item
                         .runs
@@ -164,7 +183,7 @@ pub fn table(runs: &[&RunState], now: f64, oof: &HashMap<String, f64>) -> Compar
                 .sum();
             cells.push(format!("{time:.0}"));
             if with_sets {
-                cells.push(f(item.set.and_then(|s| oof.get(&s.id).copied())));
+                cells.push(f(item.set.as_ref().and_then(|s| oof.get(&s.id).copied())));
             }
             if tags {
                 cells.push(

@@ -90,6 +90,20 @@ pub fn series(run: &RunState, f: impl Fn(&EpochSummary) -> f64) -> Vec<(f64, f64
         .collect()
 }
 
+/// The mean over `runs` (a CV set's folds) at every epoch some run has finished with a finite
+/// value: one curve for the set, as its table row is one row.
+pub fn mean_series(runs: &[&RunState], f: impl Fn(&EpochSummary) -> f64) -> Vec<(f64, f64)> {
+    let mut sums: std::collections::BTreeMap<usize, (f64, usize)> = Default::default();
+    for (x, y) in runs.iter().flat_map(|r| series(r, &f)) {
+        let e = sums.entry(x as usize).or_default();
+        e.0 += y;
+        e.1 += 1;
+    }
+    sums.into_iter()
+        .map(|(x, (sum, n))| (x as f64, sum / n as f64))
+        .collect()
+}
+
 /// Exponential moving average with TensorBoard's debiasing (the first points are not pulled
 /// towards zero). `weight` 0 returns the points unchanged.
 pub fn smooth(points: &[(f64, f64)], weight: f64) -> Vec<(f64, f64)> {
@@ -416,33 +430,86 @@ pub fn line_chart(f: &mut Frame, t: &Theme, c: &LineChart, area: Rect) {
 }
 
 /// ROC curves with the chance diagonal; the AUC is in the title (one curve) or legend.
-pub fn roc_chart(
-    f: &mut Frame,
-    t: &Theme,
-    curves: &[(String, &Metrics)],
-    area: Rect,
-    epoch: Option<usize>,
-) {
+/// One curve of [`roc_chart`]: `colour` is its series number (its run's colour everywhere on
+/// the screen).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RocCurve {
+    pub colour: usize,
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub auc: f64,
+}
+
+impl RocCurve {
+    pub fn of(colour: usize, name: impl Into<String>, m: &Metrics) -> RocCurve {
+        RocCurve {
+            colour,
+            name: name.into(),
+            points: m.roc.iter().map(|p| (p[0] as f64, p[1] as f64)).collect(),
+            auc: m.auc,
+        }
+    }
+
+    /// A CV set's folds as one curve: their true-positive rates averaged at 101 evenly spaced
+    /// false-positive rates (Fawcett's vertical averaging), with the folds' mean AUC. None
+    /// without curves.
+    pub fn mean(colour: usize, name: impl Into<String>, folds: &[&Metrics]) -> Option<RocCurve> {
+        let curves: Vec<&Metrics> = folds
+            .iter()
+            .copied()
+            .filter(|m| !m.roc.is_empty())
+            .collect();
+        if curves.is_empty() {
+            return None;
+        }
+        // A ROC curve never falls: its TPR at `fpr` is the highest of the points up to it.
+        let tpr_at = |m: &Metrics, fpr: f32| {
+            m.roc
+                .iter()
+                .filter(|p| p[0] <= fpr)
+                .map(|p| p[1])
+                .fold(0f32, f32::max) as f64
+        };
+        let k = curves.len() as f64;
+        let points = (0..=100)
+            .map(|i| {
+                let fpr = i as f32 / 100.0;
+                let tpr = curves.iter().map(|m| tpr_at(m, fpr)).sum::<f64>() / k;
+                (fpr as f64, tpr)
+            })
+            .collect();
+        let auc = curves.iter().map(|m| m.auc).sum::<f64>() / k;
+        Some(RocCurve {
+            colour,
+            name: name.into(),
+            points,
+            auc,
+        })
+    }
+}
+
+pub fn roc_chart(f: &mut Frame, t: &Theme, curves: &[RocCurve], area: Rect, epoch: Option<usize>) {
     let diag = [(0.0, 0.0), (1.0, 1.0)];
-    let pts: Vec<Vec<(f64, f64)>> = curves
-        .iter()
-        .map(|(_, m)| m.roc.iter().map(|p| (p[0] as f64, p[1] as f64)).collect())
-        .collect();
     let (chance_style, chance_marker) = t.faint(t.marker());
     let chance = t.legend_name("chance", chance_marker);
     let mut datasets = vec![line(Some(chance), chance_marker, chance_style, &diag)];
-    for (i, ((name, m), p)) in curves.iter().zip(&pts).enumerate() {
-        let (style, marker) = t.series(i);
+    for c in curves {
+        let (style, marker) = t.series(c.colour);
         let label = if curves.len() > 1 {
-            format!("{name} {:.3}", m.auc)
+            format!("{} {:.3}", c.name, c.auc)
         } else {
-            name.clone()
+            c.name.clone()
         };
-        datasets.push(line(Some(t.legend_name(&label, marker)), marker, style, p));
+        datasets.push(line(
+            Some(t.legend_name(&label, marker)),
+            marker,
+            style,
+            &c.points,
+        ));
     }
     let title = match (curves, epoch) {
-        ([(_, m)], Some(e)) => format!(" ROC, epoch {e}, AUC {:.4} ", m.auc),
-        ([(_, m)], None) => format!(" ROC, AUC {:.4} ", m.auc),
+        ([c], Some(e)) => format!(" ROC, epoch {e}, AUC {:.4} ", c.auc),
+        ([c], None) => format!(" ROC, AUC {:.4} ", c.auc),
         _ => " ROC (best epochs) ".to_string(),
     };
     let b = [0.0, 1.0];
@@ -526,6 +593,25 @@ mod tests {
         assert_eq!(log_tick(-1.0), "0.10");
         assert_eq!(log_tick(0.5), "3.2");
         assert_eq!(log_tick(1.3), "20");
+    }
+
+    #[test]
+    fn folds_average_into_one_roc_curve() {
+        let m = |roc: Vec<[f32; 2]>, auc: f64| Metrics {
+            roc,
+            auc,
+            ..Metrics::default()
+        };
+        // A perfect fold and a chance-level one (a step at 0.5, the second point vertical).
+        let perfect = m(vec![[0.0, 0.0], [0.0, 1.0], [1.0, 1.0]], 1.0);
+        let chance = m(vec![[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [1.0, 1.0]], 0.5);
+        let c = RocCurve::mean(3, "set", &[&perfect, &chance]).expect("a curve");
+        assert_eq!((c.colour, c.auc, c.points.len()), (3, 0.75, 101));
+        assert_eq!(c.points[0], (0.0, 0.5));
+        assert_eq!(c.points[49].1, 0.5);
+        assert_eq!(c.points[50], (0.5, 1.0));
+        assert_eq!(c.points[100], (1.0, 1.0));
+        assert!(RocCurve::mean(0, "none", &[&Metrics::default()]).is_none());
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod experiments;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixture;
 pub mod format;
+pub mod graphics;
 pub mod halfblocks;
 pub mod keymap;
 pub mod layout;

@@ -2,7 +2,7 @@
 //! channel ([`super::workers`]) and the effects (launch, cancel, resume, save, prune).
 
 use std::collections::HashMap;
-use std::io::{Stdout, stdout};
+use std::io::{Stdout, Write, stdout};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -24,6 +24,7 @@ use ratatui::backend::CrosstermBackend;
 use super::action::{Action, Effect};
 use super::app::App;
 use super::experiments;
+use super::graphics::{self, Placement, Protocol};
 use super::keymap;
 use super::prefs;
 use super::source::RunsSource;
@@ -117,14 +118,23 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         exports: Vec::new(),
         galleries: Vec::new(),
     };
+    // Pictures only where colours are drawn at all.
+    let graphics = (!no_color && !opts.ascii)
+        .then(|| graphics::detect(|k| std::env::var(k).ok()))
+        .flatten();
     let outcome = event_loop(
         &mut terminal,
         &mut app,
         &mut shell,
         &rx,
-        &term_flag,
-        &hup_flag,
+        (&term_flag, &hup_flag),
+        graphics,
     );
+    if graphics == Some(Protocol::Kitty) {
+        let _ = terminal
+            .backend_mut()
+            .write_all(&graphics::clear(Protocol::Kitty));
+    }
     // Input is read no more before the terminal is handed back.
     drop(workers);
     drop(guard);
@@ -166,16 +176,26 @@ fn event_loop(
     app: &mut App,
     shell: &mut Shell,
     rx: &Receiver<Msg>,
-    term_flag: &AtomicBool,
-    hup_flag: &AtomicBool,
+    (term_flag, hup_flag): (&AtomicBool, &AtomicBool),
+    graphics: Option<Protocol>,
 ) -> anyhow::Result<()> {
     let mut last_draw: Option<Instant> = None;
+    let mut shown: Vec<Placement> = Vec::new();
     loop {
         if term_flag.load(Ordering::SeqCst) || hup_flag.load(Ordering::SeqCst) {
             return Ok(());
         }
         if app.dirty && last_draw.is_none_or(|t| t.elapsed() >= MIN_FRAME) {
-            terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
+            let mut pictures = Vec::new();
+            terminal
+                .draw(|f| pictures = ui::draw_with_pictures(f, app))
+                .context("drawing")?;
+            if let Some(p) = graphics
+                && pictures != shown
+            {
+                show_pictures(terminal, app, p, &pictures).context("drawing pictures")?;
+                shown = pictures;
+            }
             app.dirty = false;
             last_draw = Some(Instant::now());
         }
@@ -205,6 +225,26 @@ fn event_loop(
             }
         }
     }
+}
+
+/// Replaces the pictures on the screen. Kitty deletes its own; iTerm2's are the cells'
+/// contents, so every cell is drawn again first, over the old ones.
+fn show_pictures(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    app: &App,
+    p: Protocol,
+    pictures: &[Placement],
+) -> anyhow::Result<()> {
+    if p == Protocol::Iterm2 {
+        terminal.clear()?;
+        terminal.draw(|f| ui::draw(f, app))?;
+    }
+    let mut out = graphics::clear(p);
+    out.extend(graphics::show(p, pictures));
+    let w = terminal.backend_mut();
+    w.write_all(&out)?;
+    w.flush()?;
+    Ok(())
 }
 
 /// A terminal event as an action, through the key map.

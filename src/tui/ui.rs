@@ -5,6 +5,7 @@ use ratatui::widgets::Paragraph;
 
 use super::action::Pane;
 use super::app::App;
+use super::graphics::Placement;
 use super::keymap;
 use super::layout;
 use super::panes::{compare, confirm, detail, experiments, form, help, prompt, runs};
@@ -12,7 +13,14 @@ use super::theme::{self, Theme};
 
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
+    draw_with_pictures(f, app);
+}
+
+/// Draws the whole screen and returns the pictures a terminal with a graphics protocol shows
+/// over their half blocks (none while a pop-up covers the panes: pictures sit above text).
+pub fn draw_with_pictures(f: &mut Frame, app: &App) -> Vec<Placement> {
     let t = Theme::of(app);
+    let mut pictures = Vec::new();
     let area = f.area();
     let a = layout::main(area);
     draw_header(f, app, &t, a.header);
@@ -31,7 +39,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         if app.focus == Pane::Experiments {
             experiments::draw_summary(f, app, &t, a.detail);
         } else {
-            detail::draw(f, app, &t, a.detail);
+            pictures = detail::draw(f, app, &t, a.detail);
         }
     }
     if let Some(state) = &app.form {
@@ -50,6 +58,10 @@ pub fn draw(f: &mut Frame, app: &App) {
     if t.ascii {
         theme::asciify(f.buffer_mut());
     }
+    if app.form.is_some() || app.help.is_some() || app.confirm.is_some() {
+        pictures.clear();
+    }
+    pictures
 }
 
 fn draw_header(f: &mut Frame, app: &App, t: &Theme, area: Rect) {

@@ -177,6 +177,7 @@ fn runs_are_listed_archived_deleted_and_exported_headless() {
     let old_at = text.find("old").unwrap();
     assert!(text.find("new").unwrap() < old_at, "newest first: {text}");
     assert!(text.contains("paper keep for the paper"), "{text}");
+    assert!(text.lines().next().unwrap().contains(" ECE "), "{text}");
     let only = run(&["runs", "ls", "--tag", "paper"]);
     let only = String::from_utf8_lossy(&only.stdout);
     assert!(only.contains("old") && !only.contains("new "), "{only}");

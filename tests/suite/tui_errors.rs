@@ -247,3 +247,45 @@ fn a_gallery_draws_as_half_blocks_with_captions() {
     let at = |s: &str| screen.find(s).unwrap_or(usize::MAX);
     assert!(at("dddd4444") < at("bbbb2222"), "{screen}");
 }
+
+/// For terminals with a graphics protocol the pane also returns each tile whole, framed, over
+/// exactly the cells its half blocks fill; none while a pop-up covers it.
+#[test]
+fn a_gallery_also_gives_its_tiles_as_pictures() {
+    let (_d, mut app) = app();
+    app.truecolor = true;
+    open_with_gallery(&mut app);
+    let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let mut pictures = Vec::new();
+    term.draw(|f| pictures = ui::draw_with_pictures(f, &app))
+        .unwrap();
+    assert_eq!(pictures.len(), 2, "the two false positives");
+    let buf = term.backend().buffer().clone();
+    for p in &pictures {
+        assert_eq!((p.side, p.rgb.len()), (SIDE, SIDE * SIDE * 3));
+        assert_eq!(p.area.width as usize, 2 * p.area.height as usize);
+        for y in p.area.top()..p.area.bottom() {
+            for x in p.area.left()..p.area.right() {
+                assert_eq!(buf[(x, y)].symbol(), "▀", "({x}, {y}) under a picture");
+            }
+        }
+        // The outline round the labelled centre, at full resolution.
+        let at = |x: usize, y: usize| &p.rgb[3 * (y * SIDE + x)..3 * (y * SIDE + x) + 3];
+        assert_eq!(at(31, 40), [255, 220, 0]);
+        let bases: [[u8; 3]; 4] = [
+            [200, 60, 120],
+            [90, 40, 160],
+            [230, 180, 200],
+            [120, 30, 90],
+        ];
+        assert!(
+            bases.iter().any(|b| at(0, 0) == b),
+            "the tile itself, unscaled"
+        );
+    }
+    assert_eq!(pictures[0].rgb[..3], [200, 60, 120]);
+    app.update(Action::ToggleHelp);
+    term.draw(|f| pictures = ui::draw_with_pictures(f, &app))
+        .unwrap();
+    assert!(pictures.is_empty(), "help covers the gallery");
+}

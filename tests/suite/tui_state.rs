@@ -181,11 +181,13 @@ fn mark_and_compare_shows_only_differing_hyperparameters() {
     assert!(table.problems.is_empty(), "{:?}", table.problems);
     assert_eq!(
         table.columns,
-        ["run", "train.lr", "AUC", "acc", "loss", "epochs", "time"]
+        [
+            "run", "train.lr", "AUC", "acc", "loss", "ECE", "epochs", "time"
+        ]
     );
     let lrs: Vec<&str> = table.rows.iter().map(|r| r.1[1].as_str()).collect();
     assert!(lrs.contains(&"1e-3") && lrs.contains(&"5e-4"), "{lrs:?}");
-    assert!(table.rows.iter().all(|r| r.1[5] == "6/6"));
+    assert!(table.rows.iter().all(|r| r.1[6] == "6/6"));
 
     // Sort by the learning rate, then reverse.
     app.update(Action::SortNext);
@@ -1483,7 +1485,7 @@ fn comparing_a_complete_cv_set_asks_the_shell_for_its_out_of_fold_auc() {
     let col = |name: &str| table.columns.iter().position(|c| c == name).unwrap();
     let row = &table.rows[0].1;
     assert_eq!(row[0], "cv (3 folds)");
-    assert!(row[col("AUC")].contains(" ± "), "{row:?}");
+    assert!(row[col("AUC")].contains('±'), "{row:?}");
     assert_eq!(row[col("epochs")], "3/3 folds");
     assert_eq!(row[col("OOF AUC")], "-");
     let set_id = table.rows[0].0.clone();

@@ -1,5 +1,6 @@
 //! The comparison of the marked runs: a table of the hyper-parameters that differ and the
-//! results, sortable by any column, over charts of their validation curves.
+//! results, sortable by any column, over charts of their validation curves (a CV set's folds
+//! averaged into one curve, as they are one row).
 
 use ratatui::prelude::*;
 use ratatui::widgets::{Cell, Row, Table};
@@ -9,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::runs::compare;
 use crate::tui::action::{Action, Effect};
 use crate::tui::app::App;
-use crate::tui::chart::{self, LineChart, Series};
+use crate::tui::chart::{self, LineChart, RocCurve, Series};
 use crate::tui::format::fmt_duration;
 use crate::tui::theme::Theme;
 
@@ -44,9 +45,9 @@ pub fn table(app: &App) -> CompareTable {
     t
 }
 
-/// Numbers compare as numbers (a CV set's `mean ± sd` by its mean), everything else as text.
+/// Numbers compare as numbers (a CV set's `mean±sd` by its mean), everything else as text.
 fn cmp_cells(a: &str, b: &str) -> std::cmp::Ordering {
-    let number = |s: &str| s.split(' ').next().unwrap_or(s).parse::<f64>();
+    let number = |s: &str| s.split(['±', ' ']).next().unwrap_or(s).parse::<f64>();
     match (number(a), number(b)) {
         (Ok(x), Ok(y)) => x.total_cmp(&y),
         _ => a.cmp(b),
@@ -103,9 +104,10 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let table_h = (table.rows.len() as u16 + 3 + table.problems.len() as u16).min(area.height / 2);
     let [ta, charts] =
         Layout::vertical([Constraint::Length(table_h), Constraint::Min(0)]).areas(area);
-    // Colour of each run, the same in the table and in every chart.
+    // One colour per row (a run, or a CV set), the same in the table and in every chart.
     let runs = app.marked_runs();
-    let color_of = |id: &str| runs.iter().position(|r| r.id == id).unwrap_or(0);
+    let groups = compare::groups(&runs);
+    let color_of = |id: &str| groups.iter().position(|g| g.id == id).unwrap_or(0);
     let arrow = match st.reverse {
         false => t.glyph(" ▲", " ^"),
         true => t.glyph(" ▼", " v"),
@@ -177,10 +179,18 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         ta,
     );
     let max_epochs = runs.iter().map(|r| r.epochs).max().unwrap_or(1);
+    // A CV set draws one curve, its folds' mean.
     let overlay = |metric: fn(&Metrics) -> f64| -> Vec<Series> {
-        runs.iter()
+        groups
+            .iter()
             .enumerate()
-            .map(|(i, r)| Series::nth(t, i, r.id.clone(), chart::series(r, |e| metric(&e.valid))))
+            .map(|(i, g)| {
+                let points = match g.runs.as_slice() {
+                    [r] => chart::series(r, |e| metric(&e.valid)),
+                    folds => chart::mean_series(folds, |e| metric(&e.valid)),
+                };
+                Series::nth(t, i, g.label(), points)
+            })
             .collect()
     };
     let opts = app.charts;
@@ -206,9 +216,21 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     chart::line_chart(f, t, &auc.opts(opts, false), c1);
     chart::line_chart(f, t, &loss.opts(opts, true), c2);
     if let Some(c3) = c3 {
-        let curves: Vec<(String, &Metrics)> = runs
+        let curves: Vec<RocCurve> = groups
             .iter()
-            .filter_map(|r| Some((r.id.clone(), &r.best_summary()?.valid)))
+            .enumerate()
+            .filter_map(|(i, g)| {
+                let best: Vec<&Metrics> = g
+                    .runs
+                    .iter()
+                    .filter_map(|r| Some(&r.best_summary()?.valid))
+                    .collect();
+                match (&g.set, best.as_slice()) {
+                    (None, [m]) => Some(RocCurve::of(i, g.label(), m)),
+                    (Some(_), folds) => RocCurve::mean(i, g.label(), folds),
+                    _ => None,
+                }
+            })
             .collect();
         chart::roc_chart(f, t, &curves, c3, None);
     }

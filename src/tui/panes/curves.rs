@@ -9,7 +9,7 @@ use super::confusion;
 use crate::metrics::Metrics;
 use crate::runs::RunState;
 use crate::tui::app::App;
-use crate::tui::chart::{ChartOpts, LineChart, Series, line_chart, roc_chart, series};
+use crate::tui::chart::{ChartOpts, LineChart, RocCurve, Series, line_chart, roc_chart, series};
 use crate::tui::format::fmt_duration;
 use crate::tui::theme::Theme;
 
@@ -69,7 +69,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
             acc_chart(f, t, run, opts, c4);
             if let Some(i) = app.cm_index(run) {
                 confusion::draw_matrix(f, t, run, i, c5);
-                let curve = [(run.id.clone(), &run.completed[i].valid)];
+                let curve = [RocCurve::of(0, run.id.clone(), &run.completed[i].valid)];
                 roc_chart(f, t, &curve, c6, Some(run.completed[i].epoch));
             }
         }

@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Paragraph, Tabs, Wrap};
 use super::{calibration, config, confusion, curves, errors, log, roc, step_index};
 use crate::tui::action::{Action, DetailTab, Effect, Pane};
 use crate::tui::app::App;
+use crate::tui::graphics::Placement;
 use crate::tui::layout;
 use crate::tui::theme::Theme;
 
@@ -150,7 +151,8 @@ pub fn click(app: &mut App, area: Rect, col: u16, row: u16) {
     }
 }
 
-pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
+/// Draws the detail pane; returns the pictures of a tab that has some (the error gallery).
+pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) -> Vec<Placement> {
     let focused = app.focus == Pane::Detail && app.form.is_none();
     let Some(run) = app.selected_run() else {
         let msg = match app.selected_set() {
@@ -166,7 +168,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         };
         let msg = Paragraph::new(msg).wrap(Wrap { trim: true });
         f.render_widget(msg.block(t.block(" Run ", focused)), area);
-        return;
+        return Vec::new();
     };
     let mut title = vec![
         Span::raw(format!(" {} ", run.id)),
@@ -198,7 +200,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     if inner.height < 2 {
-        return;
+        return Vec::new();
     }
     let [tabs_area, body] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
@@ -217,7 +219,8 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         DetailTab::Roc => roc::draw(f, app, t, run, body),
         DetailTab::Config => config::draw(f, app, run, body),
         DetailTab::Log => log::draw(f, app, t, run, body),
-        DetailTab::Errors => errors::draw(f, app, t, run, body),
+        DetailTab::Errors => return errors::draw(f, app, t, run, body),
         DetailTab::Calibration => calibration::draw(f, app, t, run, body),
     }
+    Vec::new()
 }

@@ -16,6 +16,7 @@ use crate::gallery::{self, Kind, Loaded};
 use crate::runs::RunState;
 use crate::tui::action::{Action, DetailTab, Effect, Pane};
 use crate::tui::app::App;
+use crate::tui::graphics::Placement;
 use crate::tui::halfblocks::{HalfBlocks, downscale};
 use crate::tui::theme::Theme;
 
@@ -145,9 +146,12 @@ const SIDES: [usize; 4] = [48, 32, 24, 16];
 /// The outline's colour, as in the contact sheet and `data inspect`.
 const OUTLINE: [u8; 3] = [255, 220, 0];
 
-pub fn draw(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
+/// Draws the gallery in half blocks and returns its tiles at full resolution, for terminals
+/// that show pictures ([`graphics`]).
+pub fn draw(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) -> Vec<Placement> {
+    let mut pictures = Vec::new();
     let Some((_, body)) = epoch_header(f, app, t, run, area) else {
-        return;
+        return pictures;
     };
     let [bar, grid] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(body);
     let key = wanted(app).map(|(k, _)| k);
@@ -186,7 +190,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
                 Paragraph::new("reading the gallery...").style(t.dim()),
                 grid,
             );
-            return;
+            return pictures;
         }
         Some(Err(e)) => {
             let text = vec![
@@ -194,14 +198,14 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
                 Line::styled("b shows the best epoch", t.dim()),
             ];
             f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), grid);
-            return;
+            return pictures;
         }
         Some(Ok(l)) => l,
     };
     let tiles = loaded.gallery.of(view);
     if tiles.is_empty() {
         f.render_widget(Paragraph::new(view.none()).style(t.dim()), grid);
-        return;
+        return pictures;
     }
     // The largest tiles that show the whole group, else the size that shows the most.
     let layout = |side: usize| {
@@ -241,7 +245,18 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
         };
         let mut small = downscale(&px, SIDE, side);
         outline(&mut small, side);
-        let img = Rect::new(x, y, side as u16, (side / 2) as u16).intersection(grid);
+        let full = Rect::new(x, y, side as u16, (side / 2) as u16);
+        let img = full.intersection(grid);
+        // A picture cut by the edge would be squeezed into what is left: half blocks only.
+        if img == full {
+            let mut rgb = px;
+            outline(&mut rgb, SIDE);
+            pictures.push(Placement {
+                area: img,
+                side: SIDE,
+                rgb,
+            });
+        }
         f.render_widget(
             HalfBlocks {
                 rgb: &small,
@@ -265,6 +280,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
         let cap = Rect::new(x, y + (side / 2) as u16, side as u16, 2).intersection(grid);
         f.render_widget(Paragraph::new(caption), cap);
     }
+    pictures
 }
 
 /// Marks the ring just outside the centre third (the labelled 32x32 of the 96 px tile).

@@ -4,18 +4,17 @@ use ratatui::prelude::*;
 
 use super::confusion::epoch_header;
 use crate::runs::RunState;
-use crate::tui::{app::App, chart::roc_chart, theme::Theme};
+use crate::tui::{
+    app::App,
+    chart::{RocCurve, roc_chart},
+    theme::Theme,
+};
 
 pub fn draw(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) {
     let Some((i, body)) = epoch_header(f, app, t, run, area) else {
         return;
     };
     let e = &run.completed[i];
-    roc_chart(
-        f,
-        t,
-        &[("valid".to_string(), &e.valid)],
-        body,
-        Some(e.epoch),
-    );
+    let curve = [RocCurve::of(0, "valid", &e.valid)];
+    roc_chart(f, t, &curve, body, Some(e.epoch));
 }
