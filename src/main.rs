@@ -82,6 +82,10 @@ enum Command {
         /// With --tta: where the models run (default: each run's own setting).
         #[arg(long)]
         device: Option<String>,
+        /// Also write every fold's validation predictions, pooled, to this CSV (id,label,prob):
+        /// the out-of-fold predictions the AUC is computed over.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// The tiles a run gets most wrong (confident false positives and negatives, the most
     /// uncertain) as a contact sheet PNG and a CSV.
@@ -361,7 +365,12 @@ fn main() -> ExitCode {
         Some(Command::Submit(args)) => cli::submit::run(args),
         Some(Command::Cancel { run_dir }) => cli::cancel::run(&run_dir),
         Some(Command::Runs(cmd)) => cli::runs::run(cmd),
-        Some(Command::Cv { runs, tta, device }) => cli::cv::run(&runs, tta, device.as_deref()),
+        Some(Command::Cv {
+            runs,
+            tta,
+            device,
+            out,
+        }) => cli::cv::run(&runs, tta, device.as_deref(), out.as_deref()),
         Some(Command::Export { runs, out }) => cli::export::run(&runs, &out),
         Some(Command::Errors(args)) => cli::errors::run(args),
     };

@@ -1,18 +1,20 @@
-//! `histoboard cv RUN... [--tta]`: a cross-validation's folds, their mean ± sd, the out-of-fold
-//! AUC (from the predictions saved in training, or scored again with TTA).
+//! `histoboard cv RUN... [--tta] [--out FILE]`: a cross-validation's folds, their mean ± sd, the
+//! out-of-fold AUC (from the predictions saved in training, or scored again with TTA), and the
+//! out-of-fold predictions themselves.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-use histoboard::runs::{RunState, cv};
+use histoboard::runs::paths::write_atomic;
+use histoboard::runs::{RunState, cv, predictions};
 use histoboard::train::checkpoint::Which;
 use histoboard::train::infer::{self, InferOptions};
 
-pub fn run(runs: &[PathBuf], tta: bool, device: Option<&str>) -> Result<()> {
+pub fn run(runs: &[PathBuf], tta: bool, device: Option<&str>, out: Option<&Path>) -> Result<()> {
     let states = super::read_runs(runs)?;
     let refs: Vec<&RunState> = states.iter().collect();
-    let s = if tta {
+    let (s, preds) = if tta {
         let mut preds = Vec::with_capacity(runs.len());
         for dir in runs {
             let one = [dir.clone()];
@@ -27,10 +29,19 @@ pub fn run(runs: &[PathBuf], tta: bool, device: Option<&str>) -> Result<()> {
             };
             preds.push(infer::validation(&opts, dir)?);
         }
-        cv::summary_of(&refs, preds)
+        (cv::summary_of(&refs, preds.clone()), preds)
     } else {
-        cv::summary(&refs)?
+        (cv::summary(&refs)?, cv::saved_predictions(&refs)?)
     };
+    if let Some(path) = out {
+        let rows = preds
+            .iter()
+            .flatten()
+            .map(|p| (p.id.as_str(), p.label, p.prob));
+        write_atomic(path, predictions::to_csv(rows).as_bytes()).with_context(|| {
+            format!("writing the out-of-fold predictions to {}", path.display())
+        })?;
+    }
     for (id, auc) in &s.folds {
         println!(
             "{id:<48} best valid AUC {}",

@@ -33,6 +33,16 @@ pub struct CvSummary {
 /// Reads each run's best-epoch validation predictions and summarises them; each fold's figure
 /// is its best validation AUC as the run recorded it.
 pub fn summary(runs: &[&RunState]) -> Result<CvSummary> {
+    let preds = saved_predictions(runs)?;
+    let folds = runs
+        .iter()
+        .map(|r| (r.id.clone(), r.best_valid_auc()))
+        .collect();
+    Ok(pool(folds, preds))
+}
+
+/// Each run's validation predictions as training saved them (its best epoch's), in order.
+pub fn saved_predictions(runs: &[&RunState]) -> Result<Vec<Vec<Prediction>>> {
     if runs.is_empty() {
         bail!("no runs given");
     }
@@ -48,11 +58,7 @@ pub fn summary(runs: &[&RunState]) -> Result<CvSummary> {
         }
         preds.push(super::predictions::read(&path)?);
     }
-    let folds = runs
-        .iter()
-        .map(|r| (r.id.clone(), r.best_valid_auc()))
-        .collect();
-    Ok(pool(folds, preds))
+    Ok(preds)
 }
 
 /// Summarises predictions scored afresh, one list per run (`cv --tta`): each fold's figure is

@@ -291,7 +291,14 @@ fn folds_make_one_run_each_and_cv_reports_the_out_of_fold_auc() {
         .collect();
     runs.sort();
     assert_eq!(runs.len(), 3);
-    let cv = histoboard().arg("cv").args(&runs).output().unwrap();
+    let oof = dir.path().join("oof.csv");
+    let cv = histoboard()
+        .arg("cv")
+        .args(&runs)
+        .arg("--out")
+        .arg(&oof)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&cv.stdout);
     assert!(
         cv.status.success(),
@@ -309,6 +316,14 @@ fn folds_make_one_run_each_and_cv_reports_the_out_of_fold_auc() {
         "{}",
         String::from_utf8_lossy(&cv.stderr)
     );
+    // The out-of-fold predictions: every tile once, its fold's saved prediction.
+    let pooled = histoboard::runs::predictions::read(&oof).unwrap();
+    assert_eq!(pooled.len(), 160);
+    let ids: std::collections::HashSet<_> = pooled.iter().map(|p| &p.id).collect();
+    assert_eq!(ids.len(), 160);
+    let fold1 =
+        histoboard::runs::predictions::read(&runs[1].join("valid_predictions.csv")).unwrap();
+    assert!(fold1.iter().all(|f| pooled.contains(f)));
 
     // Scored again from its best checkpoint, a fold's validation split gives the predictions
     // training saved: the same tiles, the same model.
