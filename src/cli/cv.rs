@@ -48,12 +48,16 @@ pub fn run(runs: &[PathBuf], tta: bool, device: Option<&str>, out: Option<&Path>
             auc.map_or("-".into(), |a| format!("{a:.4}"))
         );
     }
+    // One run has no spread to speak of.
+    let spread = match s.folds.len() {
+        0 | 1 => String::new(),
+        _ => format!(" ± {:.4} (mean ± sd)", s.sd_auc),
+    };
     println!(
-        "{} folds{}: valid AUC {:.4} ± {:.4} (mean ± sd); out-of-fold AUC {:.4} over {} tiles",
+        "{} folds{}: valid AUC {:.4}{spread}; out-of-fold AUC {:.4} over {} tiles",
         s.folds.len(),
         if tta { ", TTA x8" } else { "" },
         s.mean_auc,
-        s.sd_auc,
         s.oof_auc,
         s.oof_tiles
     );

@@ -147,7 +147,7 @@ const SIDES: [usize; 4] = [48, 32, 24, 16];
 const OUTLINE: [u8; 3] = [255, 220, 0];
 
 /// Draws the gallery in half blocks and returns its tiles at full resolution, for terminals
-/// that show pictures ([`graphics`]).
+/// that show pictures ([`crate::tui::graphics`]).
 pub fn draw(f: &mut Frame, app: &App, t: &Theme, run: &RunState, area: Rect) -> Vec<Placement> {
     let mut pictures = Vec::new();
     let Some((_, body)) = epoch_header(f, app, t, run, area) else {
