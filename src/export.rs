@@ -332,14 +332,16 @@ pub fn encode_png(img: image::DynamicImage) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn png_of(width: u32, height: u32, rgb: &[u8]) -> Result<Vec<u8>> {
+/// An RGB image (row-major, 3 bytes a pixel) as PNG.
+pub fn png_of(width: u32, height: u32, rgb: &[u8]) -> Result<Vec<u8>> {
     let img = image::RgbImage::from_raw(width, height, rgb.to_vec())
         .context("image pixels do not match its size")?;
     encode_png(image::DynamicImage::ImageRgb8(img))
 }
 
-/// Standard base64 with padding: images inside SVG files as `data:` URIs.
-fn base64(bytes: &[u8]) -> String {
+/// Standard base64 with padding (RFC 4648): images inside SVG files as `data:` URIs, and in the
+/// terminal graphics protocols (`tui::graphics`).
+pub fn base64(bytes: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

@@ -11,6 +11,8 @@
 
 use ratatui::layout::Rect;
 
+use crate::export::{base64, png_of};
+
 /// A terminal graphics protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -107,32 +109,7 @@ pub fn show(p: Protocol, pictures: &[Placement]) -> Vec<u8> {
 
 /// The picture as PNG, None if the encoder refuses it.
 fn png(rgb: &[u8], side: usize) -> Option<Vec<u8>> {
-    let img = image::RgbImage::from_raw(side as u32, side as u32, rgb.to_vec())?;
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut bytes, image::ImageFormat::Png).ok()?;
-    Some(bytes.into_inner())
-}
-
-/// Standard base64 with padding (RFC 4648), which both protocols take.
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(ABC[(n >> (18 - 6 * k) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    png_of(side as u32, side as u32, rgb).ok()
 }
 
 #[cfg(test)]
@@ -179,20 +156,6 @@ mod tests {
         }
         let forced = env(&[("TMUX", "x"), ("HISTOBOARD_GRAPHICS", "iterm2")]);
         assert_eq!(detect(forced), Some(Protocol::Iterm2));
-    }
-
-    #[test]
-    fn base64_matches_rfc_4648() {
-        for (plain, coded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), coded);
-        }
     }
 
     /// The payload of every `ESC _G ... ESC \` command of `bytes`, with its keys.
