@@ -677,6 +677,8 @@ mod tests {
             ("fo", "Zm8="),
             ("foo", "Zm9v"),
             ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
         ] {
             assert_eq!(super::base64(plain.as_bytes()), coded);
         }
