@@ -14,7 +14,7 @@ use histoboard::train::infer::{self, InferOptions};
 pub fn run(runs: &[PathBuf], tta: bool, device: Option<&str>, out: Option<&Path>) -> Result<()> {
     let states = super::read_runs(runs)?;
     let refs: Vec<&RunState> = states.iter().collect();
-    let (s, preds) = if tta {
+    let preds = if tta {
         let mut preds = Vec::with_capacity(runs.len());
         for dir in runs {
             let one = [dir.clone()];
@@ -29,9 +29,9 @@ pub fn run(runs: &[PathBuf], tta: bool, device: Option<&str>, out: Option<&Path>
             };
             preds.push(infer::validation(&opts, dir)?);
         }
-        (cv::summary_of(&refs, preds.clone()), preds)
+        preds
     } else {
-        (cv::summary(&refs)?, cv::saved_predictions(&refs)?)
+        cv::saved_predictions(&refs)?
     };
     if let Some(path) = out {
         let rows = preds
@@ -42,6 +42,11 @@ pub fn run(runs: &[PathBuf], tta: bool, device: Option<&str>, out: Option<&Path>
             format!("writing the out-of-fold predictions to {}", path.display())
         })?;
     }
+    let s = if tta {
+        cv::summary_of(&refs, preds)
+    } else {
+        cv::summary_saved(&refs, preds)
+    };
     for (id, auc) in &s.folds {
         println!(
             "{id:<48} best valid AUC {}",

@@ -30,15 +30,19 @@ pub struct CvSummary {
     pub repeated_ids: usize,
 }
 
-/// Reads each run's best-epoch validation predictions and summarises them; each fold's figure
-/// is its best validation AUC as the run recorded it.
+/// Reads each run's best-epoch validation predictions and summarises them ([`summary_saved`]).
 pub fn summary(runs: &[&RunState]) -> Result<CvSummary> {
-    let preds = saved_predictions(runs)?;
+    Ok(summary_saved(runs, saved_predictions(runs)?))
+}
+
+/// Summarises the predictions training saved ([`saved_predictions`]): each fold's figure is its
+/// best validation AUC as the run recorded it.
+pub fn summary_saved(runs: &[&RunState], preds: Vec<Vec<Prediction>>) -> CvSummary {
     let folds = runs
         .iter()
         .map(|r| (r.id.clone(), r.best_valid_auc()))
         .collect();
-    Ok(pool(folds, preds))
+    pool(folds, preds)
 }
 
 /// Each run's validation predictions as training saved them (its best epoch's), in order.
