@@ -6,9 +6,12 @@
 //! the whole image as its kernel), which measured 2-7x slower than unfolding the input into
 //! columns and multiplying; its forward pass, tiled im2col, 1.1-2.2x slower. Layouts are NCHW,
 //! weights `[O, C, KH, KW]`, groups = 1. Depthwise convolutions (one group per channel) are
-//! direct loops ([`depthwise`]): plane by plane below 16 channels, channels-last above.
+//! direct loops ([`depthwise`]): plane by plane below 16 channels, channels-last above. 3x3
+//! convolutions with stride 1 and padding 1 between 16 or more channels (most of the seed CNNs'
+//! arithmetic) take Winograd F(2x2, 3x3) ([`winograd`]) for the output and the input gradient.
 
 mod depthwise;
+mod winograd;
 
 use super::gemm::matmul;
 use rayon::prelude::*;
@@ -187,6 +190,9 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
     let (img, out) = (g.c * g.h * g.w, g.o * p);
     assert_eq!(x.len(), g.n * img, "conv input size");
     assert_eq!(w.len(), g.o * ck, "conv weight size");
+    if winograd::applies(g) {
+        return winograd::forward(g, x, w, bias);
+    }
     let mut y = vec![0f32; g.n * out];
     let per = chunk_len(g.n);
     let group = group_len(g, per);
@@ -283,6 +289,9 @@ pub fn input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     let (img, out) = (g.c * g.h * g.w, g.o * p);
     assert_eq!(w.len(), g.o * ck, "conv weight size");
     assert_eq!(dy.len(), g.n * out, "conv output-gradient size");
+    if winograd::applies(g) {
+        return winograd::input_grad(g, w, dy);
+    }
     let mut dx = vec![0f32; g.n * img];
     let per = chunk_len(g.n);
     let group = group_len(g, per);
@@ -523,6 +532,12 @@ mod tests {
             geometry((7, 3, 6, 6, 4), (3, 3), [1, 1], [1, 1], [1, 1]),
             geometry((5, 5, 6, 6, 3), (1, 1), [1, 1], [0, 0], [1, 1]),
             geometry((6, 4, 7, 5, 3), (3, 3), [2, 2], [1, 1], [1, 1]),
+            // Winograd F(2x2, 3x3): even and odd sides, tile rows split across blocks and
+            // images, more output than input channels and fewer.
+            geometry((3, 16, 8, 6, 20), (3, 3), [1, 1], [1, 1], [1, 1]),
+            geometry((2, 20, 7, 9, 16), (3, 3), [1, 1], [1, 1], [1, 1]),
+            geometry((5, 16, 3, 3, 17), (3, 3), [1, 1], [1, 1], [1, 1]),
+            geometry((2, 16, 34, 33, 16), (3, 3), [1, 1], [1, 1], [1, 1]),
         ];
         for g in shapes {
             let x = values(g.n * g.c * g.h * g.w, 1);
