@@ -8,7 +8,7 @@
 //! weights `[O, C, KH, KW]`, groups = 1. Depthwise convolutions (one group per channel) are
 //! direct loops ([`depthwise`]): plane by plane below 16 channels, channels-last above. 3x3
 //! convolutions with stride 1 and padding 1 between 16 or more channels (most of the seed CNNs'
-//! arithmetic) take Winograd F(2x2, 3x3) ([`winograd`]) for the output and the input gradient.
+//! arithmetic) take Winograd F(2x2, 3x3) ([`winograd`]) for the output and both gradients.
 
 mod depthwise;
 mod winograd;
@@ -240,6 +240,9 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (img, out) = (g.c * g.h * g.w, g.o * p);
     assert_eq!(x.len(), g.n * img, "conv input size");
     assert_eq!(dy.len(), g.n * out, "conv output-gradient size");
+    if winograd::applies(g) {
+        return winograd::weight_grad(g, x, dy);
+    }
     let per = chunk_len(g.n);
     let group = group_len(g, per);
     let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(per))

@@ -10,7 +10,8 @@
 //! f32 error at the level of the direct product (its transform coefficients are 0, ±1 and ½);
 //! larger tiles would save more and lose accuracy. The input gradient of such a layer is the
 //! same convolution of the output gradient with the kernels flipped and transposed, so it goes
-//! through here too.
+//! through here too; the weight gradient is the transforms' adjoint (16 products summed over
+//! the tiles, [`weight_grad`]).
 
 use super::Geometry;
 use crate::kernels::gemm::matmul;
@@ -266,6 +267,86 @@ multiversion! {
     }
 }
 
+multiversion! {
+    /// `A dy Aᵀ` of the 2x2 output-gradient tiles of tile rows `first_row..first_row + rows`
+    /// (images `[O, H, W]` from the task's first), into `m` as 16 matrices `[O, T]`: the
+    /// adjoint of [`transform_output`], for the weight gradient.
+    fn transform_grad(
+        g: &Geometry,
+        dys: &[f32],
+        first_row: usize,
+        rows: usize,
+        m: &mut [f32],
+        scratch: &mut [f32],
+    ) {
+        let (th, tw) = tiles(g);
+        let (h, w) = (g.h, g.w);
+        let t = rows * tw;
+        for seg in segments(th, tw, first_row, rows) {
+            let len = (seg.ty1 - seg.ty0) * tw;
+            // The tiles' four entries (top left, top right, bottom left, bottom right), each
+            // over all the segment's tiles; zeros past an odd edge.
+            let (a, rest) = scratch.split_at_mut(len);
+            let (b, rest) = rest.split_at_mut(len);
+            let (c, rest) = rest.split_at_mut(len);
+            let (d, pq) = rest.split_at_mut(len);
+            for o in 0..g.o {
+                let plane = &dys[(seg.img * g.o + o) * h * w..][..h * w];
+                for ty in seg.ty0..seg.ty1 {
+                    let k = (ty - seg.ty0) * tw;
+                    for (half, (left, right)) in [(0, (&mut *a, &mut *b)), (1, (&mut *c, &mut *d))] {
+                        let (left, right) = (&mut left[k..][..tw], &mut right[k..][..tw]);
+                        let oy = 2 * ty + half;
+                        if oy >= h {
+                            left.fill(0.0);
+                            right.fill(0.0);
+                            continue;
+                        }
+                        let row = &plane[oy * w..][..w];
+                        let (pairs, tail) = row.split_at(w / 2 * 2);
+                        for (x, pair) in pairs.chunks_exact(2).enumerate() {
+                            left[x] = pair[0];
+                            right[x] = pair[1];
+                        }
+                        if let Some(&last) = tail.first() {
+                            left[tw - 1] = last;
+                            right[tw - 1] = 0.0;
+                        }
+                    }
+                }
+                // Rows of A dy: (a, b), (a + c, b + d), (a - c, b - d), (-c, -d); then each
+                // row (p, q) times Aᵀ: (p, p + q, p - q, -q).
+                let (pq, _) = pq.split_at_mut(2 * len);
+                let (p, q) = pq.split_at_mut(len);
+                for i in 0..4 {
+                    for x in 0..len {
+                        (p[x], q[x]) = match i {
+                            0 => (a[x], b[x]),
+                            1 => (a[x] + c[x], b[x] + d[x]),
+                            2 => (a[x] - c[x], b[x] - d[x]),
+                            _ => (-c[x], -d[x]),
+                        };
+                    }
+                    let dst = |j: usize| ((4 * i + j) * g.o + o) * t + seg.col;
+                    m[dst(0)..][..len].copy_from_slice(p);
+                    let out = &mut m[dst(1)..][..len];
+                    for x in 0..len {
+                        out[x] = p[x] + q[x];
+                    }
+                    let out = &mut m[dst(2)..][..len];
+                    for x in 0..len {
+                        out[x] = p[x] - q[x];
+                    }
+                    let out = &mut m[dst(3)..][..len];
+                    for x in 0..len {
+                        out[x] = -q[x];
+                    }
+                }
+            }
+        }
+    }
+}
+
 thread_local! {
     /// Each worker thread's transformed blocks and scratch, kept between calls: allocating
     /// them afresh cost page faults and zeroing on every layer (every value is written before
@@ -316,6 +397,79 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) 
             BUFFERS.set(buffers);
         });
     y
+}
+
+/// The weight gradient, `[O, C, 3, 3]`; `g` must satisfy [`applies`]. Per tile,
+/// `∂L/∂U = (A dy Aᵀ) ⊙ (Bᵀ d B)`: 16 products `[O, T]·[T, C]` summed over the tiles, then
+/// `∂L/∂g = Gᵀ (∂L/∂U) G`. Each task sums its images; the tasks' sums are added in task order,
+/// so the result does not depend on how rayon schedules them.
+pub(super) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    debug_assert!(applies(g));
+    let (img, out) = (g.c * g.h * g.w, g.o * g.h * g.w);
+    assert_eq!(x.len(), g.n * img, "conv input size");
+    assert_eq!(dy.len(), g.n * out, "conv output-gradient size");
+    let (th, tw) = tiles(g);
+    let block_rows = (BLOCK_TILES / tw).max(1);
+    let per = super::chunk_len(g.n);
+    let (o, c) = (g.o, g.c);
+    let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(per))
+        .into_par_iter()
+        .map(|task| {
+            let images = per.min(g.n - task * per);
+            let xs = &x[task * per * img..][..images * img];
+            let dys = &dy[task * per * out..][..images * out];
+            let mut du = vec![0f32; 16 * o * c];
+            let max_t = block_rows.min(images * th) * tw;
+            let mut buffers = BUFFERS.take();
+            let (vlen, mlen) = (16 * c * max_t, 16 * o * max_t);
+            buffers.resize(buffers.len().max(vlen + mlen + scratch_len(g)), 0.0);
+            let (v, rest) = buffers.split_at_mut(vlen);
+            let (m, scratch) = rest.split_at_mut(mlen);
+            for first_row in (0..images * th).step_by(block_rows) {
+                let rows = block_rows.min(images * th - first_row);
+                let t = rows * tw;
+                let (v, m) = (&mut v[..16 * c * t], &mut m[..16 * o * t]);
+                transform_input(g, xs, first_row, rows, v, scratch);
+                transform_grad(g, dys, first_row, rows, m, scratch);
+                for xi in 0..16 {
+                    matmul(
+                        (o, c, t),
+                        &mut du[xi * o * c..][..o * c],
+                        true,
+                        &m[xi * o * t..][..o * t],
+                        (t, 1),
+                        &v[xi * c * t..][..c * t],
+                        (1, t),
+                    );
+                }
+            }
+            BUFFERS.set(buffers);
+            du
+        })
+        .collect();
+    let mut iter = partials.into_iter();
+    let mut du = iter.next().unwrap_or_else(|| vec![0f32; 16 * o * c]);
+    for part in iter {
+        for (a, b) in du.iter_mut().zip(part) {
+            *a += b;
+        }
+    }
+    let mut dw = vec![0f32; o * c * 9];
+    for (oc, k) in dw.chunks_exact_mut(9).enumerate() {
+        let u = |i: usize, j: usize| du[(4 * i + j) * o * c + oc];
+        // Gᵀ U (3x4) column by column, then its rows times G (4x3).
+        let cols: [[f32; 3]; 4] = std::array::from_fn(|j| {
+            let (u0, u1, u2, u3) = (u(0, j), u(1, j), u(2, j), u(3, j));
+            [u0 + 0.5 * (u1 + u2), 0.5 * (u1 - u2), 0.5 * (u1 + u2) + u3]
+        });
+        for (i, out) in k.chunks_exact_mut(3).enumerate() {
+            let r = cols.map(|col| col[i]);
+            out[0] = r[0] + 0.5 * (r[1] + r[2]);
+            out[1] = 0.5 * (r[1] - r[2]);
+            out[2] = 0.5 * (r[1] + r[2]) + r[3];
+        }
+    }
+    dw
 }
 
 /// The input gradient of a convolution `g` (which must satisfy [`applies`]): the same
