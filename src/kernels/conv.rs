@@ -276,14 +276,20 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             dw
         })
         .collect();
+    sum_in_order(partials, g.o * ck)
+}
+
+/// The tasks' partial sums added in task order, so a result does not depend on how rayon
+/// scheduled the tasks (a resumed run must compute exactly what the uninterrupted one did).
+fn sum_in_order(partials: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
     let mut iter = partials.into_iter();
-    let mut dw = iter.next().unwrap_or_else(|| vec![0f32; g.o * ck]);
+    let mut sum = iter.next().unwrap_or_else(|| vec![0f32; len]);
     for part in iter {
-        for (a, b) in dw.iter_mut().zip(part) {
+        for (a, b) in sum.iter_mut().zip(part) {
             *a += b;
         }
     }
-    dw
+    sum
 }
 
 /// Gradient with respect to the input: `col2im(Wᵀ · dY_n)` per image, shape `[N, C, H, W]`.

@@ -6,7 +6,7 @@
 //! remained. Per block of output tiles: the input windows are transformed (`Bᵀ d B`) into 16
 //! matrices `[C, T]`, multiplied by the 16 transformed weight matrices `[O, C]` (`G g Gᵀ`,
 //! once per call), and the 16 products `[O, T]` folded back into 2x2 outputs (`Aᵀ m A`). The
-//! transforms are additions only and run along tile rows, so they vectorise. F(2x2, 3x3) keeps
+//! transforms are additions only, each a contiguous run over a plane's tiles, so they vectorise. F(2x2, 3x3) keeps
 //! f32 error at the level of the direct product (its transform coefficients are 0, ±1 and ½);
 //! larger tiles would save more and lose accuracy. The input gradient of such a layer is the
 //! same convolution of the output gradient with the kernels flipped and transposed, so it goes
@@ -49,9 +49,9 @@ fn tiles(g: &Geometry) -> (usize, usize) {
     (g.h.div_ceil(2), g.w.div_ceil(2))
 }
 
-/// `G g Gᵀ` of every kernel, as 16 matrices `[O, C]` (entry `ξ = 4i + j` of each 4x4 result).
-/// Row-major: stored column by column so that the GEMM would read them without packing
-/// measured slower (seed-cnn-5's last layer 28.7 ms against 24.9 at batch 64).
+/// `G g Gᵀ` of every kernel, as 16 row-major matrices `[O, C]` (entry `ξ = 4i + j` of each 4x4
+/// result). Column-major, which the GEMM reads without packing, measured slower (seed-cnn-5's
+/// last layer 28.7 ms against 24.9 at batch 64).
 fn transform_weights(g: &Geometry, w: &[f32]) -> Vec<f32> {
     let (o, c) = (g.o, g.c);
     let mut u = vec![0f32; 16 * o * c];
@@ -354,6 +354,23 @@ thread_local! {
     static BUFFERS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
+/// Runs `f` with this thread's buffers cut into the input block (`16·C·T` floats), the product
+/// block (`16·O·T`) and the transforms' scratch, for blocks of up to `max_t` tiles.
+fn with_buffers<R>(
+    g: &Geometry,
+    max_t: usize,
+    f: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]) -> R,
+) -> R {
+    let mut buffers = BUFFERS.take();
+    let (vlen, mlen) = (16 * g.c * max_t, 16 * g.o * max_t);
+    buffers.resize(buffers.len().max(vlen + mlen + scratch_len(g)), 0.0);
+    let (v, rest) = buffers.split_at_mut(vlen);
+    let (m, scratch) = rest.split_at_mut(mlen);
+    let result = f(v, m, scratch);
+    BUFFERS.set(buffers);
+    result
+}
+
 /// The convolution, `[N, O, H, W]`; `g` must satisfy [`applies`].
 pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     debug_assert!(applies(g));
@@ -371,30 +388,26 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) 
             let images = ys.len() / out;
             let xs = &x[task * per * img..][..images * img];
             let max_t = block_rows.min(images * th) * tw;
-            let mut buffers = BUFFERS.take();
-            let (vlen, mlen) = (16 * g.c * max_t, 16 * g.o * max_t);
-            buffers.resize(buffers.len().max(vlen + mlen + scratch_len(g)), 0.0);
-            let (v, rest) = buffers.split_at_mut(vlen);
-            let (m, scratch) = rest.split_at_mut(mlen);
-            for first_row in (0..images * th).step_by(block_rows) {
-                let rows = block_rows.min(images * th - first_row);
-                let t = rows * tw;
-                let (v, m) = (&mut v[..16 * g.c * t], &mut m[..16 * g.o * t]);
-                transform_input(g, xs, first_row, rows, v, scratch);
-                for xi in 0..16 {
-                    matmul(
-                        (g.o, t, g.c),
-                        &mut m[xi * g.o * t..][..g.o * t],
-                        false,
-                        &u[xi * g.o * g.c..][..g.o * g.c],
-                        (g.c, 1),
-                        &v[xi * g.c * t..][..g.c * t],
-                        (t, 1),
-                    );
+            with_buffers(g, max_t, |v, m, scratch| {
+                for first_row in (0..images * th).step_by(block_rows) {
+                    let rows = block_rows.min(images * th - first_row);
+                    let t = rows * tw;
+                    let (v, m) = (&mut v[..16 * g.c * t], &mut m[..16 * g.o * t]);
+                    transform_input(g, xs, first_row, rows, v, scratch);
+                    for xi in 0..16 {
+                        matmul(
+                            (g.o, t, g.c),
+                            &mut m[xi * g.o * t..][..g.o * t],
+                            false,
+                            &u[xi * g.o * g.c..][..g.o * g.c],
+                            (g.c, 1),
+                            &v[xi * g.c * t..][..g.c * t],
+                            (t, 1),
+                        );
+                    }
+                    transform_output(g, m, bias, first_row, rows, ys, scratch);
                 }
-                transform_output(g, m, bias, first_row, rows, ys, scratch);
-            }
-            BUFFERS.set(buffers);
+            });
         });
     y
 }
@@ -420,40 +433,30 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             let dys = &dy[task * per * out..][..images * out];
             let mut du = vec![0f32; 16 * o * c];
             let max_t = block_rows.min(images * th) * tw;
-            let mut buffers = BUFFERS.take();
-            let (vlen, mlen) = (16 * c * max_t, 16 * o * max_t);
-            buffers.resize(buffers.len().max(vlen + mlen + scratch_len(g)), 0.0);
-            let (v, rest) = buffers.split_at_mut(vlen);
-            let (m, scratch) = rest.split_at_mut(mlen);
-            for first_row in (0..images * th).step_by(block_rows) {
-                let rows = block_rows.min(images * th - first_row);
-                let t = rows * tw;
-                let (v, m) = (&mut v[..16 * c * t], &mut m[..16 * o * t]);
-                transform_input(g, xs, first_row, rows, v, scratch);
-                transform_grad(g, dys, first_row, rows, m, scratch);
-                for xi in 0..16 {
-                    matmul(
-                        (o, c, t),
-                        &mut du[xi * o * c..][..o * c],
-                        true,
-                        &m[xi * o * t..][..o * t],
-                        (t, 1),
-                        &v[xi * c * t..][..c * t],
-                        (1, t),
-                    );
+            with_buffers(g, max_t, |v, m, scratch| {
+                for first_row in (0..images * th).step_by(block_rows) {
+                    let rows = block_rows.min(images * th - first_row);
+                    let t = rows * tw;
+                    let (v, m) = (&mut v[..16 * c * t], &mut m[..16 * o * t]);
+                    transform_input(g, xs, first_row, rows, v, scratch);
+                    transform_grad(g, dys, first_row, rows, m, scratch);
+                    for xi in 0..16 {
+                        matmul(
+                            (o, c, t),
+                            &mut du[xi * o * c..][..o * c],
+                            true,
+                            &m[xi * o * t..][..o * t],
+                            (t, 1),
+                            &v[xi * c * t..][..c * t],
+                            (1, t),
+                        );
+                    }
                 }
-            }
-            BUFFERS.set(buffers);
+            });
             du
         })
         .collect();
-    let mut iter = partials.into_iter();
-    let mut du = iter.next().unwrap_or_else(|| vec![0f32; 16 * o * c]);
-    for part in iter {
-        for (a, b) in du.iter_mut().zip(part) {
-            *a += b;
-        }
-    }
+    let du = super::sum_in_order(partials, 16 * o * c);
     let mut dw = vec![0f32; o * c * 9];
     for (oc, k) in dw.chunks_exact_mut(9).enumerate() {
         let u = |i: usize, j: usize| du[(4 * i + j) * o * c + oc];
