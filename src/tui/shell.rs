@@ -120,7 +120,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     };
     // Pictures only where colours are drawn at all.
     let graphics = (!no_color && !opts.ascii)
-        .then(|| graphics::detect(|k| std::env::var(k).ok()))
+        .then(|| graphics::detect(|k| std::env::var(k).ok(), graphics::cell_pixels))
         .flatten();
     let outcome = event_loop(
         &mut terminal,
@@ -227,15 +227,20 @@ fn event_loop(
     }
 }
 
-/// Replaces the pictures on the screen. Kitty deletes its own; iTerm2's are the cells'
-/// contents, so every cell is drawn again first, over the old ones.
+/// Replaces the pictures on the screen. Kitty deletes its own; iTerm2's and sixel's are the
+/// cells' contents, so every cell is drawn again first, over the old ones. Sixel pictures are
+/// sized in pixels, from the cell size the terminal reports now (a font change alters it).
 fn show_pictures(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &App,
     p: Protocol,
     pictures: &[Placement],
 ) -> anyhow::Result<()> {
-    if p == Protocol::Iterm2 {
+    let p = match (p, graphics::cell_pixels()) {
+        (Protocol::Sixel { .. }, Some(cell)) => Protocol::Sixel { cell },
+        _ => p,
+    };
+    if p.pictures_are_cells() {
         terminal.clear()?;
         terminal.draw(|f| ui::draw(f, app))?;
     }
