@@ -7,9 +7,9 @@
 //! [`Placement`]s, and the shell writes them over those cells after each frame.
 //!
 //! Sixel has no scaling of its own: pictures are resampled to the cells' size in pixels, which
-//! the terminal reports with its window size (no report, no sixel), and their colours reduced to
-//! a palette of at most 255. Not inside tmux or screen: they pass these sequences on only when configured to, and
-//! then to a place they do not know about; half blocks there too.
+//! the terminal reports with its window size (no report, no sixel), and their colours reduced
+//! to a palette of at most 255. Not inside tmux or screen: they pass these sequences on only
+//! when configured to, and then to a place they do not know about; half blocks there too.
 
 use ratatui::layout::Rect;
 
@@ -100,52 +100,60 @@ pub fn show(p: Protocol, pictures: &[Placement]) -> Vec<u8> {
         if w == 0 || h == 0 || pic.rgb.len() != pic.side * pic.side * 3 {
             continue;
         }
-        out.extend_from_slice(format!("\x1b[{};{}H", pic.area.y + 1, pic.area.x + 1).as_bytes());
-        if let Protocol::Sixel { cell } = p {
-            let (pw, ph) = (w as usize * cell[0] as usize, h as usize * cell[1] as usize);
-            out.extend(sixel(&pic.rgb, pic.side, pw, ph));
-            continue;
-        }
-        let Some(png) = png(&pic.rgb, pic.side) else {
+        let payload = match p {
+            Protocol::Kitty => png(&pic.rgb, pic.side).map(|png| kitty(&png, w, h)),
+            Protocol::Iterm2 => png(&pic.rgb, pic.side).map(|png| iterm2(&png, w, h)),
+            Protocol::Sixel { cell } => {
+                let pw = usize::from(w) * usize::from(cell[0]);
+                let ph = usize::from(h) * usize::from(cell[1]);
+                Some(sixel(&pic.rgb, pic.side, pw, ph))
+            }
+        };
+        let Some(payload) = payload else {
             continue;
         };
-        let data = base64(&png);
-        match p {
-            Protocol::Kitty => {
-                // PNG (f=100), placed now (a=T), scaled into w x h cells, no reply (q=2), the
-                // cursor left where it is (C=1); the payload in chunks of at most 4096 bytes.
-                let chunks: Vec<&[u8]> = data.as_bytes().chunks(4096).collect();
-                for (i, chunk) in chunks.iter().enumerate() {
-                    let more = u8::from(i + 1 < chunks.len());
-                    let head = if i == 0 {
-                        format!("a=T,f=100,q=2,C=1,c={w},r={h},m={more}")
-                    } else {
-                        format!("m={more}")
-                    };
-                    out.extend_from_slice(format!("\x1b_G{head};").as_bytes());
-                    out.extend_from_slice(chunk);
-                    out.extend_from_slice(b"\x1b\\");
-                }
-            }
-            Protocol::Iterm2 => {
-                let head = format!(
-                    "\x1b]1337;File=inline=1;size={};width={w};height={h};preserveAspectRatio=0:",
-                    png.len()
-                );
-                out.extend_from_slice(head.as_bytes());
-                out.extend_from_slice(data.as_bytes());
-                out.push(0x07);
-            }
-            Protocol::Sixel { .. } => unreachable!("sixel pictures are written above"),
-        }
+        out.extend_from_slice(format!("\x1b[{};{}H", pic.area.y + 1, pic.area.x + 1).as_bytes());
+        out.extend(payload);
     }
     out.extend_from_slice(b"\x1b8");
     out
 }
 
+/// A PNG in kitty's protocol: placed now (a=T), scaled into w x h cells, no reply (q=2), the
+/// cursor left where it is (C=1); the payload in chunks of at most 4096 bytes.
+fn kitty(png: &[u8], w: u16, h: u16) -> Vec<u8> {
+    let data = base64(png);
+    let chunks: Vec<&[u8]> = data.as_bytes().chunks(4096).collect();
+    let mut out = Vec::new();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let more = u8::from(i + 1 < chunks.len());
+        let head = if i == 0 {
+            format!("a=T,f=100,q=2,C=1,c={w},r={h},m={more}")
+        } else {
+            format!("m={more}")
+        };
+        out.extend_from_slice(format!("\x1b_G{head};").as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\x1b\\");
+    }
+    out
+}
+
+/// A PNG as an iTerm2 inline file stretched over w x h cells.
+fn iterm2(png: &[u8], w: u16, h: u16) -> Vec<u8> {
+    let mut out = format!(
+        "\x1b]1337;File=inline=1;size={};width={w};height={h};preserveAspectRatio=0:",
+        png.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(base64(png).as_bytes());
+    out.push(0x07);
+    out
+}
+
 /// The picture as sixel, resampled (nearest pixel) to `pw` x `ph` pixels. Its palette: the
 /// (up to) 255 most common colours at 4 bits a channel, each the mean of its pixels; every
-/// pixel is drawn in the palette colour nearest its own 4-bit colour. A tile of tissue holds a
+/// pixel is drawn in the palette colour nearest the mean of its own 4-bit colour. A tile of tissue holds a
 /// few hues in many shades, which this keeps better than a fixed colour cube.
 fn sixel(rgb: &[u8], side: usize, pw: usize, ph: usize) -> Vec<u8> {
     let bin = |p: &[u8]| {
