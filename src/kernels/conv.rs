@@ -193,12 +193,14 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
     if winograd::applies(g) {
         return winograd::forward(g, x, w, bias);
     }
-    let mut y = vec![0f32; g.n * out];
     let per = chunk_len(g.n);
     let group = group_len(g, per);
-    y.par_chunks_mut(per * out)
-        .enumerate()
-        .for_each(|(t, chunk)| {
+    super::par_output(
+        g.n * out,
+        per * out,
+        1,
+        || (),
+        |_, t, chunk| {
             let direct = group == 1 && g.pointwise();
             let mut cols = vec![0f32; if direct { 0 } else { ck * p * group }];
             let mut tmp = vec![0f32; if group == 1 { 0 } else { out * group }];
@@ -230,8 +232,8 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
                     }
                 }
             }
-        });
-    y
+        },
+    )
 }
 
 /// Gradient with respect to the weights: `Σ_n dY_n · cols(x_n)ᵀ`, shape `[O, C, KH, KW]`.
@@ -301,12 +303,14 @@ pub fn input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     if winograd::applies(g) {
         return winograd::input_grad(g, w, dy);
     }
-    let mut dx = vec![0f32; g.n * img];
     let per = chunk_len(g.n);
     let group = group_len(g, per);
-    dx.par_chunks_mut(per * img)
-        .enumerate()
-        .for_each(|(t, chunk)| {
+    super::par_output(
+        g.n * img,
+        per * img,
+        1,
+        || (),
+        |_, t, chunk| {
             let direct = group == 1 && g.pointwise();
             let mut cols = vec![0f32; if direct { 0 } else { ck * p * group }];
             let mut tmp = vec![0f32; if group == 1 { 0 } else { out * group }];
@@ -338,8 +342,8 @@ pub fn input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
                     }
                 }
             }
-        });
-    dx
+        },
+    )
 }
 
 /// Valid output columns `ox` for kernel column offset `x0` (input column `x0 + ox·stride`).

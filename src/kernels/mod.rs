@@ -48,6 +48,43 @@ fn has_avx2_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
+/// `len` floats computed in parallel: `fill(state, i, out)` writes chunk `i` (`chunk` values,
+/// the last one shorter), tasks taking at least `min_chunks` chunks and each starting from
+/// `init()`'s state. A chunk arrives zeroed, as with `vec![0.0; len]`, but zeroed by the thread
+/// about to write it and while it is in cache: zeroing the whole output up front was one serial
+/// pass over memory (glibc's calloc clears recycled blocks), 3-6% of a training step.
+fn par_output<S>(
+    len: usize,
+    chunk: usize,
+    min_chunks: usize,
+    init: impl Fn() -> S + Sync + Send,
+    fill: impl Fn(&mut S, usize, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    use rayon::prelude::*;
+    use std::mem::MaybeUninit;
+    let mut out: Vec<MaybeUninit<f32>> = Vec::with_capacity(len);
+    // SAFETY: `MaybeUninit` needs no initialisation; every value is written below before
+    // the vector is read as floats.
+    unsafe { out.set_len(len) };
+    out.par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .with_min_len(min_chunks.max(1))
+        .for_each_init(init, |state, (i, part)| {
+            part.fill(MaybeUninit::new(0.0));
+            // SAFETY: every value of `part` was just initialised; `MaybeUninit<f32>` has the
+            // layout of `f32`.
+            let part = unsafe {
+                std::slice::from_raw_parts_mut(part.as_mut_ptr().cast::<f32>(), part.len())
+            };
+            fill(state, i, part);
+        });
+    // `for_each_init` has visited every chunk (a panic in `fill` would not get here), so every
+    // value is initialised.
+    let mut out = std::mem::ManuallyDrop::new(out);
+    // SAFETY: same allocation, length and capacity, an identical layout, all values written.
+    unsafe { Vec::from_raw_parts(out.as_mut_ptr().cast::<f32>(), out.len(), out.capacity()) }
+}
+
 /// Deterministic values in `[lo, hi)` for the kernels' unit tests: variety, not quality.
 #[cfg(test)]
 fn test_values(len: usize, seed: u32, lo: f32, hi: f32) -> Vec<f32> {

@@ -242,17 +242,18 @@ fn normalize_with<A: Act>(
     scale: &[f32],
     shift: &[f32],
 ) -> Vec<f32> {
-    let mut y = vec![0f32; x.len()];
     let hw = s.hw.max(1);
-    y.par_chunks_mut(hw)
-        .zip(x.par_chunks(hw))
-        .enumerate()
-        .with_min_len(s.min_planes_per_task())
-        .for_each(|(p, (out, row))| {
+    super::par_output(
+        x.len(),
+        hw,
+        s.min_planes_per_task(),
+        || (),
+        |_, p, out| {
             let c = p % s.c;
+            let row = &x[p * hw..][..out.len()];
             normalize_row::<A>(out, row, mean[c], scale[c], shift[c]);
-        });
-    y
+        },
+    )
 }
 
 multiversion! {
@@ -351,20 +352,22 @@ fn backward_with<A: Act>(
 
     let count = s.per_channel();
     let hw = s.hw.max(1);
-    let mut dx = vec![0f32; x.len()];
-    dx.par_chunks_mut(hw)
-        .zip(x.par_chunks(hw))
-        .zip(y.par_chunks(hw).zip(dy.par_chunks(hw)))
-        .enumerate()
-        .with_min_len(s.min_planes_per_task())
-        .for_each(|(p, ((out, xr), (yr, dr)))| {
+    let dx = super::par_output(
+        x.len(),
+        hw,
+        s.min_planes_per_task(),
+        || (),
+        |_, p, out| {
+            let at = p * hw..p * hw + out.len();
+            let (xr, yr, dr) = (&x[at.clone()], &y[at.clone()], &dy[at]);
             let c = p % s.c;
             let inv_std = 1.0 / (var[c] + epsilon).sqrt();
             let a = gamma[c] * inv_std;
             let shift = -a * dbeta[c] / count;
             let slope = -a * inv_std * dgamma[c] / count;
             backward_row::<A>(out, xr, yr, dr, mean[c], a, shift, slope);
-        });
+        },
+    );
     (dx, dgamma, dbeta)
 }
 

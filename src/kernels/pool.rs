@@ -6,8 +6,6 @@
 //! again from the input (the same first-largest rule, so the same element receives the
 //! gradient), which costs one read of an input the graph keeps anyway.
 
-use rayon::prelude::*;
-
 /// Sizes of one pooling: `n·c` planes of `h x w`, windows `k` apart by `stride`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -58,14 +56,17 @@ pub fn forward(g: &Window, x: &[f32]) -> Vec<f32> {
     let [oh, ow] = g.out();
     let plane = g.h * g.w;
     assert_eq!(x.len(), g.n * g.c * plane, "max pool input");
-    let mut y = vec![0f32; g.n * g.c * oh * ow];
-    if y.is_empty() {
-        return y;
+    let len = g.n * g.c * oh * ow;
+    if len == 0 {
+        return Vec::new();
     }
-    y.par_chunks_mut(oh * ow)
-        .zip(x.par_chunks(plane))
-        .with_min_len(g.planes_per_task())
-        .for_each(|(out, xp)| {
+    super::par_output(
+        len,
+        oh * ow,
+        g.planes_per_task(),
+        || (),
+        |_, i, out| {
+            let xp = &x[i * plane..][..plane];
             if g.k == [2, 2] && g.stride == [2, 2] {
                 forward_2x2(g.w, xp, out);
             } else {
@@ -75,8 +76,8 @@ pub fn forward(g: &Window, x: &[f32]) -> Vec<f32> {
                     }
                 }
             }
-        });
-    y
+        },
+    )
 }
 
 /// The input gradient: each output's gradient goes to its window's maximum (summed where
@@ -86,14 +87,16 @@ pub fn backward(g: &Window, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let plane = g.h * g.w;
     assert_eq!(x.len(), g.n * g.c * plane, "max pool input");
     assert_eq!(dy.len(), g.n * g.c * oh * ow, "max pool output gradient");
-    let mut dx = vec![0f32; x.len()];
     if dy.is_empty() {
-        return dx;
+        return vec![0f32; x.len()];
     }
-    dx.par_chunks_mut(plane)
-        .zip(x.par_chunks(plane).zip(dy.par_chunks(oh * ow)))
-        .with_min_len(g.planes_per_task())
-        .for_each(|(dxp, (xp, dyp))| {
+    super::par_output(
+        x.len(),
+        plane,
+        g.planes_per_task(),
+        || (),
+        |_, i, dxp| {
+            let (xp, dyp) = (&x[i * plane..][..plane], &dy[i * oh * ow..][..oh * ow]);
             if g.k == [2, 2] && g.stride == [2, 2] {
                 backward_2x2(g.w, xp, dyp, dxp);
                 return;
@@ -103,8 +106,8 @@ pub fn backward(g: &Window, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     dxp[g.argmax(xp, oy, ox)] += dyp[oy * ow + ox];
                 }
             }
-        });
-    dx
+        },
+    )
 }
 
 /// The first largest of four taps, in argmax's order (a NaN first tap stays the maximum): its

@@ -2,6 +2,7 @@
 //! loops: plane by plane below 16 channels, channels-last above.
 
 use super::*;
+use crate::kernels::par_output;
 
 /// One row of taps of a depthwise kernel: kernel entry `k` (`i·KW + j`) reads input row `y`
 /// into output row `oy`, over output columns `cols`, starting at input column `first`.
@@ -72,16 +73,151 @@ multiversion! {
 const CHANNELS_LAST_FROM: usize = 16;
 
 /// `dst[p·C + c] = src[c·P + p]` for `[C, P]` -> `[P, C]` (and back with the sizes swapped).
-#[inline(always)]
+/// The scalar loop was half of the channels-last passes' time (a load, a store and two bounds
+/// checks per value); AVX2 moves 8x8 blocks through registers.
 fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
+    assert!(
+        src.len() >= rows * cols && dst.len() >= rows * cols,
+        "transpose sizes"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::has_avx2_fma() {
+        // SAFETY: this CPU has AVX2; both slices hold `rows · cols` values (checked above).
+        unsafe { avx2::transpose(src, dst, rows, cols) };
+        return;
+    }
+    transpose_block(src, dst, rows, cols, 0..rows, 0..cols);
+}
+
+/// The scalar transpose of `src`'s rows `rs` and columns `cs` (the AVX2 version's edges).
+#[inline(always)]
+fn transpose_block(
+    src: &[f32],
+    dst: &mut [f32],
+    rows: usize,
+    cols: usize,
+    rs: std::ops::Range<usize>,
+    cs: std::ops::Range<usize>,
+) {
     // Blocks of 8 rows keep the strided writes within a few cache lines.
-    for r0 in (0..rows).step_by(8) {
-        let r1 = (r0 + 8).min(rows);
-        for col in 0..cols {
+    for r0 in rs.clone().step_by(8) {
+        let r1 = (r0 + 8).min(rs.end);
+        for col in cs.clone() {
             for r in r0..r1 {
                 dst[col * rows + r] = src[r * cols + col];
             }
         }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// [`super::Grouped::dot_into`] with fused multiply-adds: the portable loop compiles to a
+    /// multiply and an add per value (Rust does not contract them), and that loop was most of
+    /// the depthwise passes' arithmetic time.
+    #[target_feature(enable = "avx2,fma")]
+    pub fn dot_into(pairs: &[(usize, usize)], out: &mut [f32], p: &[f32], q: &[f32]) {
+        let c = out.len();
+        let mut c0 = 0;
+        while c0 + 32 <= c {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for &(a, b) in pairs {
+                let (pa, qb) = (&p[a * c + c0..][..32], &q[b * c + c0..][..32]);
+                for (l, s) in acc.iter_mut().enumerate() {
+                    // SAFETY: both slices hold 32 values, so lanes 8l..8l + 8 are inside.
+                    *s = unsafe {
+                        _mm256_fmadd_ps(
+                            _mm256_loadu_ps(pa.as_ptr().add(8 * l)),
+                            _mm256_loadu_ps(qb.as_ptr().add(8 * l)),
+                            *s,
+                        )
+                    };
+                }
+            }
+            add_lanes(&mut out[c0..c0 + 32], &acc);
+            c0 += 32;
+        }
+        while c0 + 8 <= c {
+            let mut acc = [_mm256_setzero_ps()];
+            for &(a, b) in pairs {
+                let (pa, qb) = (&p[a * c + c0..][..8], &q[b * c + c0..][..8]);
+                // SAFETY: both slices hold 8 values.
+                acc[0] = unsafe {
+                    _mm256_fmadd_ps(
+                        _mm256_loadu_ps(pa.as_ptr()),
+                        _mm256_loadu_ps(qb.as_ptr()),
+                        acc[0],
+                    )
+                };
+            }
+            add_lanes(&mut out[c0..c0 + 8], &acc);
+            c0 += 8;
+        }
+        for (ch, o) in out.iter_mut().enumerate().skip(c0) {
+            *o += pairs
+                .iter()
+                .map(|&(a, b)| p[a * c + ch] * q[b * c + ch])
+                .sum::<f32>();
+        }
+    }
+
+    /// `out[8l + i] += acc[l][i]`; `out` holds `8 · acc.len()` values.
+    #[target_feature(enable = "avx2,fma")]
+    fn add_lanes(out: &mut [f32], acc: &[__m256]) {
+        assert_eq!(out.len(), 8 * acc.len(), "lanes");
+        for (l, &v) in acc.iter().enumerate() {
+            // SAFETY: lanes 8l..8l + 8 lie inside `out` (asserted above).
+            unsafe {
+                let at = out.as_mut_ptr().add(8 * l);
+                _mm256_storeu_ps(at, _mm256_add_ps(_mm256_loadu_ps(at), v));
+            }
+        }
+    }
+
+    /// [`super::transpose`] in 8x8 register blocks, the ragged edges scalar.
+    ///
+    /// # Safety
+    /// Both slices hold at least `rows · cols` values.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
+        let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
+        let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+        for r0 in (0..r8).step_by(8) {
+            for c0 in (0..c8).step_by(8) {
+                // SAFETY: rows r0..r0 + 8 and columns c0..c0 + 8 lie inside both matrices.
+                unsafe {
+                    let at = |i: usize| _mm256_loadu_ps(s.add((r0 + i) * cols + c0));
+                    let (a0, a1, a2, a3) = (at(0), at(1), at(2), at(3));
+                    let (a4, a5, a6, a7) = (at(4), at(5), at(6), at(7));
+                    let (t0, t1) = (_mm256_unpacklo_ps(a0, a1), _mm256_unpackhi_ps(a0, a1));
+                    let (t2, t3) = (_mm256_unpacklo_ps(a2, a3), _mm256_unpackhi_ps(a2, a3));
+                    let (t4, t5) = (_mm256_unpacklo_ps(a4, a5), _mm256_unpackhi_ps(a4, a5));
+                    let (t6, t7) = (_mm256_unpacklo_ps(a6, a7), _mm256_unpackhi_ps(a6, a7));
+                    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                    let put =
+                        |j: usize, v: __m256| _mm256_storeu_ps(d.add((c0 + j) * rows + r0), v);
+                    put(0, _mm256_permute2f128_ps::<0x20>(u0, u4));
+                    put(1, _mm256_permute2f128_ps::<0x20>(u1, u5));
+                    put(2, _mm256_permute2f128_ps::<0x20>(u2, u6));
+                    put(3, _mm256_permute2f128_ps::<0x20>(u3, u7));
+                    put(4, _mm256_permute2f128_ps::<0x31>(u0, u4));
+                    put(5, _mm256_permute2f128_ps::<0x31>(u1, u5));
+                    put(6, _mm256_permute2f128_ps::<0x31>(u2, u6));
+                    put(7, _mm256_permute2f128_ps::<0x31>(u3, u7));
+                }
+            }
+        }
+        super::transpose_block(src, dst, rows, cols, 0..r8, c8..cols);
+        super::transpose_block(src, dst, rows, cols, r8..rows, 0..cols);
     }
 }
 
@@ -152,6 +288,12 @@ impl Grouped {
     #[inline(always)]
     fn dot_into(&self, j: usize, out: &mut [f32], p: &[f32], q: &[f32]) {
         let (pairs, c) = (self.group(j), out.len());
+        #[cfg(target_arch = "x86_64")]
+        if crate::kernels::has_avx2_fma() {
+            // SAFETY: this CPU has AVX2 and FMA.
+            unsafe { avx2::dot_into(pairs, out, p, q) };
+            return;
+        }
         let mut c0 = 0;
         c0 += block::<32>(pairs, &mut out[c0..], p, q, c, c0);
         c0 += block::<8>(pairs, &mut out[c0..], p, q, c, c0);
@@ -288,9 +430,9 @@ pub fn depthwise_forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]
     let (plane, k) = (g.h * g.w, g.kh * g.kw);
     assert_eq!(x.len(), g.n * g.c * plane, "depthwise input size");
     assert_eq!(w.len(), g.c * k, "depthwise weight size");
-    let mut y = vec![0f32; g.n * g.c * oh * ow];
-    if y.is_empty() {
-        return y;
+    let len = g.n * g.c * oh * ow;
+    if len == 0 {
+        return Vec::new();
     }
     if g.c >= CHANNELS_LAST_FROM {
         let links = channels_last_links(g);
@@ -298,25 +440,28 @@ pub fn depthwise_forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]
         let wt = weights_channels_last(g, w);
         let zeros = vec![0f32; g.c];
         let bias = bias.unwrap_or(&zeros);
-        y.par_chunks_mut(g.c * oh * ow)
-            .zip(x.par_chunks(g.c * plane))
-            .for_each_init(
-                || ChannelsLast::new(g),
-                |t, (yi, xi)| dw_cl_forward(g, &by_out, &wt, bias, xi, yi, t),
-            );
-        return y;
+        let img = g.c * plane;
+        return par_output(
+            len,
+            g.c * oh * ow,
+            1,
+            || ChannelsLast::new(g),
+            |t, n, yi| dw_cl_forward(g, &by_out, &wt, bias, &x[n * img..][..img], yi, t),
+        );
     }
     let taps = depthwise_taps(g);
-    y.par_chunks_mut(oh * ow)
-        .enumerate()
-        .with_min_len((1024 / (oh * ow)).max(1))
-        .for_each(|(nc, yp)| {
+    par_output(
+        len,
+        oh * ow,
+        (1024 / (oh * ow)).max(1),
+        || (),
+        |_, nc, yp| {
             let c = nc % g.c;
             let b = bias.map_or(0.0, |b| b[c]);
             let xp = &x[nc * plane..(nc + 1) * plane];
             depthwise_forward_plane(g, &taps, &w[c * k..(c + 1) * k], b, xp, yp);
-        });
-    y
+        },
+    )
 }
 
 multiversion! {
@@ -346,32 +491,35 @@ pub fn depthwise_input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
         g.n * g.c * oh * ow,
         "depthwise output-gradient size"
     );
-    let mut dx = vec![0f32; g.n * g.c * plane];
-    if dx.is_empty() {
-        return dx;
+    let len = g.n * g.c * plane;
+    if len == 0 {
+        return Vec::new();
     }
     if g.c >= CHANNELS_LAST_FROM {
         let links = channels_last_links(g);
         let by_in = Grouped::new(&links, plane, |o, k, i| (i, (k, o)));
         let wt = weights_channels_last(g, w);
-        dx.par_chunks_mut(g.c * plane)
-            .zip(dy.par_chunks(g.c * oh * ow))
-            .for_each_init(
-                || ChannelsLast::new(g),
-                |t, (dxi, dyi)| dw_cl_input_grad(g, &by_in, &wt, dyi, dxi, t),
-            );
-        return dx;
+        let out = g.c * oh * ow;
+        return par_output(
+            len,
+            g.c * plane,
+            1,
+            || ChannelsLast::new(g),
+            |t, n, dxi| dw_cl_input_grad(g, &by_in, &wt, &dy[n * out..][..out], dxi, t),
+        );
     }
     let taps = depthwise_taps(g);
-    dx.par_chunks_mut(plane)
-        .enumerate()
-        .with_min_len((1024 / plane).max(1))
-        .for_each(|(nc, dxp)| {
+    par_output(
+        len,
+        plane,
+        (1024 / plane).max(1),
+        || (),
+        |_, nc, dxp| {
             let c = nc % g.c;
             let dyp = &dy[nc * oh * ow..(nc + 1) * oh * ow];
             depthwise_input_grad_plane(g, &taps, &w[c * k..(c + 1) * k], dyp, dxp);
-        });
-    dx
+        },
+    )
 }
 
 multiversion! {
@@ -440,4 +588,31 @@ pub fn depthwise_weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         }
     });
     dw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_moves_every_value_at_every_size() {
+        // Whole 8x8 blocks, ragged edges on either side and both, and sizes under one block.
+        for (rows, cols) in [(8, 8), (16, 24), (9, 17), (3, 40), (32, 5), (1, 1), (7, 9)] {
+            let src: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
+            let mut dst = vec![f32::NAN; rows * cols];
+            transpose(&src, &mut dst, rows, cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(
+                        dst[c * rows + r],
+                        src[r * cols + c],
+                        "{rows}x{cols} at ({r}, {c})"
+                    );
+                }
+            }
+            let mut back = vec![f32::NAN; rows * cols];
+            transpose(&dst, &mut back, cols, rows);
+            assert_eq!(back, src, "{rows}x{cols} round trip");
+        }
+    }
 }

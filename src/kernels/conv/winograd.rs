@@ -381,10 +381,12 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) 
     let (th, tw) = tiles(g);
     let block_rows = (BLOCK_TILES / tw).max(1);
     let per = super::chunk_len(g.n);
-    let mut y = vec![0f32; g.n * out];
-    y.par_chunks_mut(per * out)
-        .enumerate()
-        .for_each(|(task, ys)| {
+    crate::kernels::par_output(
+        g.n * out,
+        per * out,
+        1,
+        || (),
+        |_, task, ys| {
             let images = ys.len() / out;
             let xs = &x[task * per * img..][..images * img];
             let max_t = block_rows.min(images * th) * tw;
@@ -408,8 +410,8 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) 
                     transform_output(g, m, bias, first_row, rows, ys, scratch);
                 }
             });
-        });
-    y
+        },
+    )
 }
 
 /// The weight gradient, `[O, C, 3, 3]`; `g` must satisfy [`applies`]. Per tile,
