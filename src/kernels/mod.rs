@@ -310,3 +310,30 @@ pub fn conv2d<B: Kernels>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     );
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::par_output;
+
+    #[test]
+    fn par_output_hands_every_chunk_zeroed_once() {
+        // A shorter last chunk, several chunks a task, and kernels that only add.
+        for (len, chunk, min_chunks) in [(10, 3, 1), (64, 8, 3), (7, 7, 1), (0, 4, 1), (5, 16, 2)] {
+            let out = par_output(
+                len,
+                chunk,
+                min_chunks,
+                || (),
+                |_, i, part| {
+                    assert!(part.iter().all(|&v| v == 0.0), "chunk {i} arrived zeroed");
+                    assert_eq!(part.len(), chunk.min(len - i * chunk), "chunk {i}'s length");
+                    for (k, v) in part.iter_mut().enumerate() {
+                        *v += (i * chunk + k) as f32;
+                    }
+                },
+            );
+            let want: Vec<f32> = (0..len).map(|v| v as f32).collect();
+            assert_eq!(out, want, "len {len}, chunk {chunk}");
+        }
+    }
+}
