@@ -1,21 +1,20 @@
-//! Test double for [`Launcher`] and synthetic run streams (dashboard tests, benchmarks, demos).
+//! Test double for [`Launcher`] and synthetic run streams (dashboard tests, benchmarks, demos);
+//! their epochs come from [`super::fixture`]'s generator.
 
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
-use super::event::{DataSummary, EpochSummary, Event, LogLevel};
+use super::event::{DataSummary, Event, LogLevel};
+use super::fixture::synthetic_epoch;
 use super::launch::{CancelToken, LaunchedRun, Launcher};
 use super::paths::{RunPaths, new_run_id};
 use super::state::{RunState, RunStatus};
 use super::tail::Tail;
 use super::writer::EventWriter;
 use crate::experiment::{Experiment, LauncherKind};
-use crate::metrics::{self, Metrics};
 
 /// A [`Launcher`] that trains nothing: on a thread it writes a plausible event stream
 /// (`started`, batches, epochs with real metrics of synthetic scores, checkpoints, `finished`)
@@ -247,40 +246,6 @@ fn synthetic_data() -> DataSummary {
         valid_pos: 256,
         skipped: 0,
     }
-}
-
-/// An epoch with real metrics of synthetic scores that separate better as training goes on.
-pub fn synthetic_epoch(epoch: usize, epochs: usize, seed: u64) -> EpochSummary {
-    let progress = epoch as f64 / epochs.max(1) as f64;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9));
-    EpochSummary {
-        epoch,
-        epochs,
-        lr: 1e-3 * (1.0 - 0.9 * progress),
-        duration_s: 30.0 + rng.random::<f64>() * 5.0,
-        images_per_sec: 480.0 + rng.random::<f64>() * 40.0,
-        train: synthetic_split(&mut rng, 512, 0.5 + 2.0 * progress),
-        valid: synthetic_split(&mut rng, 256, 0.4 + 1.5 * progress),
-        is_best: false,
-    }
-}
-
-fn synthetic_split(rng: &mut ChaCha8Rng, n: usize, separation: f64) -> Metrics {
-    let mut probs = Vec::with_capacity(n);
-    let mut labels = Vec::with_capacity(n);
-    let mut loss = 0.0;
-    for _ in 0..n {
-        let y = u8::from(rng.random::<f64>() < 0.4);
-        // Box-Muller: one standard normal from two uniforms.
-        let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
-        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        let logit = z + separation * if y == 1 { 1.0 } else { -1.0 };
-        let p = 1.0 / (1.0 + (-logit).exp());
-        loss -= if y == 1 { p.ln() } else { (1.0 - p).ln() };
-        probs.push(p as f32);
-        labels.push(y);
-    }
-    metrics::compute(&probs, &labels, loss / n as f64, 64)
 }
 
 /// Writes a complete, finished run of `epochs` epochs with `batches` batch events each into

@@ -14,8 +14,9 @@
 //! - [`compare`]: runs side by side (the dashboard's compare view, exported CSV);
 //!   [`cv`]: a cross-validation's folds and out-of-fold AUC.
 //! - [`launch`]: the [`Launcher`] contract, cancellation and detached processes.
-//! - `fake`: `FakeLauncher` and synthetic runs, for tests and benchmarks (feature
-//!   `test-support`; not in the shipped library).
+//! - `fake`: `FakeLauncher`, which writes synthetic runs live, and `fixture`: deterministic
+//!   run histories written at once, whose metrics both draw from (tests, screenshots and
+//!   benchmarks; feature `test-support`, not in the shipped library).
 
 pub mod calibration;
 pub mod compare;
@@ -23,6 +24,8 @@ pub mod cv;
 pub mod event;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fixture;
 pub mod launch;
 pub mod meta;
 pub mod paths;
@@ -38,7 +41,9 @@ pub mod writer;
 pub use calibration::Calibration;
 pub use event::*;
 #[cfg(any(test, feature = "test-support"))]
-pub use fake::{FakeLauncher, synthetic_epoch, write_synthetic_run};
+pub use fake::{FakeLauncher, write_synthetic_run};
+#[cfg(any(test, feature = "test-support"))]
+pub use fixture::synthetic_epoch;
 pub use launch::{CancelToken, LaunchedRun, Launcher, cancel_detached, spawn_detached};
 pub use meta::RunMeta;
 pub use paths::{RunPaths, new_run_id, now_unix, write_atomic};

@@ -29,9 +29,6 @@ pub mod action;
 pub mod app;
 pub mod chart;
 pub mod experiments;
-// Test data (feature `test-support`), kept out of the shipped library.
-#[cfg(any(test, feature = "test-support"))]
-pub mod fixture;
 pub mod format;
 pub mod graphics;
 pub mod halfblocks;
@@ -54,8 +51,6 @@ use ratatui::backend::TestBackend;
 
 pub use action::{Action, DetailTab, Effect, Pane};
 pub use app::App;
-#[cfg(any(test, feature = "test-support"))]
-pub use fixture::{write_fixture_experiments, write_fixture_runs};
 pub use source::RunsSource;
 
 pub struct TuiOptions {

@@ -8,9 +8,9 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use histoboard::metrics::CALIBRATION_BINS;
+use histoboard::runs::fixture::{write_fixture_experiments, write_fixture_runs};
 use histoboard::runs::{Calibration, RunPaths, RunState, RunsWatcher, write_synthetic_run};
 use histoboard::tui::action::{Action, DetailTab, Pane};
-use histoboard::tui::fixture::{write_fixture_experiments, write_fixture_runs};
 use histoboard::tui::{load_app, render_once};
 
 fn histoboard() -> Command {
@@ -368,7 +368,7 @@ fn app(width: u16, height: u16) -> (tempfile::TempDir, histoboard::tui::app::App
     write_fixture_runs(dir.path(), 2, 6).unwrap();
     let mut app = load_app(dir.path());
     app.dir = PathBuf::from("/srv/pcam");
-    app.update(Action::Tick(histoboard::tui::fixture::T0 + 100_000.0));
+    app.update(Action::Tick(histoboard::runs::fixture::T0 + 100_000.0));
     app.update(Action::Resize { width, height });
     app.update(Action::Focus(Pane::Runs));
     (dir, app)

@@ -312,8 +312,8 @@ fn a_pause_between_cancel_and_resume_counts_neither_in_elapsed_nor_in_the_eta() 
 
 #[test]
 fn compare_and_its_csv_summarise_a_complete_cv_set_with_the_out_of_fold_auc() {
+    use histoboard::runs::fixture::{fixture_cv_records, write_run};
     use histoboard::runs::{compare, cv};
-    use histoboard::tui::fixture::{fixture_cv_records, write_run};
     let dir = tempfile::tempdir().unwrap();
     let mut states = Vec::new();
     for k in 0..3 {

@@ -2,7 +2,8 @@
 //! epochs. A figure to record, not a timed test:
 //! `cargo test --release --test suite -- --ignored --nocapture tui_bench`.
 
-use histoboard::tui::{bench, write_fixture_runs};
+use histoboard::runs::fixture::write_fixture_runs;
+use histoboard::tui::bench;
 
 #[test]
 #[ignore = "benchmark: prints figures"]

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use histoboard::tui::fixture::{write_fixture_experiments, write_fixture_runs};
+use histoboard::runs::fixture::{write_fixture_experiments, write_fixture_runs};
 
 struct Tmux {
     session: String,

@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use histoboard::data::{SIDE, TILE_BYTES};
 use histoboard::gallery::{self, Kind, Loaded};
+use histoboard::runs::fixture::{
+    T0, fixture_run_id, write_fixture_experiments, write_fixture_runs,
+};
 use histoboard::runs::predictions::Prediction;
 use histoboard::tui::action::{Action, DetailTab, Effect, Pane};
 use histoboard::tui::app::App;
-use histoboard::tui::fixture::{T0, fixture_run_id, write_fixture_experiments, write_fixture_runs};
 use histoboard::tui::{load_app, render_once, ui};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

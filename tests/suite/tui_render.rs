@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use histoboard::runs::Event;
 use histoboard::runs::RunState;
-use histoboard::tui::action::{Action, DetailTab, Pane};
-use histoboard::tui::app::{App, RunRow};
-use histoboard::tui::fixture::{
+use histoboard::runs::fixture::{
     T0, fixture_cv_records, fixture_records, fixture_run_id, write_fixture_experiments,
     write_fixture_runs, write_run,
 };
+use histoboard::tui::action::{Action, DetailTab, Pane};
+use histoboard::tui::app::{App, RunRow};
 use histoboard::tui::{load_app, render_once, ui};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use histoboard::experiment::LauncherKind;
-use histoboard::runs::{Record, RunMeta, RunState, RunStatus};
-use histoboard::tui::action::{Action, DetailTab, Effect, Pane};
-use histoboard::tui::app::{App, Confirm, RunRow, RunSort, SortKey};
-use histoboard::tui::fixture::{
+use histoboard::runs::fixture::{
     fixture_cv_records, fixture_records, fixture_run_id, write_fixture_experiments,
     write_fixture_runs, write_run,
 };
+use histoboard::runs::{Record, RunMeta, RunState, RunStatus};
+use histoboard::tui::action::{Action, DetailTab, Effect, Pane};
+use histoboard::tui::app::{App, Confirm, RunRow, RunSort, SortKey};
 use histoboard::tui::keymap;
 use histoboard::tui::{experiments, load_app, render_once};
 
@@ -1310,7 +1310,7 @@ fn chart_keys_smooth_and_rescale_every_chart() {
 fn export_writes_what_is_on_screen() {
     let dir = fixture_dir(3);
     let mut app = load_app(dir.path());
-    app.now = histoboard::tui::fixture::T0;
+    app.now = histoboard::runs::fixture::T0;
     select_run(&mut app, &fixture_run_id(1));
     let effects = press(&mut app, 'x');
     let [Effect::Export { runs, dir: out }] = effects.as_slice() else {

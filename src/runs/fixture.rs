@@ -1,4 +1,5 @@
-//! Deterministic, realistic run histories for tests, screenshots and the benchmark.
+//! Deterministic, realistic run histories and epochs for tests, screenshots and benchmarks:
+//! the one generator of synthetic metrics (the fake launcher's epochs come from here too).
 //!
 //! Curves follow a saturating learning curve with seeded noise; ROC curves come from a
 //! binormal model with the epoch's AUC, and confusion matrices are consistent with them.
@@ -128,6 +129,29 @@ pub fn fixture_metrics(auc: f64, loss: f64, n: u64, pos: u64) -> Metrics {
             .map(|b| b.count as f64 / n as f64 * (b.observed - b.mean_prob).abs())
             .sum(),
         reliability,
+    }
+}
+
+/// Epoch `epoch` of `epochs` of synthetic run `seed` (the fake launcher's and
+/// `write_synthetic_run`'s): AUC and loss on a straight learning curve with a little seeded
+/// noise, metrics from [`fixture_metrics`] for the fake launcher's 2,560 training and 640
+/// validation tiles.
+pub fn synthetic_epoch(epoch: usize, epochs: usize, seed: u64) -> EpochSummary {
+    let progress = epoch as f64 / epochs.max(1) as f64;
+    let mut rng = Mix(crate::data::Rng::from_state(
+        seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9),
+    ));
+    let valid_auc = 0.6 + 0.33 * progress + 0.01 * (rng.next() - 0.5);
+    let valid_loss = 0.69 - 0.4 * progress;
+    EpochSummary {
+        epoch,
+        epochs,
+        lr: 1e-3 * (1.0 - 0.9 * progress),
+        duration_s: 30.0 + rng.next() * 5.0,
+        images_per_sec: 480.0 + rng.next() * 40.0,
+        train: fixture_metrics(valid_auc + 0.02, valid_loss - 0.03, 2560, 1024),
+        valid: fixture_metrics(valid_auc, valid_loss, 640, 256),
+        is_best: false,
     }
 }
 
