@@ -17,7 +17,7 @@ use super::writer::EventWriter;
 use crate::experiment::{Experiment, LauncherKind};
 
 /// A [`Launcher`] that trains nothing: on a thread it writes a plausible event stream
-/// (`started`, batches, epochs with real metrics of synthetic scores, checkpoints, `finished`)
+/// (`started`, batches, epochs with consistent synthetic metrics, checkpoints, `finished`)
 /// into a new run folder, pausing `delay` between events. Both launch modes run on a thread.
 /// Honours its [`CancelToken`] (emits `cancelled`) and can be scripted to fail.
 pub struct FakeLauncher {
