@@ -568,11 +568,7 @@ pub fn depthwise_weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 acc
             })
             .collect();
-        let mut iter = partials.into_iter();
-        let mut dwt = iter.next().unwrap_or_else(|| vec![0f32; k * g.c]);
-        for part in iter {
-            dwt.iter_mut().zip(part).for_each(|(p, q)| *p += q);
-        }
+        let dwt = sum_in_order(partials, k * g.c);
         let mut dw = vec![0f32; g.c * k];
         transpose(&dwt, &mut dw, k, g.c);
         return dw;
